@@ -1,0 +1,133 @@
+//! `privatelink-operator plan`: validate manifests and print the AWS changes
+//! they would cause, computed by the same plan core the controller runs.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::api::{EndpointConnection, EndpointService, InterfaceEndpoint};
+use crate::manifests::{Invalid, Manifest, check_schema};
+use crate::plan::endpoint_service::{DesiredService, ObservedService, ServiceAction, plan};
+use crate::plan::tags::Owner;
+
+/// What AWS looks like to the plan: empty, or read from a live account.
+pub trait ObservedState {
+    /// The service an EndpointService adopts or owns, and its allowed principals.
+    fn endpoint_service(
+        &self,
+        desired: &DesiredService,
+        service_id: Option<&str>,
+    ) -> Option<(ObservedService, BTreeSet<String>)>;
+}
+
+/// An account with nothing in it: every object plans a create.
+pub struct EmptyAccount;
+
+impl ObservedState for EmptyAccount {
+    fn endpoint_service(&self, _: &DesiredService, _: Option<&str>) -> Option<(ObservedService, BTreeSet<String>)> {
+        None
+    }
+}
+
+/// The outcome of planning a set of manifests.
+#[derive(Debug, Default)]
+pub struct PlanReport {
+    /// Human-readable plan, one block per object.
+    pub text: String,
+    /// Manifests that cannot be applied.
+    pub invalid: Vec<Invalid>,
+}
+
+/// Plan every manifest against `observed`; `default_region` stands in for
+/// the operator's region.
+pub fn plan_manifests(manifests: &[Manifest], observed: &dyn ObservedState, default_region: &str) -> PlanReport {
+    let mut report = PlanReport::default();
+    for manifest in manifests {
+        if let Err(invalid) = check_schema(manifest) {
+            report.invalid.push(invalid);
+            continue;
+        }
+        let header = format!("{} {}", manifest.kind(), manifest.object_ref());
+        match plan_one(manifest, observed, default_region) {
+            Ok(lines) => {
+                let _ = writeln!(report.text, "{header}");
+                if lines.is_empty() {
+                    let _ = writeln!(report.text, "  in sync: no AWS changes");
+                }
+                for line in lines {
+                    let _ = writeln!(report.text, "  {line}");
+                }
+            }
+            Err(problems) => report.invalid.push(Invalid { location: manifest.location(), object: header, problems }),
+        }
+    }
+    report
+}
+
+type Problems = Vec<(String, String)>;
+
+fn plan_one(manifest: &Manifest, observed: &dyn ObservedState, default_region: &str) -> Result<Vec<String>, Problems> {
+    let typed = |e: serde_json::Error| vec![("spec".to_string(), e.to_string())];
+    let owner = Owner {
+        namespace: manifest.object_ref().split('/').next().unwrap_or("default").to_string(),
+        name: manifest.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        uid: "<uid>".to_string(),
+    };
+    match manifest.kind() {
+        "EndpointService" => {
+            let svc: EndpointService = serde_json::from_value(manifest.value.clone()).map_err(typed)?;
+            let desired = DesiredService::from_spec(&svc.spec, &owner, 1, default_region)
+                .map_err(|p| p.into_iter().map(|p| (p.field, p.message)).collect::<Vec<_>>())?;
+            let found = observed.endpoint_service(&desired, svc.spec.service_id.as_deref());
+            if let (Some(id), None) = (&svc.spec.service_id, &found) {
+                return Ok(vec![format!(
+                    "adopt {id}: not found in the account read; the operator would report ServiceNotFound"
+                )]);
+            }
+            let owned = found.as_ref().is_some_and(|(o, _)| owner.owns(&o.tags)) || svc.spec.service_id.is_none();
+            let (obs, principals) = found.map(|(o, p)| (Some(o), p)).unwrap_or_default();
+            Ok(plan(&desired, obs.as_ref(), &principals, owned).iter().map(ServiceAction::to_string).collect())
+        }
+        "EndpointConnection" => {
+            let conn: EndpointConnection = serde_json::from_value(manifest.value.clone()).map_err(typed)?;
+            let service = conn
+                .spec
+                .service_id
+                .clone()
+                .or_else(|| {
+                    conn.spec.service_ref.as_ref().map(|r| format!("the service of EndpointService {}", r.name))
+                })
+                .unwrap_or_default();
+            let action = match conn.spec.decision {
+                crate::api::endpoint_connection::ConnectionDecision::Accept => "AcceptVpcEndpointConnections",
+                crate::api::endpoint_connection::ConnectionDecision::Reject => "RejectVpcEndpointConnections",
+            };
+            Ok(vec![format!(
+                "{action} service={service} endpoint={} (once the request is seen)",
+                conn.spec.vpc_endpoint_id
+            )])
+        }
+        "InterfaceEndpoint" => {
+            let ep: InterfaceEndpoint = serde_json::from_value(manifest.value.clone()).map_err(typed)?;
+            let service = ep
+                .spec
+                .service_name
+                .clone()
+                .or_else(|| {
+                    ep.spec.service_ref.as_ref().map(|r| format!("<service name of EndpointService {}>", r.name))
+                })
+                .unwrap_or_default();
+            let mut line = format!(
+                "CreateVpcEndpoint region={} vpc={} service={service}",
+                ep.spec.region.as_deref().unwrap_or(default_region),
+                ep.spec.vpc_id
+            );
+            if let Some(r) = &ep.spec.service_region {
+                let _ = write!(line, " serviceRegion={r}");
+            }
+            Ok(vec![line])
+        }
+        other => Err(vec![("kind".to_string(), format!("unknown kind {other:?}"))]),
+    }
+}

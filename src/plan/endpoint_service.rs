@@ -1,0 +1,715 @@
+//! EndpointService: desired state from the spec, observed state from AWS,
+//! and the ordered actions that make AWS match.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use super::tags::{Owner, desired_tags, tag_diff};
+use super::{SpecProblem, set_diff};
+use crate::api::EndpointServiceSpec;
+
+/// Which kind of load balancer fronts the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadBalancerKind {
+    /// Network Load Balancers: an interface endpoint service.
+    Network,
+    /// Gateway Load Balancers: a Gateway Load Balancer endpoint service.
+    Gateway,
+}
+
+impl LoadBalancerKind {
+    /// The ELBv2 `Type` of this kind.
+    pub fn elb_type(self) -> &'static str {
+        match self {
+            LoadBalancerKind::Network => "network",
+            LoadBalancerKind::Gateway => "gateway",
+        }
+    }
+
+    /// The spec field listing load balancers of this kind.
+    pub fn field(self) -> &'static str {
+        match self {
+            LoadBalancerKind::Network => "spec.networkLoadBalancerArns",
+            LoadBalancerKind::Gateway => "spec.gatewayLoadBalancerArns",
+        }
+    }
+}
+
+/// What the spec asks AWS to hold, with defaults resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredService {
+    /// Region of the service.
+    pub region: String,
+    /// Kind of the load balancers.
+    pub load_balancer_kind: LoadBalancerKind,
+    /// Load balancer ARNs.
+    pub load_balancer_arns: BTreeSet<String>,
+    /// Whether connections need acceptance.
+    pub acceptance_required: bool,
+    /// Principals allowed to connect.
+    pub allowed_principals: BTreeSet<String>,
+    /// Remote regions consumers may connect from (the service's own region excluded).
+    pub supported_regions: BTreeSet<String>,
+    /// Private DNS name.
+    pub private_dns_name: Option<String>,
+    /// IP address types; empty leaves AWS's setting alone.
+    pub supported_ip_address_types: BTreeSet<String>,
+    /// Tags including the ownership tags.
+    pub tags: BTreeMap<String, String>,
+    /// Idempotency token for creation.
+    pub client_token: String,
+}
+
+impl DesiredService {
+    /// Resolve a spec into desired state, refusing what AWS would refuse.
+    pub fn from_spec(
+        spec: &EndpointServiceSpec,
+        owner: &Owner,
+        generation: i64,
+        default_region: &str,
+    ) -> Result<Self, Vec<SpecProblem>> {
+        let region = spec.region.clone().unwrap_or_else(|| default_region.to_string());
+        let mut problems = Vec::new();
+        let (kind, arns) = match (&spec.network_load_balancer_arns, &spec.gateway_load_balancer_arns) {
+            (Some(arns), None) => (LoadBalancerKind::Network, arns.clone()),
+            (None, Some(arns)) => (LoadBalancerKind::Gateway, arns.clone()),
+            _ => {
+                problems.push(SpecProblem::new(
+                    "spec",
+                    "set exactly one of networkLoadBalancerArns and gatewayLoadBalancerArns",
+                ));
+                (LoadBalancerKind::Network, Vec::new())
+            }
+        };
+        if arns.is_empty() && problems.is_empty() {
+            problems.push(SpecProblem::new(kind.field(), "list at least one load balancer ARN"));
+        }
+        for (i, arn) in arns.iter().enumerate() {
+            match arn.split(':').nth(3) {
+                Some(lb_region) if lb_region == region => {}
+                Some(lb_region) => problems.push(SpecProblem::new(
+                    format!("{}[{i}]", kind.field()),
+                    format!(
+                        "load balancer is in {lb_region} but the service is in {region}: an endpoint service uses load balancers of its own region; set spec.region to {lb_region} or use a load balancer in {region}"
+                    ),
+                )),
+                None => problems.push(SpecProblem::new(format!("{}[{i}]", kind.field()), "not a load balancer ARN")),
+            }
+        }
+        if kind == LoadBalancerKind::Gateway && spec.private_dns_name.is_some() {
+            problems.push(SpecProblem::new(
+                "spec.privateDnsName",
+                "Gateway Load Balancer endpoint services have no private DNS name; remove the field",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            supported_regions: spec.supported_regions.iter().filter(|r| **r != region).cloned().collect(),
+            region,
+            load_balancer_kind: kind,
+            load_balancer_arns: arns.into_iter().collect(),
+            acceptance_required: spec.acceptance_required,
+            allowed_principals: spec.allowed_principals.iter().cloned().collect(),
+            private_dns_name: spec.private_dns_name.clone(),
+            supported_ip_address_types: spec
+                .supported_ip_address_types
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect(),
+            tags: desired_tags(&spec.tags, owner),
+            client_token: owner.client_token(generation),
+        })
+    }
+
+    /// True when consumers from other regions may connect: AWS then needs the
+    /// load balancers in at least 2 Availability Zones.
+    pub fn is_cross_region(&self) -> bool {
+        !self.supported_regions.is_empty()
+    }
+}
+
+/// A service configuration as AWS reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedService {
+    /// `vpce-svc-…`.
+    pub id: String,
+    /// `com.amazonaws.vpce.<region>.vpce-svc-…`.
+    pub name: Option<String>,
+    /// Pending, Available, Deleting, Deleted, Failed.
+    pub state: Option<String>,
+    /// Acceptance setting.
+    pub acceptance_required: bool,
+    /// NLB ARNs.
+    pub network_load_balancer_arns: BTreeSet<String>,
+    /// GWLB ARNs.
+    pub gateway_load_balancer_arns: BTreeSet<String>,
+    /// Private DNS name.
+    pub private_dns_name: Option<String>,
+    /// Private DNS verification: state, record type, record name, value.
+    pub private_dns_state: Option<String>,
+    /// Record type to publish (TXT).
+    pub private_dns_record_type: Option<String>,
+    /// Name of the verification record.
+    pub private_dns_record_name: Option<String>,
+    /// Value of the verification record.
+    pub private_dns_record_value: Option<String>,
+    /// IP address types.
+    pub supported_ip_address_types: BTreeSet<String>,
+    /// Supported regions and their state (may include the service's own region).
+    pub supported_regions: BTreeMap<String, Option<String>>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Base endpoint DNS names.
+    pub base_endpoint_dns_names: Vec<String>,
+    /// Availability Zones.
+    pub availability_zones: Vec<String>,
+}
+
+impl ObservedService {
+    /// True when AWS has deleted the service or is deleting it.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.state.as_deref(), Some("Deleted") | Some("Deleting"))
+    }
+
+    /// True when consumers can connect.
+    pub fn is_available(&self) -> bool {
+        self.state.as_deref() == Some("Available")
+    }
+
+    fn load_balancers(&self, kind: LoadBalancerKind) -> &BTreeSet<String> {
+        match kind {
+            LoadBalancerKind::Network => &self.network_load_balancer_arns,
+            LoadBalancerKind::Gateway => &self.gateway_load_balancer_arns,
+        }
+    }
+}
+
+/// Everything a CreateVpcEndpointServiceConfiguration call sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateService {
+    /// Region.
+    pub region: String,
+    /// Kind of the load balancers.
+    pub load_balancer_kind: LoadBalancerKind,
+    /// Load balancer ARNs.
+    pub load_balancer_arns: Vec<String>,
+    /// Acceptance setting.
+    pub acceptance_required: bool,
+    /// Private DNS name.
+    pub private_dns_name: Option<String>,
+    /// IP address types.
+    pub supported_ip_address_types: Vec<String>,
+    /// Remote regions.
+    pub supported_regions: Vec<String>,
+    /// Tags, ownership tags included.
+    pub tags: BTreeMap<String, String>,
+    /// Idempotency token.
+    pub client_token: String,
+}
+
+/// Everything one ModifyVpcEndpointServiceConfiguration call changes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceChanges {
+    /// New acceptance setting.
+    pub acceptance_required: Option<bool>,
+    /// Kind of the load balancers added and removed.
+    pub load_balancer_kind: Option<LoadBalancerKind>,
+    /// Load balancers to add.
+    pub add_load_balancers: Vec<String>,
+    /// Load balancers to remove.
+    pub remove_load_balancers: Vec<String>,
+    /// New private DNS name.
+    pub private_dns_name: Option<String>,
+    /// Remove the private DNS name.
+    pub remove_private_dns_name: bool,
+    /// IP address types to add.
+    pub add_ip_address_types: Vec<String>,
+    /// IP address types to remove.
+    pub remove_ip_address_types: Vec<String>,
+    /// Regions to add.
+    pub add_supported_regions: Vec<String>,
+    /// Regions to remove.
+    pub remove_supported_regions: Vec<String>,
+}
+
+impl ServiceChanges {
+    /// True when there is nothing to change.
+    pub fn is_empty(&self) -> bool {
+        *self == ServiceChanges { load_balancer_kind: self.load_balancer_kind, ..Default::default() }
+    }
+}
+
+/// One AWS change to an endpoint service, in the order they must happen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceAction {
+    /// CreateVpcEndpointServiceConfiguration.
+    Create(Box<CreateService>),
+    /// ModifyVpcEndpointServiceConfiguration.
+    Modify(ServiceChanges),
+    /// ModifyVpcEndpointServicePermissions with AddAllowedPrincipals.
+    AddAllowedPrincipals(Vec<String>),
+    /// ModifyVpcEndpointServicePermissions with RemoveAllowedPrincipals.
+    RemoveAllowedPrincipals(Vec<String>),
+    /// CreateTags.
+    SetTags(BTreeMap<String, String>),
+    /// DeleteTags.
+    DeleteTags(Vec<String>),
+    /// DeleteVpcEndpointServiceConfigurations.
+    Delete,
+}
+
+impl ServiceAction {
+    /// The AWS API action this performs.
+    pub fn aws_action(&self) -> &'static str {
+        match self {
+            ServiceAction::Create(_) => "CreateVpcEndpointServiceConfiguration",
+            ServiceAction::Modify(_) => "ModifyVpcEndpointServiceConfiguration",
+            ServiceAction::AddAllowedPrincipals(_) | ServiceAction::RemoveAllowedPrincipals(_) => {
+                "ModifyVpcEndpointServicePermissions"
+            }
+            ServiceAction::SetTags(_) => "CreateTags",
+            ServiceAction::DeleteTags(_) => "DeleteTags",
+            ServiceAction::Delete => "DeleteVpcEndpointServiceConfigurations",
+        }
+    }
+}
+
+fn list(items: &[String]) -> String {
+    items.join(", ")
+}
+
+impl fmt::Display for ServiceAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.aws_action())?;
+        match self {
+            ServiceAction::Create(c) => {
+                write!(
+                    f,
+                    " region={} {}LoadBalancers=[{}] acceptanceRequired={}",
+                    c.region,
+                    c.load_balancer_kind.elb_type(),
+                    list(&c.load_balancer_arns),
+                    c.acceptance_required
+                )?;
+                if let Some(name) = &c.private_dns_name {
+                    write!(f, " privateDnsName={name}")?;
+                }
+                if !c.supported_regions.is_empty() {
+                    write!(f, " supportedRegions=[{}]", list(&c.supported_regions))?;
+                }
+                if !c.supported_ip_address_types.is_empty() {
+                    write!(f, " supportedIpAddressTypes=[{}]", list(&c.supported_ip_address_types))?;
+                }
+                write!(f, " tags={}", c.tags.len())
+            }
+            ServiceAction::Modify(c) => {
+                if let Some(a) = c.acceptance_required {
+                    write!(f, " acceptanceRequired={a}")?;
+                }
+                let kind = c.load_balancer_kind.map(LoadBalancerKind::elb_type).unwrap_or("");
+                for (label, items) in [
+                    (format!("add {kind}LoadBalancers"), &c.add_load_balancers),
+                    (format!("remove {kind}LoadBalancers"), &c.remove_load_balancers),
+                    ("add supportedRegions".to_string(), &c.add_supported_regions),
+                    ("remove supportedRegions".to_string(), &c.remove_supported_regions),
+                    ("add supportedIpAddressTypes".to_string(), &c.add_ip_address_types),
+                    ("remove supportedIpAddressTypes".to_string(), &c.remove_ip_address_types),
+                ] {
+                    if !items.is_empty() {
+                        write!(f, " {label}=[{}]", list(items))?;
+                    }
+                }
+                if let Some(name) = &c.private_dns_name {
+                    write!(f, " privateDnsName={name}")?;
+                }
+                if c.remove_private_dns_name {
+                    write!(f, " removePrivateDnsName")?;
+                }
+                Ok(())
+            }
+            ServiceAction::AddAllowedPrincipals(p) => write!(f, " add=[{}]", list(p)),
+            ServiceAction::RemoveAllowedPrincipals(p) => write!(f, " remove=[{}]", list(p)),
+            ServiceAction::SetTags(t) => {
+                write!(f, " {}", t.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+            }
+            ServiceAction::DeleteTags(k) => write!(f, " [{}]", list(k)),
+            ServiceAction::Delete => Ok(()),
+        }
+    }
+}
+
+/// The actions that make AWS hold `desired`. `observed` is None when no
+/// service exists yet; `principals` are the observed allowed principals.
+/// `owned` is true when the operator created the service, so tags it does
+/// not know are removed; on an adopted service they are kept.
+pub fn plan(
+    desired: &DesiredService,
+    observed: Option<&ObservedService>,
+    principals: &BTreeSet<String>,
+    owned: bool,
+) -> Vec<ServiceAction> {
+    let mut actions = Vec::new();
+    let Some(observed) = observed.filter(|o| !o.is_gone()) else {
+        actions.push(ServiceAction::Create(Box::new(CreateService {
+            region: desired.region.clone(),
+            load_balancer_kind: desired.load_balancer_kind,
+            load_balancer_arns: desired.load_balancer_arns.iter().cloned().collect(),
+            acceptance_required: desired.acceptance_required,
+            private_dns_name: desired.private_dns_name.clone(),
+            supported_ip_address_types: desired.supported_ip_address_types.iter().cloned().collect(),
+            supported_regions: desired.supported_regions.iter().cloned().collect(),
+            tags: desired.tags.clone(),
+            client_token: desired.client_token.clone(),
+        })));
+        if !desired.allowed_principals.is_empty() {
+            actions.push(ServiceAction::AddAllowedPrincipals(desired.allowed_principals.iter().cloned().collect()));
+        }
+        return actions;
+    };
+
+    let kind = desired.load_balancer_kind;
+    let (add_lbs, remove_lbs) = set_diff(&desired.load_balancer_arns, observed.load_balancers(kind));
+    let observed_remote: BTreeSet<String> =
+        observed.supported_regions.keys().filter(|r| **r != desired.region).cloned().collect();
+    let (add_regions, remove_regions) = set_diff(&desired.supported_regions, &observed_remote);
+    let (add_ip, remove_ip) = if desired.supported_ip_address_types.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        set_diff(&desired.supported_ip_address_types, &observed.supported_ip_address_types)
+    };
+    let changes = ServiceChanges {
+        acceptance_required: (observed.acceptance_required != desired.acceptance_required)
+            .then_some(desired.acceptance_required),
+        load_balancer_kind: Some(kind),
+        add_load_balancers: add_lbs,
+        remove_load_balancers: remove_lbs,
+        private_dns_name: desired.private_dns_name.clone().filter(|d| observed.private_dns_name.as_ref() != Some(d)),
+        remove_private_dns_name: desired.private_dns_name.is_none() && observed.private_dns_name.is_some(),
+        add_ip_address_types: add_ip,
+        remove_ip_address_types: remove_ip,
+        add_supported_regions: add_regions,
+        remove_supported_regions: remove_regions,
+    };
+    if !changes.is_empty() {
+        actions.push(ServiceAction::Modify(changes));
+    }
+
+    let (add_principals, remove_principals) = set_diff(&desired.allowed_principals, principals);
+    if !add_principals.is_empty() {
+        actions.push(ServiceAction::AddAllowedPrincipals(add_principals));
+    }
+    if !remove_principals.is_empty() {
+        actions.push(ServiceAction::RemoveAllowedPrincipals(remove_principals));
+    }
+
+    let (set_tags, delete_tags) = tag_diff(&desired.tags, &observed.tags, owned);
+    if !set_tags.is_empty() {
+        actions.push(ServiceAction::SetTags(set_tags));
+    }
+    if !delete_tags.is_empty() {
+        actions.push(ServiceAction::DeleteTags(delete_tags));
+    }
+    actions
+}
+
+/// A load balancer as ELBv2 reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedLoadBalancer {
+    /// ARN.
+    pub arn: String,
+    /// `network`, `gateway` or `application`.
+    pub lb_type: String,
+    /// `active`, `provisioning`, `active_impaired` or `failed`.
+    pub state: String,
+    /// Availability Zones it is enabled in.
+    pub availability_zones: Vec<String>,
+}
+
+/// Check the load balancers the spec names against what ELBv2 reports:
+/// each must exist, be of the spec's kind and active, and span at least 2
+/// Availability Zones when the service is cross-region.
+pub fn check_load_balancers(desired: &DesiredService, found: &[ObservedLoadBalancer]) -> Vec<SpecProblem> {
+    let kind = desired.load_balancer_kind;
+    let mut problems = Vec::new();
+    for arn in &desired.load_balancer_arns {
+        let field = kind.field();
+        let Some(lb) = found.iter().find(|lb| &lb.arn == arn) else {
+            problems.push(SpecProblem::new(
+                field,
+                format!(
+                    "load balancer {arn} does not exist in {}: check the ARN, the region and the account",
+                    desired.region
+                ),
+            ));
+            continue;
+        };
+        if lb.lb_type != kind.elb_type() {
+            problems.push(SpecProblem::new(
+                field,
+                format!(
+                    "load balancer {arn} is of type {}, but {field} needs type {}: list it under the matching field or use another load balancer",
+                    lb.lb_type,
+                    kind.elb_type()
+                ),
+            ));
+        }
+        if lb.state != "active" {
+            problems.push(SpecProblem::new(
+                field,
+                format!("load balancer {arn} is {} (not active): wait until it is active or fix it in ELB", lb.state),
+            ));
+        }
+        if desired.is_cross_region() && lb.availability_zones.len() < 2 {
+            problems.push(SpecProblem::new(
+                field,
+                format!(
+                    "load balancer {arn} is in {} Availability Zone(s), and AWS refuses cross-region services on fewer than 2 (\"Services must support at least 2 availability zones for cross region\"): enable a second zone on the load balancer or remove spec.supportedRegions",
+                    lb.availability_zones.len()
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::endpoint_service::ServiceIpAddressType;
+
+    const NLB_A: &str = "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/net/a/0123456789abcdef";
+    const NLB_B: &str = "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/net/b/0123456789abcdef";
+    const ROOT_1: &str = "arn:aws:iam::444455556666:root";
+    const ROOT_2: &str = "arn:aws:iam::777788889999:root";
+
+    fn owner() -> Owner {
+        Owner { namespace: "team-a".into(), name: "api".into(), uid: "5f0b7c1e-0000-4000-8000-000000000001".into() }
+    }
+
+    fn spec() -> EndpointServiceSpec {
+        serde_json::from_value(serde_json::json!({
+            "networkLoadBalancerArns": [NLB_A],
+            "allowedPrincipals": [ROOT_1, ROOT_2],
+            "supportedRegions": ["us-west-2", "eu-west-1"],
+        }))
+        .unwrap()
+    }
+
+    fn desired(spec: &EndpointServiceSpec) -> DesiredService {
+        DesiredService::from_spec(spec, &owner(), 1, "us-east-1").unwrap()
+    }
+
+    /// The service AWS would hold after applying `desired`.
+    fn in_sync(d: &DesiredService) -> (ObservedService, BTreeSet<String>) {
+        let mut regions: BTreeMap<String, Option<String>> =
+            d.supported_regions.iter().map(|r| (r.clone(), Some("Available".into()))).collect();
+        regions.insert(d.region.clone(), Some("Available".into()));
+        let observed = ObservedService {
+            id: "vpce-svc-0123456789abcdef0".into(),
+            state: Some("Available".into()),
+            acceptance_required: d.acceptance_required,
+            network_load_balancer_arns: d.load_balancer_arns.clone(),
+            private_dns_name: d.private_dns_name.clone(),
+            supported_ip_address_types: if d.supported_ip_address_types.is_empty() {
+                BTreeSet::from(["ipv4".to_string()])
+            } else {
+                d.supported_ip_address_types.clone()
+            },
+            supported_regions: regions,
+            tags: d.tags.clone(),
+            ..Default::default()
+        };
+        (observed, d.allowed_principals.clone())
+    }
+
+    #[test]
+    fn creates_then_grants_principals_when_nothing_exists() {
+        let d = desired(&spec());
+        let actions = plan(&d, None, &BTreeSet::new(), true);
+        assert_eq!(actions.len(), 2);
+        let ServiceAction::Create(create) = &actions[0] else { panic!("expected create, got {actions:?}") };
+        assert_eq!(create.load_balancer_arns, vec![NLB_A.to_string()]);
+        assert!(create.acceptance_required, "acceptance defaults to required");
+        assert_eq!(create.supported_regions, vec!["eu-west-1".to_string(), "us-west-2".to_string()]);
+        assert_eq!(create.tags.get("privatelink.dev/uid"), Some(&owner().uid));
+        assert_eq!(create.client_token, owner().client_token(1));
+        assert_eq!(actions[1], ServiceAction::AddAllowedPrincipals(vec![ROOT_1.into(), ROOT_2.into()]));
+    }
+
+    #[test]
+    fn create_without_principals_is_one_call() {
+        let mut s = spec();
+        s.allowed_principals.clear();
+        assert_eq!(plan(&desired(&s), None, &BTreeSet::new(), true).len(), 1);
+    }
+
+    #[test]
+    fn a_deleted_service_is_created_again() {
+        let d = desired(&spec());
+        let (mut observed, principals) = in_sync(&d);
+        observed.state = Some("Deleted".into());
+        assert!(matches!(plan(&d, Some(&observed), &principals, true)[0], ServiceAction::Create(_)));
+    }
+
+    #[test]
+    fn in_sync_service_needs_nothing() {
+        let d = desired(&spec());
+        let (observed, principals) = in_sync(&d);
+        assert_eq!(plan(&d, Some(&observed), &principals, true), vec![]);
+    }
+
+    #[test]
+    fn sets_in_another_order_need_nothing() {
+        let mut s = spec();
+        s.allowed_principals.reverse();
+        s.supported_regions.reverse();
+        let (observed, principals) = in_sync(&desired(&spec()));
+        assert_eq!(plan(&desired(&s), Some(&observed), &principals, true), vec![]);
+    }
+
+    #[test]
+    fn own_region_in_supported_regions_is_ignored_on_both_sides() {
+        let mut s = spec();
+        s.supported_regions.push("us-east-1".into());
+        let d = desired(&s);
+        assert!(!d.supported_regions.contains("us-east-1"));
+        let (observed, principals) = in_sync(&d);
+        assert!(observed.supported_regions.contains_key("us-east-1"));
+        assert_eq!(plan(&d, Some(&observed), &principals, true), vec![]);
+    }
+
+    #[test]
+    fn principals_added_and_removed_as_a_set() {
+        let d = desired(&spec());
+        let (observed, _) = in_sync(&d);
+        let principals = BTreeSet::from([ROOT_1.to_string(), "*".to_string()]);
+        assert_eq!(
+            plan(&d, Some(&observed), &principals, true),
+            vec![
+                ServiceAction::AddAllowedPrincipals(vec![ROOT_2.into()]),
+                ServiceAction::RemoveAllowedPrincipals(vec!["*".into()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn regions_acceptance_and_load_balancers_change_in_one_modify() {
+        let mut s = spec();
+        s.acceptance_required = false;
+        s.supported_regions = vec!["us-west-2".into(), "ap-northeast-1".into()];
+        s.network_load_balancer_arns = Some(vec![NLB_B.into()]);
+        let (observed, principals) = in_sync(&desired(&spec()));
+        let actions = plan(&desired(&s), Some(&observed), &principals, true);
+        let [ServiceAction::Modify(c)] = actions.as_slice() else { panic!("expected one modify, got {actions:?}") };
+        assert_eq!(c.acceptance_required, Some(false));
+        assert_eq!(c.add_load_balancers, vec![NLB_B.to_string()]);
+        assert_eq!(c.remove_load_balancers, vec![NLB_A.to_string()]);
+        assert_eq!(c.add_supported_regions, vec!["ap-northeast-1".to_string()]);
+        assert_eq!(c.remove_supported_regions, vec!["eu-west-1".to_string()]);
+        assert!(!c.remove_private_dns_name);
+    }
+
+    #[test]
+    fn private_dns_name_set_changed_and_removed() {
+        let base = desired(&spec());
+        let (observed, principals) = in_sync(&base);
+        let mut s = spec();
+        s.private_dns_name = Some("api.example.com".into());
+        let actions = plan(&desired(&s), Some(&observed), &principals, true);
+        let [ServiceAction::Modify(c)] = actions.as_slice() else { panic!("{actions:?}") };
+        assert_eq!(c.private_dns_name.as_deref(), Some("api.example.com"));
+
+        let (with_name, _) = in_sync(&desired(&s));
+        let actions = plan(&base, Some(&with_name), &principals, true);
+        let [ServiceAction::Modify(c)] = actions.as_slice() else { panic!("{actions:?}") };
+        assert!(c.remove_private_dns_name);
+        assert_eq!(c.private_dns_name, None);
+    }
+
+    #[test]
+    fn ip_address_types_only_managed_when_listed() {
+        let base = desired(&spec());
+        let (observed, principals) = in_sync(&base);
+        assert_eq!(plan(&base, Some(&observed), &principals, true), vec![]);
+        let mut s = spec();
+        s.supported_ip_address_types = vec![ServiceIpAddressType::Ipv6];
+        let actions = plan(&desired(&s), Some(&observed), &principals, true);
+        let [ServiceAction::Modify(c)] = actions.as_slice() else { panic!("{actions:?}") };
+        assert_eq!(c.add_ip_address_types, vec!["ipv6".to_string()]);
+        assert_eq!(c.remove_ip_address_types, vec!["ipv4".to_string()]);
+    }
+
+    #[test]
+    fn tags_set_and_deleted_only_on_owned_services() {
+        let d = desired(&spec());
+        let (mut observed, principals) = in_sync(&d);
+        observed.tags.insert("stale".into(), "x".into());
+        observed.tags.remove("privatelink.dev/name");
+        let actions = plan(&d, Some(&observed), &principals, true);
+        assert_eq!(
+            actions,
+            vec![
+                ServiceAction::SetTags(BTreeMap::from([("privatelink.dev/name".into(), "api".into())])),
+                ServiceAction::DeleteTags(vec!["stale".into()]),
+            ]
+        );
+        let adopted = plan(&d, Some(&observed), &principals, false);
+        assert_eq!(adopted.len(), 1, "an adopted service keeps tags it had: {adopted:?}");
+    }
+
+    #[test]
+    fn spec_problems_are_reported_with_fields() {
+        let mut s = spec();
+        s.network_load_balancer_arns = Some(vec![
+            "arn:aws:elasticloadbalancing:eu-west-1:111122223333:loadbalancer/net/a/0123456789abcdef".into(),
+        ]);
+        let problems = DesiredService::from_spec(&s, &owner(), 1, "us-east-1").unwrap_err();
+        assert_eq!(problems[0].field, "spec.networkLoadBalancerArns[0]");
+        assert!(problems[0].message.contains("eu-west-1"), "{}", problems[0]);
+
+        s.network_load_balancer_arns = None;
+        let problems = DesiredService::from_spec(&s, &owner(), 1, "us-east-1").unwrap_err();
+        assert!(problems[0].message.contains("exactly one"));
+
+        s.gateway_load_balancer_arns = Some(vec![
+            "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/gwy/g/0123456789abcdef".into(),
+        ]);
+        s.private_dns_name = Some("api.example.com".into());
+        let problems = DesiredService::from_spec(&s, &owner(), 1, "us-east-1").unwrap_err();
+        assert_eq!(problems[0].field, "spec.privateDnsName");
+    }
+
+    #[test]
+    fn region_defaults_to_the_operator_region() {
+        let d = DesiredService::from_spec(&spec(), &owner(), 1, "us-east-1").unwrap();
+        assert_eq!(d.region, "us-east-1");
+    }
+
+    fn lb(arn: &str, lb_type: &str, state: &str, zones: usize) -> ObservedLoadBalancer {
+        ObservedLoadBalancer {
+            arn: arn.into(),
+            lb_type: lb_type.into(),
+            state: state.into(),
+            availability_zones: (0..zones).map(|i| format!("us-east-1{}", (b'a' + i as u8) as char)).collect(),
+        }
+    }
+
+    #[test]
+    fn load_balancer_checks() {
+        let d = desired(&spec());
+        assert_eq!(check_load_balancers(&d, &[lb(NLB_A, "network", "active", 2)]), vec![]);
+        let missing = check_load_balancers(&d, &[]);
+        assert!(missing[0].message.contains("does not exist"), "{missing:?}");
+        let wrong = check_load_balancers(&d, &[lb(NLB_A, "application", "active", 2)]);
+        assert!(wrong[0].message.contains("type application"), "{wrong:?}");
+        let inactive = check_load_balancers(&d, &[lb(NLB_A, "network", "provisioning", 2)]);
+        assert!(inactive[0].message.contains("provisioning"), "{inactive:?}");
+        let one_zone = check_load_balancers(&d, &[lb(NLB_A, "network", "active", 1)]);
+        assert!(one_zone[0].message.contains("at least 2 availability zones"), "{one_zone:?}");
+        let mut same_region = spec();
+        same_region.supported_regions.clear();
+        assert_eq!(check_load_balancers(&desired(&same_region), &[lb(NLB_A, "network", "active", 1)]), vec![]);
+    }
+}

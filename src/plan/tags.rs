@@ -1,0 +1,121 @@
+//! Tags: ownership tags the operator adds, and the diff of user tags.
+
+use std::collections::BTreeMap;
+
+/// Tag key marking a resource as created by this operator.
+pub const MANAGED_BY: &str = "privatelink.dev/managed-by";
+/// Value of [`MANAGED_BY`].
+pub const MANAGED_BY_VALUE: &str = "privatelink-operator";
+/// Tag key holding the owning object's namespace.
+pub const OWNER_NAMESPACE: &str = "privatelink.dev/namespace";
+/// Tag key holding the owning object's name.
+pub const OWNER_NAME: &str = "privatelink.dev/name";
+/// Tag key holding the owning object's UID: finds a resource again after a
+/// crash between its creation and the status write.
+pub const OWNER_UID: &str = "privatelink.dev/uid";
+
+/// The Kubernetes object that owns an AWS resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// Namespace of the object.
+    pub namespace: String,
+    /// Name of the object.
+    pub name: String,
+    /// UID of the object.
+    pub uid: String,
+}
+
+impl Owner {
+    /// The ownership tags written on everything the operator creates or adopts.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+            (OWNER_NAMESPACE.to_string(), self.namespace.clone()),
+            (OWNER_NAME.to_string(), self.name.clone()),
+            (OWNER_UID.to_string(), self.uid.clone()),
+        ])
+    }
+
+    /// True when `tags` say this object owns the resource.
+    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.get(OWNER_UID) == Some(&self.uid)
+    }
+
+    /// An idempotency token for creating this object's resource: the same
+    /// object at the same generation always sends the same token, so a
+    /// restart between "create" and "write status" cannot make a duplicate.
+    /// AWS allows at most 64 ASCII characters; a UID is 36.
+    pub fn client_token(&self, generation: i64) -> String {
+        let token = format!("{}-{}", self.uid, generation);
+        token.chars().take(64).collect()
+    }
+}
+
+/// The desired tags: the user's plus the ownership tags (which win).
+pub fn desired_tags(user: &BTreeMap<String, String>, owner: &Owner) -> BTreeMap<String, String> {
+    let mut tags = user.clone();
+    tags.extend(owner.tags());
+    tags
+}
+
+/// Tag changes: keys to set (new or changed value), and keys to delete.
+/// Keys are only deleted when `authoritative` (the operator created the
+/// resource); on an adopted resource other tools' tags are left alone.
+/// `aws:` keys are never touched.
+pub fn tag_diff(
+    desired: &BTreeMap<String, String>,
+    observed: &BTreeMap<String, String>,
+    authoritative: bool,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let set =
+        desired.iter().filter(|(k, v)| observed.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let delete = if authoritative {
+        observed.keys().filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:")).cloned().collect()
+    } else {
+        Vec::new()
+    };
+    (set, delete)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> Owner {
+        Owner { namespace: "ns".into(), name: "svc".into(), uid: "0b5c1e4e-2a6f-4d8e-9f3c-7a1b2c3d4e5f".into() }
+    }
+
+    #[test]
+    fn client_token_depends_on_uid_and_generation_and_fits_aws_limit() {
+        let o = owner();
+        assert_eq!(o.client_token(1), o.client_token(1));
+        assert_ne!(o.client_token(1), o.client_token(2));
+        assert!(o.client_token(i64::MAX).len() <= 64);
+    }
+
+    #[test]
+    fn ownership_tags_override_user_tags() {
+        let user = BTreeMap::from([("team".to_string(), "a".to_string()), (OWNER_UID.to_string(), "fake".to_string())]);
+        let tags = desired_tags(&user, &owner());
+        assert_eq!(tags.get(OWNER_UID), Some(&owner().uid));
+        assert_eq!(tags.get("team").map(String::as_str), Some("a"));
+        assert!(owner().owns(&tags));
+    }
+
+    #[test]
+    fn tag_diff_sets_changed_and_deletes_only_when_authoritative() {
+        let desired = BTreeMap::from([("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string())]);
+        let observed = BTreeMap::from([
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "old".to_string()),
+            ("c".to_string(), "3".to_string()),
+            ("aws:cloudformation:stack-name".to_string(), "x".to_string()),
+        ]);
+        let (set, delete) = tag_diff(&desired, &observed, true);
+        assert_eq!(set, BTreeMap::from([("b".to_string(), "2".to_string())]));
+        assert_eq!(delete, vec!["c".to_string()]);
+        let (_, delete) = tag_diff(&desired, &observed, false);
+        assert!(delete.is_empty());
+        assert_eq!(tag_diff(&desired, &desired, true), (BTreeMap::new(), vec![]));
+    }
+}

@@ -1,0 +1,58 @@
+//! The `plan` command, run as a user runs it: no cluster, no AWS account.
+
+use std::process::Command;
+
+fn plan(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
+        .arg("plan")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("AWS_REGION")
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn examples_plan_cleanly_against_an_empty_account() {
+    let (code, stdout, stderr) = plan(&["-f", "examples"]);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("EndpointService payments/payments-api"), "{stdout}");
+    assert!(stdout.contains("CreateVpcEndpointServiceConfiguration region=us-east-1"), "{stdout}");
+    assert!(stdout.contains("supportedRegions=[eu-west-1, us-west-2]"), "{stdout}");
+    assert!(stdout.contains("ModifyVpcEndpointServicePermissions add=[arn:aws:iam::444455556666:root"), "{stdout}");
+    assert!(stdout.contains("InterfaceEndpoint checkout/payments-api"), "{stdout}");
+    assert!(stdout.contains("serviceRegion=us-east-1"), "{stdout}");
+    assert!(stdout.contains("EndpointConnection payments/checkout-us-west-2"), "{stdout}");
+    assert!(stdout.contains("AcceptVpcEndpointConnections"), "{stdout}");
+}
+
+#[test]
+fn invalid_manifest_names_file_document_field_and_reason() {
+    let (code, stdout, stderr) = plan(&["-f", "tests/fixtures/invalid.yaml"]);
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("tests/fixtures/invalid.yaml (document 2)"), "{stderr}");
+    assert!(stderr.contains("EndpointService team-a/broken"), "{stderr}");
+    assert!(stderr.contains("spec.allowedPrincipals[0]"), "{stderr}");
+    assert!(stderr.contains("should match"), "{stderr}");
+    assert!(stdout.contains("EndpointConnection default/ok"), "valid documents are still planned: {stdout}");
+}
+
+#[test]
+fn semantic_problems_fail_the_plan_too() {
+    let (code, _, stderr) = plan(&["-f", "tests/fixtures/wrong-region.yaml"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("spec.networkLoadBalancerArns[0]"), "{stderr}");
+    assert!(stderr.contains("load balancer is in us-east-1 but the service is in us-west-2"), "{stderr}");
+}
+
+#[test]
+fn missing_path_is_a_clear_error() {
+    let (code, _, stderr) = plan(&["-f", "no/such/dir"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("cannot read no/such/dir"), "{stderr}");
+}
