@@ -4,6 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use privatelink_operator::aws::AwsClients;
+use privatelink_operator::config::{RoleAllowList, Settings};
+use privatelink_operator::controller::{self, Context};
+use privatelink_operator::telemetry::{self, LogFormat};
 use privatelink_operator::{api, cli_plan, manifests};
 
 #[derive(Parser)]
@@ -15,6 +19,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controller against the cluster of the kubeconfig (or in-cluster config).
+    Run {
+        /// Region for objects that name none; defaults to the AWS SDK's region.
+        #[arg(long, env = "AWS_REGION")]
+        region: Option<String>,
+        /// Watch only this namespace (default: all).
+        #[arg(long, env = "PLO_NAMESPACE")]
+        namespace: Option<String>,
+        /// Seconds between resyncs that catch drift made outside the operator.
+        #[arg(long, env = "PLO_RESYNC_SECONDS", default_value_t = 300)]
+        resync_seconds: u64,
+        /// Seconds between polls while AWS is in a transitional state.
+        #[arg(long, env = "PLO_POLL_SECONDS", default_value_t = 10)]
+        poll_seconds: u64,
+        /// NAMESPACE=ROLE_ARN pairs (either may end in `*`): which namespaces may
+        /// name which roles in spec.roleArn. Comma-separated or repeated.
+        #[arg(long = "allowed-role", env = "PLO_ALLOWED_ROLES", value_delimiter = ',')]
+        allowed_roles: Vec<String>,
+        /// Log format.
+        #[arg(long, env = "PLO_LOG_FORMAT", value_enum, default_value = "json")]
+        log_format: LogFormat,
+    },
     /// Print the CustomResourceDefinitions (what crds/ holds).
     Crds,
     /// Validate manifests and print the AWS changes they would cause.
@@ -31,6 +57,46 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { region, namespace, resync_seconds, poll_seconds, allowed_roles, log_format } => {
+            telemetry::init(log_format);
+            let allowed_roles = match RoleAllowList::parse(&allowed_roles) {
+                Ok(list) => list,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(async move {
+                let client = match kube::Client::try_default().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot reach the Kubernetes API (kubeconfig or in-cluster config)");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let aws = AwsClients::from_env().await;
+                let Some(region) = region.or_else(|| aws.default_region()) else {
+                    tracing::error!("no AWS region: set --region or AWS_REGION");
+                    return ExitCode::FAILURE;
+                };
+                let mut settings = Settings::new(region);
+                settings.namespace = namespace;
+                settings.resync = std::time::Duration::from_secs(resync_seconds);
+                settings.transition_poll = std::time::Duration::from_secs(poll_seconds);
+                settings.allowed_roles = allowed_roles;
+                tracing::info!(region = %settings.default_region, namespace = ?settings.namespace, "starting");
+                let ctx = std::sync::Arc::new(Context::new(client, aws, settings));
+                controller::endpoint_service::run(ctx).await;
+                ExitCode::SUCCESS
+            })
+        }
         Command::Crds => match api::crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");

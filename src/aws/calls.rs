@@ -1,0 +1,106 @@
+//! Counting AWS calls by service and operation, as the SDK sends them: the
+//! figures behind metrics, tests ("an in-sync reconcile makes no mutating
+//! call") and benchmarks.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+
+/// Calls and attempts per (service, operation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    /// Operations started, keyed by `(service, operation)`.
+    pub calls: BTreeMap<(String, String), u64>,
+    /// HTTP attempts (calls plus retries).
+    pub attempts: BTreeMap<(String, String), u64>,
+}
+
+impl CallCounts {
+    /// Operations whose name says they change something (anything but
+    /// Describe*/List*/Get*).
+    pub fn mutating(&self) -> BTreeMap<String, u64> {
+        self.calls.iter().filter(|((_, op), _)| !is_read(op)).map(|((_, op), n)| (op.clone(), *n)).collect()
+    }
+
+    /// Read operations and their counts.
+    pub fn reads(&self) -> BTreeMap<String, u64> {
+        self.calls.iter().filter(|((_, op), _)| is_read(op)).map(|((_, op), n)| (op.clone(), *n)).collect()
+    }
+
+    /// Attempts beyond the first of each call.
+    pub fn retries(&self) -> u64 {
+        self.attempts.values().sum::<u64>().saturating_sub(self.calls.values().sum::<u64>())
+    }
+}
+
+/// True for read-only AWS operations.
+pub fn is_read(operation: &str) -> bool {
+    ["Describe", "List", "Get"].iter().any(|p| operation.starts_with(p))
+}
+
+/// An SDK interceptor that counts every call and attempt.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    counts: Arc<Mutex<CallCounts>>,
+}
+
+impl CallCounter {
+    /// A copy of the counts so far.
+    pub fn snapshot(&self) -> CallCounts {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Calls made since `before` (a previous snapshot).
+    pub fn since(&self, before: &CallCounts) -> CallCounts {
+        let now = self.snapshot();
+        let sub = |a: &BTreeMap<(String, String), u64>, b: &BTreeMap<(String, String), u64>| {
+            a.iter()
+                .filter_map(|(k, v)| {
+                    let d = v - b.get(k).copied().unwrap_or(0);
+                    (d > 0).then(|| (k.clone(), d))
+                })
+                .collect()
+        };
+        CallCounts { calls: sub(&now.calls, &before.calls), attempts: sub(&now.attempts, &before.attempts) }
+    }
+
+    fn record(&self, cfg: &ConfigBag, attempt: bool) {
+        let Some(meta) = cfg.load::<Metadata>() else { return };
+        let key = (meta.service().to_string(), meta.name().to_string());
+        if let Ok(mut counts) = self.counts.lock() {
+            let map = if attempt { &mut counts.attempts } else { &mut counts.calls };
+            *map.entry(key).or_default() += 1;
+        }
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "privatelink-operator call counter"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.record(cfg, false);
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.record(cfg, true);
+        Ok(())
+    }
+}

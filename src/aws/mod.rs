@@ -1,0 +1,132 @@
+//! The only place that calls AWS. Clients are built once per (role,
+//! region) and shared; every call is counted; errors are classified in
+//! [`error`]. Reads are shaped to serve many objects per call (one
+//! paginated Describe per region and account), so the controller's cost
+//! grows with pages, not objects.
+
+pub mod calls;
+pub mod endpoint_service;
+pub mod error;
+pub mod load_balancers;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use calls::{CallCounter, CallCounts};
+pub use error::{AwsError, ErrorClass};
+
+/// Which credentials to use: the operator's own, or an assumed role.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Identity {
+    /// Role to assume; None uses the operator's credentials.
+    pub role_arn: Option<String>,
+    /// External ID for the role.
+    pub external_id: Option<String>,
+}
+
+impl Identity {
+    /// The operator's own credentials.
+    pub fn operator() -> Self {
+        Self { role_arn: None, external_id: None }
+    }
+}
+
+/// EC2 and ELBv2 clients for one region and identity.
+#[derive(Debug, Clone)]
+pub struct RegionClients {
+    /// Region name.
+    pub region: String,
+    /// EC2 (VPC endpoints and endpoint services).
+    pub ec2: aws_sdk_ec2::Client,
+    /// ELBv2 (load balancer checks).
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+/// Clients already built, by (identity, region).
+type ClientCache = Arc<Mutex<HashMap<(Identity, String), Arc<RegionClients>>>>;
+
+/// Builds and caches AWS clients per (identity, region).
+#[derive(Clone)]
+pub struct AwsClients {
+    base: SdkConfig,
+    counter: CallCounter,
+    cache: ClientCache,
+}
+
+impl AwsClients {
+    /// Clients from a loaded SDK configuration (credentials, endpoint).
+    pub fn new(base: SdkConfig) -> Self {
+        Self { base, counter: CallCounter::default(), cache: Arc::default() }
+    }
+
+    /// Load the default configuration: the default credential chain (IRSA,
+    /// EKS Pod Identity, environment, profile, instance metadata), retries
+    /// in adaptive mode (client-side rate limiting, exponential backoff with
+    /// jitter on throttling), and rustls with ring for TLS.
+    pub async fn from_env() -> Self {
+        Self::new(Self::loader().load().await)
+    }
+
+    /// The configuration loader `from_env` uses, for callers that override
+    /// parts of it (endpoint, credentials).
+    pub fn loader() -> aws_config::ConfigLoader {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .retry_config(RetryConfig::adaptive().with_max_attempts(8).with_initial_backoff(Duration::from_millis(200)))
+    }
+
+    /// The region of the loaded configuration, if any.
+    pub fn default_region(&self) -> Option<String> {
+        self.base.region().map(|r| r.to_string())
+    }
+
+    /// Calls counted so far over all clients.
+    pub fn counter(&self) -> &CallCounter {
+        &self.counter
+    }
+
+    /// Clients for `region` acting as `identity`.
+    pub async fn for_region(&self, identity: &Identity, region: &str) -> Arc<RegionClients> {
+        let key = (identity.clone(), region.to_string());
+        if let Ok(cache) = self.cache.lock()
+            && let Some(clients) = cache.get(&key)
+        {
+            return clients.clone();
+        }
+        let mut config = self.base.to_builder();
+        config.set_region(Some(Region::new(region.to_string())));
+        if let Some(role) = &identity.role_arn {
+            let mut provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+                .session_name("privatelink-operator")
+                .region(Region::new(region.to_string()))
+                .configure(&self.base);
+            if let Some(id) = &identity.external_id {
+                provider = provider.external_id(id.clone());
+            }
+            config.set_credentials_provider(Some(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                provider.build().await,
+            )));
+        }
+        let config = config.build();
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&config).interceptor(self.counter.clone()).build(),
+        );
+        let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(self.counter.clone()).build(),
+        );
+        let clients = Arc::new(RegionClients { region: region.to_string(), ec2, elbv2 });
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, clients.clone());
+        }
+        clients
+    }
+}

@@ -1,0 +1,185 @@
+//! Shared test harness: the in-process Kubernetes API server, the AWS
+//! simulator connection, and helpers that wait for conditions with a deadline.
+#![allow(dead_code)]
+
+pub mod apiserver;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_ec2::config::{Credentials, Region};
+use kube::api::{Api, PostParams};
+use kube::{Resource, ResourceExt};
+use privatelink_operator::aws::AwsClients;
+use privatelink_operator::config::Settings;
+use privatelink_operator::controller::Context;
+use serde::de::DeserializeOwned;
+
+pub use apiserver::ApiServer;
+
+/// Where the AWS simulator listens; `tests/run.sh` starts it and sets this.
+pub fn aws_endpoint() -> String {
+    std::env::var("PLO_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5123".to_string())
+}
+
+/// Fail (never skip) with instructions when the simulator is not running.
+pub fn require_simulator() {
+    let endpoint = aws_endpoint();
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    if std::net::TcpStream::connect_timeout(
+        &addr.parse().expect("PLO_AWS_ENDPOINT is http://HOST:PORT"),
+        Duration::from_secs(1),
+    )
+    .is_err()
+    {
+        panic!(
+            "the AWS simulator is not reachable at {endpoint}. Run the tests with `bash tests/run.sh`, \
+             or start it yourself: `python3 tests/aws-sim/server.py --port 5123` (needs `pip install \"moto[server]==5.2.5\"`) \
+             and set PLO_AWS_ENDPOINT=http://127.0.0.1:5123"
+        );
+    }
+}
+
+/// AWS clients talking to the simulator with static credentials (the
+/// simulator's default account).
+pub async fn aws_clients() -> AwsClients {
+    require_simulator();
+    let config = AwsClients::loader()
+        .endpoint_url(aws_endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await;
+    AwsClients::new(config)
+}
+
+/// Settings for tests: fast polls and backoff, long resync (tests trigger
+/// what they need).
+pub fn settings(region: &str) -> Settings {
+    let mut s = Settings::new(region);
+    s.transition_poll = Duration::from_millis(200);
+    s.base_backoff = Duration::from_millis(200);
+    s.max_backoff = Duration::from_secs(2);
+    s.resync = Duration::from_secs(60);
+    s
+}
+
+/// Logs for failing tests: `RUST_LOG=debug bash tests/run.sh`.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// An API server, an AWS connection and an operator context.
+pub struct TestEnv {
+    pub server: ApiServer,
+    pub client: kube::Client,
+    pub aws: AwsClients,
+    pub ctx: Arc<Context>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl TestEnv {
+    /// A fresh API server and context; `region` is the operator's default region.
+    pub async fn new(region: &str) -> Self {
+        init_logs();
+        let server = ApiServer::start().await;
+        let client = server.client();
+        let aws = aws_clients().await;
+        let ctx = Arc::new(Context::new(client.clone(), aws.clone(), settings(region)));
+        Self { server, client, aws, ctx, tasks: Vec::new() }
+    }
+
+    /// Same, with custom settings.
+    pub async fn with_settings(settings: Settings) -> Self {
+        let server = ApiServer::start().await;
+        let client = server.client();
+        let aws = aws_clients().await;
+        let ctx = Arc::new(Context::new(client.clone(), aws.clone(), settings));
+        Self { server, client, aws, ctx, tasks: Vec::new() }
+    }
+
+    /// Start the EndpointService controller in the background.
+    pub fn start_endpoint_services(&mut self) {
+        let ctx = self.ctx.clone();
+        self.tasks.push(tokio::spawn(privatelink_operator::controller::endpoint_service::run(ctx)));
+    }
+
+    /// Stop every controller started so far.
+    pub async fn stop_controllers(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// A namespaced API.
+    pub fn api<K>(&self, ns: &str) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), ns)
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Create an object through the API server.
+pub async fn create<K>(api: &Api<K>, obj: &K) -> K
+where
+    K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api.create(&PostParams::default(), obj).await.unwrap_or_else(|e| panic!("create {}: {e}", obj.name_any()))
+}
+
+/// Poll until `check` returns Some, or fail after `timeout` with the last object seen.
+pub async fn wait_for<K, T>(
+    api: &Api<K>,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&K) -> Option<T>,
+) -> T
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        if let Ok(obj) = api.get(name).await {
+            if let Some(t) = check(&obj) {
+                return t;
+            }
+            last = Some(obj);
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {name}: {what}; last seen: {last:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Poll until the object is gone.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str, timeout: Duration)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match api.get_opt(name).await {
+            Ok(None) => return,
+            Ok(Some(obj)) if tokio::time::Instant::now() > deadline => {
+                panic!("timed out after {timeout:?} waiting for {name} to be deleted; last seen: {obj:#?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
