@@ -30,6 +30,59 @@ impl ObservedState for EmptyAccount {
     }
 }
 
+/// A read-only snapshot of live AWS: for each EndpointService manifest, the
+/// service it adopts (spec.serviceId) or the one the operator created for
+/// it (found by its namespace/name ownership tags), with its principals.
+#[derive(Default)]
+pub struct LiveAccount {
+    services: Vec<(ObservedService, BTreeSet<String>)>,
+}
+
+impl LiveAccount {
+    /// Read what the manifests refer to. Only Describe calls are made.
+    pub async fn read(
+        manifests: &[Manifest],
+        aws: &crate::aws::AwsClients,
+        default_region: &str,
+    ) -> Result<Self, crate::aws::AwsError> {
+        let mut regions = BTreeSet::new();
+        for m in manifests.iter().filter(|m| m.kind() == "EndpointService") {
+            let region = m.value.pointer("/spec/region").and_then(Value::as_str).unwrap_or(default_region);
+            regions.insert(region.to_string());
+        }
+        let mut live = Self::default();
+        for region in regions {
+            let clients = aws.for_region(&crate::aws::Identity::operator(), &region).await;
+            for service in clients.describe_services(&[]).await? {
+                if service.is_gone() {
+                    continue;
+                }
+                let principals = clients.allowed_principals(&service.id).await?;
+                live.services.push((service, principals));
+            }
+        }
+        Ok(live)
+    }
+}
+
+impl ObservedState for LiveAccount {
+    fn endpoint_service(
+        &self,
+        desired: &DesiredService,
+        service_id: Option<&str>,
+    ) -> Option<(ObservedService, BTreeSet<String>)> {
+        use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE};
+        let owner = |o: &ObservedService, key: &str| desired.tags.get(key).is_some_and(|v| o.tags.get(key) == Some(v));
+        self.services
+            .iter()
+            .find(|(o, _)| match service_id {
+                Some(id) => o.id == id,
+                None => owner(o, OWNER_NAMESPACE) && owner(o, OWNER_NAME),
+            })
+            .cloned()
+    }
+}
+
 /// The outcome of planning a set of manifests.
 #[derive(Debug, Default)]
 pub struct PlanReport {
@@ -85,9 +138,21 @@ fn plan_one(manifest: &Manifest, observed: &dyn ObservedState, default_region: &
                     "adopt {id}: not found in the account read; the operator would report ServiceNotFound"
                 )]);
             }
-            let owned = found.as_ref().is_some_and(|(o, _)| owner.owns(&o.tags)) || svc.spec.service_id.is_none();
+            let owned = svc.spec.service_id.is_none();
             let (obs, principals) = found.map(|(o, p)| (Some(o), p)).unwrap_or_default();
-            Ok(plan(&desired, obs.as_ref(), &principals, owned).iter().map(ServiceAction::to_string).collect())
+            let mut desired = desired;
+            if let Some(o) = &obs {
+                // The UID tag of a live resource is the real object's; keep it.
+                if let Some(uid) = o.tags.get(crate::plan::tags::OWNER_UID) {
+                    desired.tags.insert(crate::plan::tags::OWNER_UID.to_string(), uid.clone());
+                }
+            }
+            let mut lines: Vec<String> =
+                plan(&desired, obs.as_ref(), &principals, owned).iter().map(ServiceAction::to_string).collect();
+            if let Some(o) = &obs {
+                lines.insert(0, format!("found {} ({})", o.id, o.state.as_deref().unwrap_or("unknown state")));
+            }
+            Ok(lines)
         }
         "EndpointConnection" => {
             let conn: EndpointConnection = serde_json::from_value(manifest.value.clone()).map_err(typed)?;

@@ -51,6 +51,10 @@ enum Command {
         /// Region for objects that name none.
         #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
         region: String,
+        /// Compare with live AWS (read-only: Describe calls only) using the
+        /// default credential chain, instead of an empty account.
+        #[arg(long)]
+        live: bool,
     },
 }
 
@@ -107,7 +111,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Plan { paths, region } => {
+        Command::Plan { paths, region, live } => {
             let mut all = Vec::new();
             for path in &paths {
                 match manifests::read(path) {
@@ -118,7 +122,28 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            let report = cli_plan::plan_manifests(&all, &cli_plan::EmptyAccount, &region);
+            let report = if live {
+                let runtime = match tokio::runtime::Runtime::new() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        eprintln!("error: cannot start the async runtime: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let account = runtime.block_on(async {
+                    let aws = AwsClients::from_env().await;
+                    cli_plan::LiveAccount::read(&all, &aws, &region).await
+                });
+                match account {
+                    Ok(account) => cli_plan::plan_manifests(&all, &account, &region),
+                    Err(e) => {
+                        eprintln!("error: cannot read live AWS state: {e}. Fix: {}", e.fix());
+                        return ExitCode::from(2);
+                    }
+                }
+            } else {
+                cli_plan::plan_manifests(&all, &cli_plan::EmptyAccount, &region)
+            };
             print!("{}", report.text);
             for invalid in &report.invalid {
                 eprint!("error: {invalid}");

@@ -13,49 +13,10 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use privatelink_operator::api::conditions::{READY, SYNCED};
 use privatelink_operator::api::{EndpointService, EndpointServiceSpec};
-use privatelink_operator::aws::{Identity, RegionClients};
 use serde_json::json;
-use support::{TestEnv, aws_clients, create, wait_for, wait_gone};
+use support::{TestEnv, create, load_balancer, sdk, wait_for, wait_gone};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// AWS clients for fixtures and read-back, separate from the operator's
-/// (so the operator's call counts stay its own).
-async fn sdk(region: &str) -> std::sync::Arc<RegionClients> {
-    aws_clients().await.for_region(&Identity::operator(), region).await
-}
-
-/// A VPC with subnets in `zones` Availability Zones and a load balancer of
-/// `lb_type` across them; returns the load balancer's ARN.
-async fn load_balancer(region: &str, name: &str, lb_type: LoadBalancerTypeEnum, zones: usize) -> String {
-    let aws = sdk(region).await;
-    let vpc = aws.ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("create vpc");
-    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
-    let mut subnets = Vec::new();
-    for (i, az) in ["a", "b", "c"].iter().take(zones).enumerate() {
-        let subnet = aws
-            .ec2
-            .create_subnet()
-            .vpc_id(&vpc_id)
-            .cidr_block(format!("10.0.{i}.0/24"))
-            .availability_zone(format!("{region}{az}"))
-            .send()
-            .await
-            .expect("create subnet");
-        subnets.push(subnet.subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_string());
-    }
-    let lb = aws
-        .elbv2
-        .create_load_balancer()
-        .name(name)
-        .r#type(lb_type)
-        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
-        .set_subnets(Some(subnets))
-        .send()
-        .await
-        .expect("create load balancer");
-    lb.load_balancers()[0].load_balancer_arn().expect("arn").to_string()
-}
 
 fn service(name: &str, spec: serde_json::Value) -> EndpointService {
     let spec: EndpointServiceSpec = serde_json::from_value(spec).expect("spec");

@@ -1,5 +1,7 @@
 //! The `plan` command, run as a user runs it: no cluster, no AWS account.
 
+mod support;
+
 use std::process::Command;
 
 fn plan(args: &[&str]) -> (i32, String, String) {
@@ -55,4 +57,53 @@ fn missing_path_is_a_clear_error() {
     let (code, _, stderr) = plan(&["-f", "no/such/dir"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("cannot read no/such/dir"), "{stderr}");
+}
+
+#[tokio::test]
+async fn live_plan_reads_aws_and_plans_only_the_difference() {
+    use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
+    let region = "sa-east-1";
+    let nlb = support::load_balancer(region, "live-plan", LoadBalancerTypeEnum::Network, 2).await;
+    let aws = support::sdk(region).await;
+    let created = aws
+        .ec2
+        .create_vpc_endpoint_service_configuration()
+        .network_load_balancer_arns(&nlb)
+        .acceptance_required(true)
+        .send()
+        .await
+        .expect("create service");
+    let id = created.service_configuration().and_then(|s| s.service_id()).expect("id").to_string();
+    let dir = std::env::temp_dir().join(format!("plo-live-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("adopt.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: privatelink.dev/v1alpha1\nkind: EndpointService\nmetadata: {{name: adopted, namespace: team-a}}\nspec:\n  serviceId: {id}\n  region: {region}\n  networkLoadBalancerArns: [{nlb}]\n  allowedPrincipals: ['*']\n"
+        ),
+    )
+    .unwrap();
+    let before = support::sdk(region).await.describe_services(&[]).await.unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
+        .args(["plan", "--live", "-f"])
+        .arg(&manifest)
+        .env("AWS_ENDPOINT_URL", support::aws_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", region)
+        .output()
+        .expect("binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains(&format!("found {id} (Available)")), "{stdout}");
+    assert!(stdout.contains("ModifyVpcEndpointServicePermissions add=[*]"), "{stdout}");
+    assert!(
+        !stdout.contains("CreateVpcEndpointServiceConfiguration"),
+        "an existing service is not created again: {stdout}"
+    );
+    let after = support::sdk(region).await.describe_services(&[]).await.unwrap();
+    assert_eq!(before, after, "plan --live changes nothing in AWS");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -183,3 +183,46 @@ where
         }
     }
 }
+
+/// AWS clients for fixtures and read-back, separate from the operator's
+/// (so the operator's call counts stay its own).
+pub async fn sdk(region: &str) -> Arc<privatelink_operator::aws::RegionClients> {
+    aws_clients().await.for_region(&privatelink_operator::aws::Identity::operator(), region).await
+}
+
+/// A VPC with subnets in `zones` Availability Zones and a load balancer of
+/// `lb_type` across them; returns the load balancer's ARN.
+pub async fn load_balancer(
+    region: &str,
+    name: &str,
+    lb_type: aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum,
+    zones: usize,
+) -> String {
+    let aws = sdk(region).await;
+    let vpc = aws.ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("create vpc");
+    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+    let mut subnets = Vec::new();
+    for (i, az) in ["a", "b", "c"].iter().take(zones).enumerate() {
+        let subnet = aws
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block(format!("10.0.{i}.0/24"))
+            .availability_zone(format!("{region}{az}"))
+            .send()
+            .await
+            .expect("create subnet");
+        subnets.push(subnet.subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_string());
+    }
+    let lb = aws
+        .elbv2
+        .create_load_balancer()
+        .name(name)
+        .r#type(lb_type)
+        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .expect("create load balancer");
+    lb.load_balancers()[0].load_balancer_arn().expect("arn").to_string()
+}
