@@ -283,3 +283,71 @@ async fn schema_refuses_bad_input_at_apply_time() {
     assert_eq!(status.code, 422);
     assert!(status.message.contains("spec.networkLoadBalancerArns[0]"), "{}", status.message);
 }
+
+#[tokio::test]
+async fn deletion_refused_by_aws_shows_deletion_blocked_and_is_retried() {
+    let region = "us-west-1";
+    let consumer = "300000000001";
+    let nlb = load_balancer(region, "svc-blocked", LoadBalancerTypeEnum::Network, 2).await;
+    let mut env = TestEnv::new(region).await;
+    env.start_endpoint_services();
+    let api: Api<EndpointService> = env.api("team-a");
+    create(
+        &api,
+        &service(
+            "blocked",
+            json!({"networkLoadBalancerArns": [nlb], "allowedPrincipals": [format!("arn:aws:iam::{consumer}:root")]}),
+        ),
+    )
+    .await;
+    let svc = wait_for(&api, "blocked", TIMEOUT, "Ready", |s| is_ready(s).then(|| s.clone())).await;
+    let status = svc.status.expect("status");
+    let (id, name) = (status.service_id.expect("id"), status.service_name.expect("name"));
+
+    // A consumer in another account connects; the request waits for acceptance.
+    let ec2 = support::ec2_as(consumer, region).await;
+    let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.expect("vpc");
+    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc_id)
+        .cidr_block("10.9.1.0/24")
+        .availability_zone(format!("{region}a"))
+        .send()
+        .await
+        .expect("subnet");
+    let endpoint = ec2
+        .create_vpc_endpoint()
+        .vpc_id(&vpc_id)
+        .service_name(&name)
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .subnet_ids(subnet.subnet().and_then(|s| s.subnet_id()).expect("subnet id"))
+        .send()
+        .await
+        .expect("consumer endpoint");
+    let endpoint_id = endpoint.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).expect("endpoint id").to_string();
+
+    api.delete("blocked", &DeleteParams::default()).await.expect("delete");
+    let (status, reason, message) = wait_for(&api, "blocked", TIMEOUT, "DeletionBlocked", |s| {
+        condition(s, privatelink_operator::api::conditions::DELETION_BLOCKED)
+    })
+    .await;
+    assert_eq!(status, "True");
+    assert_eq!(reason, "ExistingVpcEndpointConnections");
+    assert!(message.contains("has existing active VPC Endpoint connections"), "AWS's words are kept: {message}");
+    assert!(message.contains("reject the endpoints"), "the fix is named: {message}");
+    assert!(describe(region, &id).await.is_some(), "the service stays while AWS refuses");
+
+    // Once the provider rejects the connection, the retried deletion goes through.
+    sdk(region)
+        .await
+        .ec2
+        .reject_vpc_endpoint_connections()
+        .service_id(&id)
+        .vpc_endpoint_ids(&endpoint_id)
+        .send()
+        .await
+        .expect("reject");
+    wait_gone(&api, "blocked", TIMEOUT).await;
+    assert!(describe(region, &id).await.is_none(), "service deleted after the connection was rejected");
+}

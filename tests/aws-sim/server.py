@@ -1,16 +1,270 @@
 """AWS simulator for privatelink-operator's tests: moto's server, extended
-where moto 5.2.5 differs from AWS (see README.md beside this file).
+where moto 5.2.5 differs from AWS (privatelink_sim.py), behind a WSGI
+middleware that injects faults, counts calls and serves the /_sim/ control
+endpoint (see README.md beside this file).
 
-Usage: python tests/aws-sim/server.py [--port 5123]
+Usage: python tests/aws-sim/server.py [--host 127.0.0.1] [--port 5123]
 """
 
+from __future__ import annotations
+
 import argparse
+import io
+import json
 import os
+import random
+import re
 import sys
+import threading
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import privatelink_sim  # noqa: E402  (patches moto before the server starts)
+import privatelink_sim  # noqa: E402
+
+# AWS's documented EC2 token buckets: (burst, refill per second).
+BUCKETS = {
+    "read": (100.0, 20.0),
+    "endpoint": (4.0, 0.3),
+    "service": (10.0, 1.0),
+    "connection": (10.0, 1.0),
+    "tags": (100.0, 10.0),
+    "mutating": (50.0, 5.0),
+}
+
+
+def bucket_class(action: str) -> str:
+    if action.startswith(("Describe", "List", "Get")):
+        return "read"
+    if action in ("CreateVpcEndpoint", "ModifyVpcEndpoint", "DeleteVpcEndpoints"):
+        return "endpoint"
+    if action in (
+        "CreateVpcEndpointServiceConfiguration",
+        "ModifyVpcEndpointServiceConfiguration",
+        "DeleteVpcEndpointServiceConfigurations",
+    ):
+        return "service"
+    if action in ("AcceptVpcEndpointConnections", "RejectVpcEndpointConnections"):
+        return "connection"
+    if action in ("CreateTags", "DeleteTags"):
+        return "tags"
+    return "mutating"
+
+
+class Faults:
+    """Fault settings, per account (so parallel tests do not disturb each
+    other) or for every account: throttling with AWS's token buckets (time
+    scaled), error rates and latency per action."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.scopes: dict[str, dict[str, Any]] = {}
+        self.buckets: dict[tuple[str, str, str], tuple[float, float]] = {}
+
+    def reset(self, account: str | None = None) -> None:
+        with self.lock:
+            if account:
+                self.scopes.pop(account, None)
+                self.buckets = {k: v for k, v in self.buckets.items() if k[0] != account}
+            else:
+                self.scopes.clear()
+                self.buckets.clear()
+
+    def configure(self, body: dict[str, Any]) -> None:
+        with self.lock:
+            scope = body.get("account") or "*"
+            self.scopes[scope] = {
+                "throttle": bool(body.get("throttle", False)),
+                "timeScale": float(body.get("timeScale", 1.0)),
+                "rules": list(body.get("rules", [])),
+            }
+            self.buckets = {k: v for k, v in self.buckets.items() if scope not in ("*", k[0])}
+
+    def _settings(self, account: str) -> dict[str, Any] | None:
+        return self.scopes.get(account) or self.scopes.get("*")
+
+    def take_token(self, account: str, region: str, action: str) -> bool:
+        """True when the call may proceed; False when AWS would throttle it."""
+        with self.lock:
+            settings = self._settings(account)
+            if not settings or not settings["throttle"]:
+                return True
+            cls = bucket_class(action)
+            burst, rate = BUCKETS[cls]
+            now = time.monotonic()
+            tokens, last = self.buckets.get((account, region, cls), (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate * settings["timeScale"])
+            if tokens < 1.0:
+                self.buckets[(account, region, cls)] = (tokens, now)
+                return False
+            self.buckets[(account, region, cls)] = (tokens - 1.0, now)
+            return True
+
+    def rule_for(self, account: str, action: str) -> dict[str, Any] | None:
+        with self.lock:
+            settings = self._settings(account)
+            for rule in (settings or {}).get("rules", []):
+                if rule.get("action") in (action, "*"):
+                    return rule
+        return None
+
+
+class Calls:
+    """Every call: counts per action, account and region, and an ordered log."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.log: list[dict[str, Any]] = []
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.log.append(entry)
+
+    def snapshot(self, account: str | None, region: str | None) -> dict[str, Any]:
+        with self.lock:
+            rows = [c for c in self.log if (not account or c["account"] == account) and (not region or c["region"] == region)]
+        counts: dict[str, int] = {}
+        for c in rows:
+            key = f"{c['account']}/{c['region']}/{c['action']}"
+            counts[key] = counts.get(key, 0) + 1
+        return {"calls": rows, "counts": counts}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.log.clear()
+
+
+CREDENTIAL = re.compile(r"Credential=([^/]+)/[0-9]+/([a-z0-9-]+)/([a-z0-9-]+)/")
+
+
+def error_body(service: str, code: str, message: str) -> bytes:
+    request_id = str(uuid.uuid4())
+    if service == "ec2":
+        return (
+            f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        ).encode()
+    return (
+        f'<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>'
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+
+
+class Simulator:
+    """WSGI middleware around moto's server app."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.faults = Faults()
+        self.calls = Calls()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").startswith("/_sim/"):
+            return self.control(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = self.action_of(environ, body)
+        if action is None:
+            return self.app(environ, start_response)
+        match = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        access_key, region, service = match.groups() if match else ("", "", "")
+        account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or self.account_of(access_key)
+        entry = {"action": action, "service": service, "account": account, "region": region, "time": time.time()}
+
+        rule = self.faults.rule_for(account, action)
+        if rule and rule.get("latencyMs"):
+            time.sleep(float(rule["latencyMs"]) / 1000.0)
+        if not self.faults.take_token(account, region, action):
+            return self.fail(entry, start_response, service, 503, "RequestLimitExceeded", "Request limit exceeded.")
+        if rule and random.random() < float(rule.get("errorRate", 0.0)):
+            code = rule.get("errorCode", "InternalError")
+            status = 503 if code in ("RequestLimitExceeded", "Throttling", "ServiceUnavailable") else 500
+            return self.fail(entry, start_response, service, status, code, rule.get("errorMessage", f"Injected {code}"))
+
+        def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            entry["status"] = int(status.split(" ", 1)[0])
+            self.calls.record(entry)
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return self.app(environ, recording_start_response)
+
+    def fail(self, entry: dict[str, Any], start_response: Any, service: str, status: int, code: str, message: str) -> Any:
+        entry["status"] = status
+        entry["error"] = code
+        self.calls.record(entry)
+        body = error_body(service, code, message)
+        start_response(f"{status} Error", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    @staticmethod
+    def action_of(environ: dict[str, Any], body: bytes) -> str | None:
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            return target.split(".")[-1]
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if "Action" in query:
+            return query["Action"][0]
+        if body and b"Action=" in body:
+            form = parse_qs(body.decode("utf-8", "replace"))
+            if "Action" in form:
+                return form["Action"][0]
+        return None
+
+    @staticmethod
+    def account_of(access_key: str) -> str:
+        from moto.iam.models import get_account_id_from
+
+        return get_account_id_from(access_key)
+
+    def control(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ["PATH_INFO"]
+        method = environ["REQUEST_METHOD"]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        try:
+            body = json.loads(raw) if raw else {}
+            result = self.route(method, path, body, query)
+            status, payload = "200 OK", result
+        except KeyError as e:
+            status, payload = "404 Not Found", {"error": f"not found: {e}"}
+        except (ValueError, TypeError) as e:
+            status, payload = "400 Bad Request", {"error": str(e)}
+        data = json.dumps(payload, default=str).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def route(self, method: str, path: str, body: dict[str, Any], query: dict[str, str]) -> Any:
+        if path == "/_sim/health":
+            return {"ok": True}
+        if path == "/_sim/calls" and method == "GET":
+            return self.calls.snapshot(query.get("account"), query.get("region"))
+        if path == "/_sim/calls" and method == "DELETE":
+            self.calls.reset()
+            return {"ok": True}
+        if path == "/_sim/faults" and method in ("PUT", "POST"):
+            self.faults.configure(body)
+            return {"ok": True}
+        if path == "/_sim/faults" and method == "DELETE":
+            self.faults.reset(query.get("account"))
+            return {"ok": True}
+        if path == "/_sim/notifications" and method == "GET":
+            return {"notifications": list(privatelink_sim.PUBLISHED)}
+        if path == "/_sim/notifications" and method == "DELETE":
+            privatelink_sim.PUBLISHED.clear()
+            return {"ok": True}
+        if path == "/_sim/private-dns" and method == "POST":
+            return privatelink_sim.set_private_dns_state(body["serviceId"], body["state"])
+        if path == "/_sim/requester-managed-endpoint" and method == "POST":
+            return privatelink_sim.create_requester_managed_endpoint(
+                body["account"], body["region"], body["vpcId"], body.get("subnetIds", []),
+                body["serviceName"], body.get("tags", {}),
+            )
+        raise KeyError(f"{method} {path}")
 
 
 def main() -> None:
@@ -18,16 +272,16 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5123)
     args = parser.parse_args()
+    started = time.monotonic()
     privatelink_sim.install()
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
 
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
-    print(f"aws-sim listening on http://{args.host}:{args.port}", flush=True)
-    try:
-        server._thread.join()  # serve until killed
-    except KeyboardInterrupt:
-        server.stop()
+    app = Simulator(DomainDispatcherApplication(create_backend_app))
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    print(f"aws-sim listening on http://{args.host}:{args.port} (started in {time.monotonic() - started:.2f}s)", flush=True)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -226,3 +226,76 @@ pub async fn load_balancer(
         .expect("create load balancer");
     lb.load_balancers()[0].load_balancer_arn().expect("arn").to_string()
 }
+
+/// Adds `x-moto-account-id`: the simulator then answers as that account.
+#[derive(Debug)]
+struct AccountHeader(String);
+
+impl aws_sdk_ec2::config::Intercept for AccountHeader {
+    fn name(&self) -> &'static str {
+        "simulator account"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &aws_sdk_ec2::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_ec2::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        context.request_mut().headers_mut().insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+async fn sim_config(region: &str) -> aws_config::SdkConfig {
+    require_simulator();
+    AwsClients::loader()
+        .endpoint_url(aws_endpoint())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await
+}
+
+/// An EC2 client acting as `account` in `region`, without retries (tests
+/// see every error the simulator returns).
+pub async fn ec2_as(account: &str, region: &str) -> aws_sdk_ec2::Client {
+    let config = sim_config(region).await;
+    aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&config).interceptor(AccountHeader(account.to_string())).build(),
+    )
+}
+
+/// An ELBv2 client acting as `account` in `region`.
+pub async fn elbv2_as(account: &str, region: &str) -> aws_sdk_elasticloadbalancingv2::Client {
+    let config = sim_config(region).await;
+    aws_sdk_elasticloadbalancingv2::Client::from_conf(
+        aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+            .interceptor(AccountHeader(account.to_string()))
+            .build(),
+    )
+}
+
+/// Call the simulator's control endpoint (`/_sim/...`) and return its JSON.
+pub async fn sim_control(method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = aws_endpoint().trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("simulator reachable");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let (head, payload) = response.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "{method} {path}: {head}\n{payload}");
+    serde_json::from_str(payload).unwrap_or_else(|e| panic!("{method} {path}: {e}: {payload}"))
+}
+
+/// The AWS error code of an SDK error.
+pub fn code<E: aws_sdk_ec2::error::ProvideErrorMetadata>(err: &E) -> String {
+    err.code().unwrap_or("<none>").to_string()
+}

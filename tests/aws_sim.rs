@@ -1,0 +1,576 @@
+//! The AWS simulator's own tests, through the AWS SDK for Rust (what the
+//! operator uses): each pins an AWS behaviour moto 5.2.5 lacks and the
+//! extension in tests/aws-sim adds. Tests act as their own accounts, so they
+//! share one simulator.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::{DnsOptionsSpecification, DnsRecordIpType, Filter, IpAddressType, ServiceConnectivityType};
+use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
+use serde_json::json;
+use support::{code, ec2_as, elbv2_as, sim_control};
+
+const REGION: &str = "us-east-1";
+
+struct Vpc {
+    id: String,
+    subnets: Vec<String>,
+}
+
+async fn vpc(account: &str, region: &str, zones: usize) -> Vpc {
+    let ec2 = ec2_as(account, region).await;
+    let id =
+        ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap().vpc().unwrap().vpc_id().unwrap().to_string();
+    let mut subnets = Vec::new();
+    for (i, az) in ["a", "b", "c"].iter().take(zones).enumerate() {
+        let s = ec2
+            .create_subnet()
+            .vpc_id(&id)
+            .cidr_block(format!("10.0.{i}.0/24"))
+            .availability_zone(format!("{region}{az}"))
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+    Vpc { id, subnets }
+}
+
+/// An NLB (in `zones` AZs) and an endpoint service on it; returns (service id, service name).
+async fn service(account: &str, region: &str, acceptance: bool, zones: usize, regions: &[&str]) -> (String, String) {
+    let net = vpc(account, region, zones).await;
+    let lb = elbv2_as(account, region)
+        .await
+        .create_load_balancer()
+        .name(format!("nlb-{}", &uuid_like()[..8]))
+        .r#type(LoadBalancerTypeEnum::Network)
+        .scheme(LoadBalancerSchemeEnum::Internal)
+        .set_subnets(Some(net.subnets))
+        .send()
+        .await
+        .unwrap();
+    let arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    assert!(arn.contains(":loadbalancer/net/"), "NLB ARNs name their type: {arn}");
+    let out = ec2_as(account, region)
+        .await
+        .create_vpc_endpoint_service_configuration()
+        .network_load_balancer_arns(arn)
+        .acceptance_required(acceptance)
+        .set_supported_regions((!regions.is_empty()).then(|| regions.iter().map(|r| r.to_string()).collect()))
+        .send()
+        .await
+        .unwrap();
+    let config = out.service_configuration().unwrap();
+    (config.service_id().unwrap().to_string(), config.service_name().unwrap().to_string())
+}
+
+fn uuid_like() -> String {
+    format!("{:016x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+        .chars()
+        .rev()
+        .collect()
+}
+
+async fn allow(provider: &str, service_id: &str, principal: &str) {
+    ec2_as(provider, REGION)
+        .await
+        .modify_vpc_endpoint_service_permissions()
+        .service_id(service_id)
+        .add_allowed_principals(principal)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A consumer endpoint; returns its id and state.
+async fn endpoint(consumer: &str, region: &str, service_name: &str, service_region: Option<&str>) -> (String, String) {
+    let net = vpc(consumer, region, 1).await;
+    let out = ec2_as(consumer, region)
+        .await
+        .create_vpc_endpoint()
+        .vpc_id(net.id)
+        .service_name(service_name)
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .subnet_ids(&net.subnets[0])
+        .set_service_region(service_region.map(str::to_string))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create endpoint to {service_name}: {:?}", e.into_service_error()));
+    let ep = out.vpc_endpoint().unwrap();
+    (ep.vpc_endpoint_id().unwrap().to_string(), ep.state().unwrap().as_str().to_string())
+}
+
+async fn endpoint_state(consumer: &str, id: &str) -> String {
+    let out = ec2_as(consumer, REGION)
+        .await
+        .describe_vpc_endpoints()
+        .filters(Filter::builder().name("vpc-endpoint-id").values(id).build())
+        .send()
+        .await
+        .unwrap();
+    out.vpc_endpoints()[0].state().unwrap().as_str().to_string()
+}
+
+#[tokio::test]
+async fn connections_follow_acceptance_with_filters_and_paging() {
+    let (provider, consumer) = ("200000000001", "200000000002");
+    let (svc, name) = service(provider, REGION, true, 2, &[]).await;
+    allow(provider, &svc, &format!("arn:aws:iam::{consumer}:root")).await;
+    let (ep1, state) = endpoint(consumer, REGION, &name, None).await;
+    assert_eq!(state, "pendingAcceptance");
+    let (ep2, _) = endpoint(consumer, REGION, &name, None).await;
+
+    let ec2 = ec2_as(provider, REGION).await;
+    let by = |n: &str, v: &str| Filter::builder().name(n).values(v).build();
+    let all = ec2.describe_vpc_endpoint_connections().filters(by("service-id", &svc)).send().await.unwrap();
+    assert_eq!(all.vpc_endpoint_connections().len(), 2);
+    let c = &all.vpc_endpoint_connections()[0];
+    assert_eq!(c.vpc_endpoint_owner(), Some(consumer));
+    assert_eq!(c.vpc_endpoint_region(), Some(REGION));
+    let one = ec2.describe_vpc_endpoint_connections().filters(by("vpc-endpoint-id", &ep2)).send().await.unwrap();
+    assert_eq!(one.vpc_endpoint_connections().len(), 1);
+    let page1 =
+        ec2.describe_vpc_endpoint_connections().filters(by("service-id", &svc)).max_results(1).send().await.unwrap();
+    assert_eq!(page1.vpc_endpoint_connections().len(), 1);
+    let token = page1.next_token().expect("a second page").to_string();
+    let page2 = ec2
+        .describe_vpc_endpoint_connections()
+        .filters(by("service-id", &svc))
+        .max_results(1)
+        .next_token(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page2.vpc_endpoint_connections().len(), 1);
+    assert!(page2.next_token().is_none());
+    let owner =
+        ec2.describe_vpc_endpoint_connections().filters(by("vpc-endpoint-owner", "999999999999")).send().await.unwrap();
+    assert!(owner.vpc_endpoint_connections().is_empty());
+
+    let accepted = ec2
+        .accept_vpc_endpoint_connections()
+        .service_id(&svc)
+        .vpc_endpoint_ids(&ep1)
+        .vpc_endpoint_ids("vpce-0000000000000000a")
+        .send()
+        .await
+        .unwrap();
+    let failed = accepted.unsuccessful();
+    assert_eq!(failed.len(), 1, "unknown endpoints come back per item: {failed:?}");
+    assert_eq!(failed[0].resource_id(), Some("vpce-0000000000000000a"));
+    assert_eq!(endpoint_state(consumer, &ep1).await, "available");
+    let pending = ec2
+        .describe_vpc_endpoint_connections()
+        .filters(by("vpc-endpoint-state", "pendingAcceptance"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pending.vpc_endpoint_connections().len(), 1);
+
+    // An available connection can be rejected.
+    let rejected = ec2.reject_vpc_endpoint_connections().service_id(&svc).vpc_endpoint_ids(&ep1).send().await.unwrap();
+    assert!(rejected.unsuccessful().is_empty());
+    assert_eq!(endpoint_state(consumer, &ep1).await, "rejected");
+}
+
+#[tokio::test]
+async fn without_acceptance_connections_are_available_at_once() {
+    let (provider, consumer) = ("200000000003", "200000000004");
+    let (svc, name) = service(provider, REGION, false, 2, &[]).await;
+    allow(provider, &svc, "*").await;
+    let (_, state) = endpoint(consumer, REGION, &name, None).await;
+    assert_eq!(state, "available");
+}
+
+#[tokio::test]
+async fn consumers_need_permission() {
+    let (provider, consumer) = ("200000000005", "200000000006");
+    let (svc, name) = service(provider, REGION, true, 2, &[]).await;
+    let net = vpc(consumer, REGION, 1).await;
+    let err = ec2_as(consumer, REGION)
+        .await
+        .create_vpc_endpoint()
+        .vpc_id(net.id)
+        .service_name(&name)
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .subnet_ids(&net.subnets[0])
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&err), "InvalidServiceName");
+    allow(provider, &svc, &format!("arn:aws:iam::{consumer}:root")).await;
+    endpoint(consumer, REGION, &name, None).await;
+}
+
+#[tokio::test]
+async fn deleting_a_service_with_connections_is_refused_until_they_are_rejected() {
+    let (provider, consumer) = ("200000000007", "200000000008");
+    let (svc, name) = service(provider, REGION, true, 2, &[]).await;
+    allow(provider, &svc, "*").await;
+    let (ep, _) = endpoint(consumer, REGION, &name, None).await;
+    let ec2 = ec2_as(provider, REGION).await;
+    let out = ec2.delete_vpc_endpoint_service_configurations().service_ids(&svc).send().await.unwrap();
+    let error = out.unsuccessful()[0].error().unwrap();
+    assert_eq!(error.code(), Some("ExistingVpcEndpointConnections"));
+    assert!(error.message().unwrap().contains("existing active VPC Endpoint connections"));
+    ec2.reject_vpc_endpoint_connections().service_id(&svc).vpc_endpoint_ids(&ep).send().await.unwrap();
+    let out = ec2.delete_vpc_endpoint_service_configurations().service_ids(&svc).send().await.unwrap();
+    assert!(out.unsuccessful().is_empty(), "{:?}", out.unsuccessful());
+    let err = ec2
+        .describe_vpc_endpoint_service_configurations()
+        .service_ids(&svc)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&err), "InvalidVpcEndpointServiceId.NotFound");
+}
+
+#[tokio::test]
+async fn connection_notifications_are_validated_and_recorded() {
+    let (provider, consumer) = ("200000000009", "200000000010");
+    let (svc, name) = service(provider, REGION, true, 2, &[]).await;
+    allow(provider, &svc, "*").await;
+    let ec2 = ec2_as(provider, REGION).await;
+    let topic = format!("arn:aws:sns:{REGION}:{provider}:privatelink-events");
+    let bad_event = ec2
+        .create_vpc_endpoint_connection_notification()
+        .service_id(&svc)
+        .connection_notification_arn(&topic)
+        .connection_events("Explode")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&bad_event), "InvalidParameterValue");
+    let bad_arn = ec2
+        .create_vpc_endpoint_connection_notification()
+        .service_id(&svc)
+        .connection_notification_arn("not-an-arn")
+        .connection_events("Connect")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&bad_arn), "InvalidParameterValue");
+    let created = ec2
+        .create_vpc_endpoint_connection_notification()
+        .service_id(&svc)
+        .connection_notification_arn(&topic)
+        .connection_events("Connect")
+        .send()
+        .await
+        .unwrap();
+    let id = created.connection_notification().unwrap().connection_notification_id().unwrap().to_string();
+    assert!(id.starts_with("vpce-nfn-"));
+    ec2.modify_vpc_endpoint_connection_notification()
+        .connection_notification_id(&id)
+        .connection_events("Connect")
+        .connection_events("Accept")
+        .send()
+        .await
+        .unwrap();
+    let described =
+        ec2.describe_vpc_endpoint_connection_notifications().connection_notification_id(&id).send().await.unwrap();
+    let n = &described.connection_notification_set()[0];
+    assert_eq!(n.connection_events(), ["Connect".to_string(), "Accept".to_string()]);
+    assert_eq!(n.service_id(), Some(svc.as_str()));
+
+    let (ep, _) = endpoint(consumer, REGION, &name, None).await;
+    ec2.accept_vpc_endpoint_connections().service_id(&svc).vpc_endpoint_ids(&ep).send().await.unwrap();
+    let published = sim_control("GET", "/_sim/notifications", None).await;
+    let events: Vec<String> = published["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["notificationId"] == json!(id))
+        .map(|p| p["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(events, ["Connect", "Accept"]);
+
+    let deleted =
+        ec2.delete_vpc_endpoint_connection_notifications().connection_notification_ids(&id).send().await.unwrap();
+    assert!(deleted.unsuccessful().is_empty());
+    let again =
+        ec2.delete_vpc_endpoint_connection_notifications().connection_notification_ids(&id).send().await.unwrap();
+    assert_eq!(again.unsuccessful().len(), 1);
+}
+
+#[tokio::test]
+async fn private_dns_name_waits_for_verification() {
+    let provider = "200000000011";
+    let (svc, _) = service(provider, REGION, true, 2, &[]).await;
+    let ec2 = ec2_as(provider, REGION).await;
+    ec2.modify_vpc_endpoint_service_configuration()
+        .service_id(&svc)
+        .private_dns_name("api.example.com")
+        .send()
+        .await
+        .unwrap();
+    let read = |ec2: aws_sdk_ec2::Client, svc: String| async move {
+        let out = ec2.describe_vpc_endpoint_service_configurations().service_ids(svc).send().await.unwrap();
+        out.service_configurations()[0].private_dns_name_configuration().cloned().unwrap()
+    };
+    let config = read(ec2.clone(), svc.clone()).await;
+    assert_eq!(config.state().map(|s| s.as_str()), Some("pendingVerification"));
+    assert_eq!(config.r#type(), Some("TXT"));
+    assert!(config.name().unwrap().starts_with('_') && config.value().unwrap().starts_with("vpce:"));
+    ec2.start_vpc_endpoint_service_private_dns_verification().service_id(&svc).send().await.unwrap();
+    sim_control("POST", "/_sim/private-dns", Some(json!({"serviceId": svc, "state": "verified"}))).await;
+    assert_eq!(read(ec2.clone(), svc.clone()).await.state().map(|s| s.as_str()), Some("verified"));
+}
+
+#[tokio::test]
+async fn security_group_in_use_by_an_endpoint_cannot_be_deleted() {
+    let (provider, consumer) = ("200000000012", "200000000013");
+    let (svc, name) = service(provider, REGION, false, 2, &[]).await;
+    allow(provider, &svc, "*").await;
+    let net = vpc(consumer, REGION, 1).await;
+    let ec2 = ec2_as(consumer, REGION).await;
+    let sg = ec2
+        .create_security_group()
+        .group_name("endpoint")
+        .description("endpoint")
+        .vpc_id(&net.id)
+        .send()
+        .await
+        .unwrap();
+    let sg = sg.group_id().unwrap().to_string();
+    let ep = ec2
+        .create_vpc_endpoint()
+        .vpc_id(&net.id)
+        .service_name(&name)
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .subnet_ids(&net.subnets[0])
+        .security_group_ids(&sg)
+        .send()
+        .await
+        .unwrap();
+    let ep = ep.vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
+    let err = ec2.delete_security_group().group_id(&sg).send().await.unwrap_err().into_service_error();
+    assert_eq!(code(&err), "DependencyViolation");
+    assert!(
+        err.to_string().contains("has a dependent object") || format!("{err:?}").contains("has a dependent object")
+    );
+    let out = ec2.delete_vpc_endpoints().vpc_endpoint_ids(&ep).send().await.unwrap();
+    assert!(out.unsuccessful().is_empty());
+    let listed = ec2.describe_vpc_endpoints().send().await.unwrap();
+    assert!(
+        listed.vpc_endpoints().iter().all(|e| e.vpc_endpoint_id() != Some(ep.as_str())),
+        "deleted endpoints leave the listing"
+    );
+    ec2.delete_security_group().group_id(&sg).send().await.expect("the group is free once the endpoint is gone");
+}
+
+#[tokio::test]
+async fn requester_managed_endpoints_cannot_be_deleted() {
+    let account = "200000000014";
+    let net = vpc(account, REGION, 1).await;
+    let firewall = format!("arn:aws:network-firewall:{REGION}:{account}:firewall/edge");
+    let created = sim_control(
+        "POST",
+        "/_sim/requester-managed-endpoint",
+        Some(json!({"account": account, "region": REGION, "vpcId": net.id, "subnetIds": net.subnets,
+                    "serviceName": "com.amazonaws.vpce.us-east-1.vpce-svc-0f0e0d0c0b0a09080",
+                    "tags": {"AWSNetworkFirewallManaged": "true", "Firewall": firewall}})),
+    )
+    .await;
+    let id = created["VpcEndpointId"].as_str().unwrap().to_string();
+    let ec2 = ec2_as(account, REGION).await;
+    let described = ec2.describe_vpc_endpoints().vpc_endpoint_ids(&id).send().await.unwrap();
+    let ep = &described.vpc_endpoints()[0];
+    assert_eq!(ep.requester_managed(), Some(true));
+    assert!(ep.tags().iter().any(|t| t.key() == Some("AWSNetworkFirewallManaged")));
+    let out = ec2.delete_vpc_endpoints().vpc_endpoint_ids(&id).send().await.unwrap();
+    let error = out.unsuccessful()[0].error().unwrap();
+    assert!(
+        error.message().unwrap().contains("Operation is not allowed for requester-managed VPC endpoints"),
+        "{error:?}"
+    );
+    assert_eq!(ec2.describe_vpc_endpoints().vpc_endpoint_ids(&id).send().await.unwrap().vpc_endpoints().len(), 1);
+}
+
+#[tokio::test]
+async fn cross_region_rules() {
+    let (provider, consumer) = ("200000000015", "200000000016");
+    let (svc, name) = service(provider, REGION, false, 2, &["us-west-2"]).await;
+    allow(provider, &svc, "*").await;
+    // From a supported region with ServiceRegion: works, and ServiceRegion is kept.
+    let (ep, _) = endpoint(consumer, "us-west-2", &name, Some(REGION)).await;
+    let described =
+        ec2_as(consumer, "us-west-2").await.describe_vpc_endpoints().vpc_endpoint_ids(&ep).send().await.unwrap();
+    assert_eq!(described.vpc_endpoints()[0].service_region(), Some(REGION));
+    let try_create = |region: &'static str, service: String, service_region: Option<&'static str>| async move {
+        let net = vpc(consumer, region, 1).await;
+        ec2_as(consumer, region)
+            .await
+            .create_vpc_endpoint()
+            .vpc_id(net.id)
+            .service_name(service)
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+            .subnet_ids(&net.subnets[0])
+            .set_service_region(service_region.map(str::to_string))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| code(&e.into_service_error()))
+    };
+    // Without ServiceRegion the name does not validate in another region.
+    assert_eq!(try_create("us-west-2", name.clone(), None).await, Err("InvalidServiceName".into()));
+    // From a region the service does not support.
+    assert_eq!(try_create("eu-west-1", name.clone(), Some(REGION)).await, Err("InvalidServiceName".into()));
+    // Never for AWS services.
+    assert_eq!(
+        try_create("us-west-2", "com.amazonaws.us-east-1.s3".into(), Some(REGION)).await,
+        Err("InvalidServiceName".into())
+    );
+    // Unknown names.
+    assert_eq!(
+        try_create("us-west-2", "com.amazonaws.vpce.us-west-2.vpce-svc-00000000000000000".into(), None).await,
+        Err("InvalidServiceName".into())
+    );
+    // A cross-region service needs its load balancer in at least 2 AZs.
+    let net = vpc(provider, "eu-west-2", 1).await;
+    let lb = elbv2_as(provider, "eu-west-2")
+        .await
+        .create_load_balancer()
+        .name("one-az")
+        .r#type(LoadBalancerTypeEnum::Network)
+        .set_subnets(Some(net.subnets))
+        .send()
+        .await
+        .unwrap();
+    let err = ec2_as(provider, "eu-west-2")
+        .await
+        .create_vpc_endpoint_service_configuration()
+        .network_load_balancer_arns(lb.load_balancers()[0].load_balancer_arn().unwrap())
+        .supported_regions("eu-central-1")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        format!("{err:?}").contains("Services must support at least 2 availability zones for cross region"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn client_tokens_are_idempotent() {
+    let (provider, consumer) = ("200000000017", "200000000018");
+    let (svc, name) = service(provider, REGION, false, 2, &[]).await;
+    allow(provider, &svc, "*").await;
+    let net = vpc(consumer, REGION, 1).await;
+    let ec2 = ec2_as(consumer, REGION).await;
+    let create = |private_dns: bool| {
+        ec2.create_vpc_endpoint()
+            .vpc_id(&net.id)
+            .service_name(&name)
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+            .subnet_ids(&net.subnets[0])
+            .private_dns_enabled(private_dns)
+            .client_token("token-1")
+            .send()
+    };
+    let first = create(false).await.unwrap().vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
+    let second = create(false).await.unwrap().vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
+    assert_eq!(first, second, "same token and parameters return the same endpoint");
+    let err = create(true).await.unwrap_err().into_service_error();
+    assert_eq!(code(&err), "IdempotentParameterMismatch");
+}
+
+#[tokio::test]
+async fn endpoint_and_service_fields_moto_dropped_are_kept() {
+    let (provider, consumer) = ("200000000019", "200000000020");
+    let (svc, name) = service(provider, REGION, false, 2, &[]).await;
+    allow(provider, &svc, "*").await;
+    let ec2p = ec2_as(provider, REGION).await;
+    ec2p.modify_vpc_endpoint_service_configuration()
+        .service_id(&svc)
+        .add_supported_ip_address_types("ipv6")
+        .send()
+        .await
+        .unwrap();
+    let config = ec2p.describe_vpc_endpoint_service_configurations().service_ids(&svc).send().await.unwrap();
+    let types: Vec<_> = config.service_configurations()[0].supported_ip_address_types().to_vec();
+    assert_eq!(types, [ServiceConnectivityType::Ipv4, ServiceConnectivityType::Ipv6]);
+    assert!(!config.service_configurations()[0].availability_zone_ids().is_empty());
+    let err = ec2p
+        .modify_vpc_endpoint_service_configuration()
+        .service_id(&svc)
+        .remove_supported_regions("ap-south-1")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&err), "InvalidParameterValue", "removing a region that is not there is a client error, not a 500");
+
+    let net = vpc(consumer, REGION, 1).await;
+    let ec2 = ec2_as(consumer, REGION).await;
+    let ep = ec2
+        .create_vpc_endpoint()
+        .vpc_id(&net.id)
+        .service_name(&name)
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .subnet_ids(&net.subnets[0])
+        .ip_address_type(IpAddressType::Dualstack)
+        .dns_options(DnsOptionsSpecification::builder().dns_record_ip_type(DnsRecordIpType::Dualstack).build())
+        .send()
+        .await
+        .unwrap();
+    let id = ep.vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
+    let read = ec2
+        .describe_vpc_endpoints()
+        .filters(Filter::builder().name("vpc-endpoint-id").values(&id).build())
+        .send()
+        .await
+        .unwrap();
+    let ep = &read.vpc_endpoints()[0];
+    assert_eq!(ep.ip_address_type(), Some(&IpAddressType::Dualstack));
+    assert_eq!(ep.dns_options().and_then(|d| d.dns_record_ip_type()), Some(&DnsRecordIpType::Dualstack));
+}
+
+#[tokio::test]
+async fn faults_and_call_accounting() {
+    let account = "200000000021";
+    let ec2 = ec2_as(account, "ap-southeast-2").await;
+    sim_control("PUT", "/_sim/faults", Some(json!({"account": account, "rules": [{"action": "DescribeVpcs", "errorRate": 1.0, "errorCode": "RequestLimitExceeded"}]})))
+        .await;
+    let err = ec2.describe_vpcs().send().await.unwrap_err().into_service_error();
+    assert_eq!(code(&err), "RequestLimitExceeded");
+    sim_control(
+        "PUT",
+        "/_sim/faults",
+        Some(json!({"account": account, "rules": [{"action": "DescribeSubnets", "latencyMs": 300}]})),
+    )
+    .await;
+    let started = Instant::now();
+    ec2.describe_subnets().send().await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300), "latency is added");
+    sim_control("DELETE", &format!("/_sim/faults?account={account}"), None).await;
+
+    // Token buckets at AWS's sizes: Describe calls have a burst of 100; a
+    // time scale of 0.001 slows the refill (20/s) to a standstill.
+    sim_control("PUT", "/_sim/faults", Some(json!({"account": account, "throttle": true, "timeScale": 0.001}))).await;
+    let mut throttled = 0;
+    for _ in 0..110 {
+        if let Err(e) = ec2.describe_vpc_endpoints().send().await
+            && code(&e.into_service_error()) == "RequestLimitExceeded"
+        {
+            throttled += 1;
+        }
+    }
+    sim_control("DELETE", &format!("/_sim/faults?account={account}"), None).await;
+    assert!((9..=10).contains(&throttled), "10 of 110 calls over a burst of 100 are throttled, got {throttled}");
+
+    let calls = sim_control("GET", &format!("/_sim/calls?account={account}&region=ap-southeast-2"), None).await;
+    let counts = &calls["counts"];
+    assert_eq!(counts[format!("{account}/ap-southeast-2/DescribeVpcEndpoints")], json!(110));
+    assert_eq!(counts[format!("{account}/ap-southeast-2/DescribeVpcs")], json!(1));
+    let log = calls["calls"].as_array().unwrap();
+    assert_eq!(log[0]["action"], json!("DescribeVpcs"), "the log keeps call order");
+    assert_eq!(log[0]["error"], json!("RequestLimitExceeded"));
+}
