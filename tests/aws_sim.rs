@@ -201,8 +201,80 @@ async fn consumers_need_permission() {
         .unwrap_err()
         .into_service_error();
     assert_eq!(code(&err), "InvalidServiceName");
+    let consumer_ec2 = ec2_as(consumer, REGION).await;
+    let hidden = consumer_ec2.describe_vpc_endpoint_services().service_names(&name).send().await.unwrap_err();
+    assert_eq!(
+        code(&hidden.into_service_error()),
+        "InvalidServiceName",
+        "a service the consumer may not use is not found by name"
+    );
     allow(provider, &svc, &format!("arn:aws:iam::{consumer}:root")).await;
+    let found = consumer_ec2.describe_vpc_endpoint_services().service_names(&name).send().await.unwrap();
+    assert_eq!(found.service_names(), std::slice::from_ref(&name));
     endpoint(consumer, REGION, &name, None).await;
+}
+
+#[tokio::test]
+async fn gateway_load_balancer_arns_name_their_type() {
+    let account = "200000000022";
+    let net = vpc(account, REGION, 2).await;
+    let lb = elbv2_as(account, REGION)
+        .await
+        .create_load_balancer()
+        .name("gwlb")
+        .r#type(LoadBalancerTypeEnum::Gateway)
+        .set_subnets(Some(net.subnets))
+        .send()
+        .await
+        .unwrap();
+    let arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    assert!(arn.contains(":loadbalancer/gwy/gwlb/"), "{arn}");
+    let described =
+        elbv2_as(account, REGION).await.describe_load_balancers().load_balancer_arns(&arn).send().await.unwrap();
+    assert_eq!(described.load_balancers().len(), 1, "the load balancer is found under its corrected ARN");
+}
+
+#[tokio::test]
+async fn endpoint_notifications_and_call_log_reset() {
+    let (provider, consumer) = ("200000000023", "200000000024");
+    let (svc, name) = service(provider, REGION, true, 2, &[]).await;
+    allow(provider, &svc, "*").await;
+    let (ep, _) = endpoint(consumer, REGION, &name, None).await;
+    let ec2 = ec2_as(consumer, REGION).await;
+    let topic = format!("arn:aws:sns:{REGION}:{consumer}:endpoint-events");
+    let created = ec2
+        .create_vpc_endpoint_connection_notification()
+        .vpc_endpoint_id(&ep)
+        .connection_notification_arn(&topic)
+        .connection_events("Accept")
+        .connection_events("Reject")
+        .send()
+        .await
+        .unwrap();
+    let id = created.connection_notification().unwrap().connection_notification_id().unwrap().to_string();
+    assert_eq!(created.connection_notification().unwrap().vpc_endpoint_id(), Some(ep.as_str()));
+    ec2_as(provider, REGION)
+        .await
+        .reject_vpc_endpoint_connections()
+        .service_id(&svc)
+        .vpc_endpoint_ids(&ep)
+        .send()
+        .await
+        .unwrap();
+    let published = sim_control("GET", "/_sim/notifications", None).await;
+    let events: Vec<_> = published["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["notificationId"] == json!(id))
+        .map(|p| p["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(events, ["Reject"], "an endpoint's notification reports its own events, as configured");
+
+    sim_control("DELETE", &format!("/_sim/calls?account={consumer}"), None).await;
+    ec2.describe_vpcs().send().await.unwrap();
+    let calls = sim_control("GET", &format!("/_sim/calls?account={consumer}"), None).await;
+    assert_eq!(calls["calls"].as_array().unwrap().len(), 1, "the log starts again after a reset: {calls}");
 }
 
 #[tokio::test]

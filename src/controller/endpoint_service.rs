@@ -17,7 +17,9 @@ use crate::api::conditions::{Condition, ConditionStatus, DELETION_BLOCKED, READY
 use crate::api::endpoint_service::{PrivateDnsNameConfiguration, SupportedRegionStatus};
 use crate::api::{EndpointService, EndpointServiceStatus, InterfaceEndpoint};
 use crate::aws::{AwsError, RegionClients};
-use crate::plan::endpoint_service::{DesiredService, ObservedService, ServiceAction, check_load_balancers, plan};
+use crate::plan::endpoint_service::{
+    DesiredService, ObservedService, ServiceAction, check_load_balancers, plan, plan_deletion,
+};
 use crate::plan::tags::Owner;
 use crate::plan::{SpecProblem, describe_problems};
 
@@ -293,19 +295,17 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
     }
 
     let existing = aws.find_service(&service_id).await?;
-    if let Some(service) = existing {
-        if service.state.as_deref() != Some("Deleting") {
-            if let Err(e) = aws.delete_service(&service_id).await {
-                let message = format!("{e}. Fix: {}", e.fix());
-                block_deletion(svc, api, &e.reason(), &message).await?;
-                ctx.event(svc, EventType::Warning, "DeletionBlocked", message).await;
-                return Err(if e.is_retryable() { Error::Aws(e) } else { Error::Waiting(e.to_string()) });
-            }
-            ctx.event(svc, EventType::Normal, "Deleted", format!("deleted endpoint service {service_id}")).await;
+    for action in plan_deletion(existing.as_ref(), false) {
+        if let Err(e) = aws.apply_service_action(Some(&service_id), &action).await {
+            let message = format!("{e}. Fix: {}", e.fix());
+            block_deletion(svc, api, &e.reason(), &message).await?;
+            ctx.event(svc, EventType::Warning, "DeletionBlocked", message).await;
+            return Err(if e.is_retryable() { Error::Aws(e) } else { Error::Waiting(e.to_string()) });
         }
-        if aws.find_service(&service_id).await?.is_some() {
-            return Err(Error::Waiting(format!("endpoint service {service_id} is still listed by AWS")));
-        }
+        ctx.event(svc, EventType::Normal, "Deleted", format!("deleted endpoint service {service_id}")).await;
+    }
+    if existing.is_some() && aws.find_service(&service_id).await?.is_some() {
+        return Err(Error::Waiting(format!("endpoint service {service_id} is still listed by AWS")));
     }
     Ok(Action::await_change())
 }

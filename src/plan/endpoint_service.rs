@@ -414,6 +414,16 @@ pub fn plan(
     actions
 }
 
+/// The actions that delete the service: none when it is retained or AWS no
+/// longer has it (or is already deleting it). Load balancers are never
+/// deleted.
+pub fn plan_deletion(observed: Option<&ObservedService>, retain: bool) -> Vec<ServiceAction> {
+    match observed {
+        Some(o) if !retain && !o.is_gone() => vec![ServiceAction::Delete],
+        _ => Vec::new(),
+    }
+}
+
 /// A load balancer as ELBv2 reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedLoadBalancer {
@@ -657,6 +667,16 @@ mod tests {
         );
         let adopted = plan(&d, Some(&observed), &principals, false);
         assert_eq!(adopted.len(), 1, "an adopted service keeps tags it had: {adopted:?}");
+    }
+
+    #[test]
+    fn deletion_deletes_only_what_exists_and_is_not_retained() {
+        let (observed, _) = in_sync(&desired(&spec()));
+        assert_eq!(plan_deletion(Some(&observed), false), vec![ServiceAction::Delete]);
+        assert_eq!(plan_deletion(Some(&observed), true), vec![]);
+        assert_eq!(plan_deletion(None, false), vec![]);
+        let deleting = ObservedService { state: Some("Deleting".into()), ..observed };
+        assert_eq!(plan_deletion(Some(&deleting), false), vec![]);
     }
 
     #[test]

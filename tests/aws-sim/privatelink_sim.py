@@ -290,6 +290,31 @@ def _allowed(config: Any, account: str, principals: set[str]) -> bool:
     return "*" in allowed or bool(principals & allowed)
 
 
+def _patch_service_discovery() -> None:
+    """AWS: DescribeVpcEndpointServices shows a consumer the endpoint
+    services of other accounts that allow it, and hides the others (a name
+    it may not use is InvalidServiceName)."""
+
+    def describe_vpc_endpoint_services(self, service_names, filters, max_results, next_token, region):
+        default_services = self._collect_default_endpoint_services(self.account_id, region)
+        visible = [
+            config.to_dict()
+            for backend in _backends_in(region)
+            for config in list(backend.configurations.values())
+            if _allowed(config, self.account_id, {f"arn:aws:iam::{self.account_id}:root"})
+        ]
+        all_services = default_services + visible
+        known = {x["ServiceName"] for x in all_services}
+        for name in service_names:
+            if name not in known:
+                raise InvalidServiceName(name)
+        found = sorted(self._filter_endpoint_services(service_names, filters, all_services), key=lambda x: x["ServiceName"])
+        page, token = _page(found, max_results, next_token)
+        return {"servicesDetails": page, "serviceNames": [x["ServiceName"] for x in page], "nextToken": token}
+
+    vpc_models.VPCBackend.describe_vpc_endpoint_services = describe_vpc_endpoint_services
+
+
 # --- VPC endpoints -------------------------------------------------------------
 
 
@@ -732,6 +757,7 @@ def install() -> None:
     _fix_load_balancer_arn_type()
     _patch_service_configuration_model()
     _patch_service_configuration_responses()
+    _patch_service_discovery()
     _patch_endpoints()
     _patch_connections()
     _patch_notifications()

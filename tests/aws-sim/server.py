@@ -132,9 +132,9 @@ class Calls:
             counts[key] = counts.get(key, 0) + 1
         return {"calls": rows, "counts": counts}
 
-    def reset(self) -> None:
+    def reset(self, account: str | None = None) -> None:
         with self.lock:
-            self.log.clear()
+            self.log = [c for c in self.log if account and c["account"] != account]
 
 
 CREDENTIAL = re.compile(r"Credential=([^/]+)/[0-9]+/([a-z0-9-]+)/([a-z0-9-]+)/")
@@ -244,7 +244,7 @@ class Simulator:
         if path == "/_sim/calls" and method == "GET":
             return self.calls.snapshot(query.get("account"), query.get("region"))
         if path == "/_sim/calls" and method == "DELETE":
-            self.calls.reset()
+            self.calls.reset(query.get("account"))
             return {"ok": True}
         if path == "/_sim/faults" and method in ("PUT", "POST"):
             self.faults.configure(body)
