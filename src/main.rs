@@ -97,7 +97,10 @@ fn main() -> ExitCode {
                 settings.allowed_roles = allowed_roles;
                 tracing::info!(region = %settings.default_region, namespace = ?settings.namespace, "starting");
                 let ctx = std::sync::Arc::new(Context::new(client, aws, settings));
-                controller::endpoint_service::run(ctx).await;
+                tokio::join!(
+                    controller::endpoint_service::run(ctx.clone()),
+                    controller::interface_endpoint::run(ctx),
+                );
                 ExitCode::SUCCESS
             })
         }

@@ -8,70 +8,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{DnsOptionsSpecification, DnsRecordIpType, Filter, IpAddressType, ServiceConnectivityType};
-use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
+use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
 use serde_json::json;
-use support::{code, ec2_as, elbv2_as, sim_control};
+use support::{code, ec2_as, elbv2_as, sim_control, sim_service as service, sim_vpc as vpc};
 
 const REGION: &str = "us-east-1";
-
-struct Vpc {
-    id: String,
-    subnets: Vec<String>,
-}
-
-async fn vpc(account: &str, region: &str, zones: usize) -> Vpc {
-    let ec2 = ec2_as(account, region).await;
-    let id =
-        ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap().vpc().unwrap().vpc_id().unwrap().to_string();
-    let mut subnets = Vec::new();
-    for (i, az) in ["a", "b", "c"].iter().take(zones).enumerate() {
-        let s = ec2
-            .create_subnet()
-            .vpc_id(&id)
-            .cidr_block(format!("10.0.{i}.0/24"))
-            .availability_zone(format!("{region}{az}"))
-            .send()
-            .await
-            .unwrap();
-        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
-    }
-    Vpc { id, subnets }
-}
-
-/// An NLB (in `zones` AZs) and an endpoint service on it; returns (service id, service name).
-async fn service(account: &str, region: &str, acceptance: bool, zones: usize, regions: &[&str]) -> (String, String) {
-    let net = vpc(account, region, zones).await;
-    let lb = elbv2_as(account, region)
-        .await
-        .create_load_balancer()
-        .name(format!("nlb-{}", &uuid_like()[..8]))
-        .r#type(LoadBalancerTypeEnum::Network)
-        .scheme(LoadBalancerSchemeEnum::Internal)
-        .set_subnets(Some(net.subnets))
-        .send()
-        .await
-        .unwrap();
-    let arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
-    assert!(arn.contains(":loadbalancer/net/"), "NLB ARNs name their type: {arn}");
-    let out = ec2_as(account, region)
-        .await
-        .create_vpc_endpoint_service_configuration()
-        .network_load_balancer_arns(arn)
-        .acceptance_required(acceptance)
-        .set_supported_regions((!regions.is_empty()).then(|| regions.iter().map(|r| r.to_string()).collect()))
-        .send()
-        .await
-        .unwrap();
-    let config = out.service_configuration().unwrap();
-    (config.service_id().unwrap().to_string(), config.service_name().unwrap().to_string())
-}
-
-fn uuid_like() -> String {
-    format!("{:016x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
-        .chars()
-        .rev()
-        .collect()
-}
 
 async fn allow(provider: &str, service_id: &str, principal: &str) {
     ec2_as(provider, REGION)

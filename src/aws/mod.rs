@@ -7,6 +7,7 @@
 pub mod calls;
 pub mod endpoint_service;
 pub mod error;
+pub mod interface_endpoint;
 pub mod load_balancers;
 
 use std::collections::HashMap;

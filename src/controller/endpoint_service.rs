@@ -12,8 +12,8 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
-use super::{Context, Error, FINALIZER, error_policy, now, patch_status, reconciled};
-use crate::api::conditions::{Condition, ConditionStatus, DELETION_BLOCKED, READY, SYNCED, merge_conditions, without};
+use super::{Context, Error, FINALIZER, aws_failure, block_deletion, error_policy, reconciled, write_status};
+use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED};
 use crate::api::endpoint_service::{PrivateDnsNameConfiguration, SupportedRegionStatus};
 use crate::api::{EndpointService, EndpointServiceStatus, InterfaceEndpoint};
 use crate::aws::{AwsError, RegionClients};
@@ -70,9 +70,7 @@ impl Failure {
             Failure::Spec(reason, problems) => {
                 Condition::new(SYNCED, ConditionStatus::False, reason, describe_problems(problems))
             }
-            Failure::Aws(e) => {
-                Condition::new(SYNCED, ConditionStatus::False, &e.reason(), format!("{e}. Fix: {}", e.fix()))
-            }
+            Failure::Aws(e) => aws_failure(SYNCED, e),
         }
     }
 }
@@ -86,7 +84,6 @@ async fn apply(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Context)
     let old = svc.status.clone();
     let mut status = old.clone().unwrap_or_default();
     let outcome = sync(svc, ctx, &mut status).await;
-    let generation = svc.meta().generation;
     let mut fresh = Vec::new();
     let action = match &outcome {
         Ok(()) => {
@@ -124,10 +121,7 @@ async fn apply(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Context)
             Action::requeue(ctx.settings.resync)
         }
     };
-    let previous = old.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
-    status.conditions = without(merge_conditions(previous, fresh, generation, &now()), DELETION_BLOCKED);
-    status.observed_generation = generation;
-    patch_status(api, svc, old.as_ref(), &status).await?;
+    write_status(api, svc, old.as_ref(), status, fresh).await?;
     match outcome {
         Ok(()) => {
             reconciled(svc, ctx);
@@ -290,7 +284,7 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
             "waiting for InterfaceEndpoints {} that use this service to be deleted first",
             consumers.join(", ")
         );
-        block_deletion(svc, api, "ConsumersExist", &message).await?;
+        block_deletion(api, svc, svc.status.as_ref(), "ConsumersExist", &message).await?;
         return Err(Error::Waiting(message));
     }
 
@@ -298,7 +292,7 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
     for action in plan_deletion(existing.as_ref(), false) {
         if let Err(e) = aws.apply_service_action(Some(&service_id), &action).await {
             let message = format!("{e}. Fix: {}", e.fix());
-            block_deletion(svc, api, &e.reason(), &message).await?;
+            block_deletion(api, svc, svc.status.as_ref(), &e.reason(), &message).await?;
             ctx.event(svc, EventType::Warning, "DeletionBlocked", message).await;
             return Err(if e.is_retryable() { Error::Aws(e) } else { Error::Waiting(e.to_string()) });
         }
@@ -323,23 +317,4 @@ async fn in_cluster_consumers(svc: &EndpointService, ctx: &Context) -> Result<Ve
         .filter(|ep| ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name))
         .map(|ep| ep.name_any())
         .collect())
-}
-
-async fn block_deletion(
-    svc: &EndpointService,
-    api: &Api<EndpointService>,
-    reason: &str,
-    message: &str,
-) -> Result<(), Error> {
-    let old = svc.status.clone();
-    let mut status = old.clone().unwrap_or_default();
-    let previous = old.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
-    status.conditions = merge_conditions(
-        previous,
-        vec![Condition::new(DELETION_BLOCKED, ConditionStatus::True, reason, message)],
-        svc.meta().generation,
-        &now(),
-    );
-    patch_status(api, svc, old.as_ref(), &status).await?;
-    Ok(())
 }

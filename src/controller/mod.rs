@@ -2,6 +2,7 @@
 //! the error type, backoff, status patching and events.
 
 pub mod endpoint_service;
+pub mod interface_endpoint;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,8 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::api::conditions::{Condition, ConditionStatus, DELETION_BLOCKED, merge_conditions, without};
+use crate::api::{EndpointConnectionStatus, EndpointServiceStatus, InterfaceEndpointStatus};
 use crate::aws::{AwsClients, AwsError, Identity};
 use crate::config::Settings;
 
@@ -206,6 +209,83 @@ where
     let patch = serde_json::json!({ "status": diff });
     api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
     Ok(true)
+}
+
+/// A status with conditions and an observed generation: what every kind's
+/// status shares.
+pub trait ObjectStatus: Serialize + Clone + Default {
+    /// The conditions.
+    fn conditions(&self) -> &[Condition];
+    /// Replace the conditions.
+    fn set_conditions(&mut self, conditions: Vec<Condition>);
+    /// Record the generation the status describes.
+    fn set_observed_generation(&mut self, generation: Option<i64>);
+}
+
+macro_rules! object_status {
+    ($($t:ty),*) => {$(
+        impl ObjectStatus for $t {
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+            fn set_conditions(&mut self, conditions: Vec<Condition>) {
+                self.conditions = conditions;
+            }
+            fn set_observed_generation(&mut self, generation: Option<i64>) {
+                self.observed_generation = generation;
+            }
+        }
+    )*};
+}
+object_status!(EndpointServiceStatus, EndpointConnectionStatus, InterfaceEndpointStatus);
+
+/// Write a reconcile's outcome: `fresh` conditions merged into the previous
+/// ones (DeletionBlocked dropped, since the object is not being deleted),
+/// the observed generation, and only if anything changed.
+pub async fn write_status<K, S>(
+    api: &Api<K>,
+    obj: &K,
+    old: Option<&S>,
+    mut status: S,
+    fresh: Vec<Condition>,
+) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: ObjectStatus,
+{
+    let generation = obj.meta().generation;
+    let previous = old.map(|s| s.conditions()).unwrap_or_default();
+    status.set_conditions(without(merge_conditions(previous, fresh, generation, &now()), DELETION_BLOCKED));
+    status.set_observed_generation(generation);
+    patch_status(api, obj, old, &status).await.map(|_| ())
+}
+
+/// Show why deletion waits: a DeletionBlocked condition with the cause and the fix.
+pub async fn block_deletion<K, S>(
+    api: &Api<K>,
+    obj: &K,
+    old: Option<&S>,
+    reason: &str,
+    message: &str,
+) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: ObjectStatus,
+{
+    let mut status = old.cloned().unwrap_or_default();
+    let previous = old.map(|s| s.conditions()).unwrap_or_default();
+    status.set_conditions(merge_conditions(
+        previous,
+        vec![Condition::new(DELETION_BLOCKED, ConditionStatus::True, reason, message)],
+        obj.meta().generation,
+        &now(),
+    ));
+    patch_status(api, obj, old, &status).await.map(|_| ())
+}
+
+/// The condition for a failed AWS call: AWS's code and message verbatim, then the fix.
+pub fn aws_failure(type_: &str, e: &AwsError) -> Condition {
+    Condition::new(type_, ConditionStatus::False, &e.reason(), format!("{e}. Fix: {}", e.fix()))
 }
 
 #[cfg(test)]

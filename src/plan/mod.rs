@@ -4,6 +4,7 @@
 //! cover them without any server.
 
 pub mod endpoint_service;
+pub mod interface_endpoint;
 pub mod tags;
 
 use std::collections::BTreeSet;

@@ -298,7 +298,7 @@ def _patch_service_discovery() -> None:
     def describe_vpc_endpoint_services(self, service_names, filters, max_results, next_token, region):
         default_services = self._collect_default_endpoint_services(self.account_id, region)
         visible = [
-            config.to_dict()
+            dict(config.to_dict(), AvailabilityZoneIds=config.availability_zone_ids)
             for backend in _backends_in(region)
             for config in list(backend.configurations.values())
             if _allowed(config, self.account_id, {f"arn:aws:iam::{self.account_id}:root"})

@@ -107,6 +107,12 @@ impl TestEnv {
         self.tasks.push(tokio::spawn(privatelink_operator::controller::endpoint_service::run(ctx)));
     }
 
+    /// Start the InterfaceEndpoint controller in the background.
+    pub fn start_interface_endpoints(&mut self) {
+        let ctx = self.ctx.clone();
+        self.tasks.push(tokio::spawn(privatelink_operator::controller::interface_endpoint::run(ctx)));
+    }
+
     /// Stop every controller started so far.
     pub async fn stop_controllers(&mut self) {
         for t in self.tasks.drain(..) {
@@ -298,4 +304,74 @@ pub async fn sim_control(method: &str, path: &str, body: Option<serde_json::Valu
 /// The AWS error code of an SDK error.
 pub fn code<E: aws_sdk_ec2::error::ProvideErrorMetadata>(err: &E) -> String {
     err.code().unwrap_or("<none>").to_string()
+}
+
+/// A VPC in the simulator, with subnets.
+pub struct Vpc {
+    /// VPC id.
+    pub id: String,
+    /// Subnet ids, one per Availability Zone (a, b, c…).
+    pub subnets: Vec<String>,
+}
+
+/// A VPC of `account` in `region` with subnets in `zones` Availability Zones.
+pub async fn sim_vpc(account: &str, region: &str, zones: usize) -> Vpc {
+    let ec2 = ec2_as(account, region).await;
+    let id =
+        ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap().vpc().unwrap().vpc_id().unwrap().to_string();
+    let mut subnets = Vec::new();
+    for (i, az) in ["a", "b", "c"].iter().take(zones).enumerate() {
+        let s = ec2
+            .create_subnet()
+            .vpc_id(&id)
+            .cidr_block(format!("10.0.{i}.0/24"))
+            .availability_zone(format!("{region}{az}"))
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+    Vpc { id, subnets }
+}
+
+/// An NLB (in `zones` AZs) and an endpoint service on it; returns (service id, service name).
+pub async fn sim_service(
+    account: &str,
+    region: &str,
+    acceptance: bool,
+    zones: usize,
+    regions: &[&str],
+) -> (String, String) {
+    let net = sim_vpc(account, region, zones).await;
+    let lb = elbv2_as(account, region)
+        .await
+        .create_load_balancer()
+        .name(format!("nlb-{}", &uuid_like()[..8]))
+        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
+        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
+        .set_subnets(Some(net.subnets))
+        .send()
+        .await
+        .unwrap();
+    let arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    assert!(arn.contains(":loadbalancer/net/"), "NLB ARNs name their type: {arn}");
+    let out = ec2_as(account, region)
+        .await
+        .create_vpc_endpoint_service_configuration()
+        .network_load_balancer_arns(arn)
+        .acceptance_required(acceptance)
+        .set_supported_regions((!regions.is_empty()).then(|| regions.iter().map(|r| r.to_string()).collect()))
+        .send()
+        .await
+        .unwrap();
+    let config = out.service_configuration().unwrap();
+    (config.service_id().unwrap().to_string(), config.service_name().unwrap().to_string())
+}
+
+/// A string that differs between calls.
+pub fn uuid_like() -> String {
+    format!("{:016x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+        .chars()
+        .rev()
+        .collect()
 }

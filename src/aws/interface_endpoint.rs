@@ -1,0 +1,322 @@
+//! VPC endpoints (consumer side): batched reads, the execution of planned
+//! [`EndpointAction`]s, and the lookups behind the diagnostics.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{
+    DnsOptionsSpecification, DnsRecordIpType, Filter, IpAddressType, ResourceType, SubnetConfiguration, Tag,
+    TagSpecification, VpcAttributeName, VpcEndpoint, VpcEndpointType,
+};
+
+use super::RegionClients;
+use super::error::{AwsError, ErrorClass};
+use crate::plan::interface_endpoint::{EndpointAction, ObservedEndpoint};
+use crate::plan::tags::OWNER_UID;
+
+const PAGE_SIZE: i32 = 1000;
+
+/// Convert the SDK's view of an endpoint.
+pub fn observe(e: &VpcEndpoint) -> ObservedEndpoint {
+    ObservedEndpoint {
+        id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
+        state: e.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        vpc_id: e.vpc_id().unwrap_or_default().to_string(),
+        service_name: e.service_name().unwrap_or_default().to_string(),
+        service_region: e.service_region().map(str::to_string),
+        subnet_ids: e.subnet_ids().iter().cloned().collect(),
+        security_group_ids: e.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+        private_dns_enabled: e.private_dns_enabled().unwrap_or(false),
+        dns_record_ip_type: e.dns_options().and_then(|d| d.dns_record_ip_type()).map(|t| t.as_str().to_string()),
+        private_dns_only_for_inbound_resolver_endpoint: e
+            .dns_options()
+            .and_then(|d| d.private_dns_only_for_inbound_resolver_endpoint()),
+        ip_address_type: e.ip_address_type().map(|t| t.as_str().to_string()),
+        policy: e.policy_document().and_then(|p| serde_json::from_str(p).ok()),
+        tags: e
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+            .collect(),
+        dns_entries: e
+            .dns_entries()
+            .iter()
+            .filter_map(|d| Some((d.dns_name()?.to_string(), d.hosted_zone_id().map(str::to_string))))
+            .collect(),
+        network_interface_ids: e.network_interface_ids().to_vec(),
+        requester_managed: e.requester_managed().unwrap_or(false),
+        owner_id: e.owner_id().map(str::to_string),
+        last_error: e.last_error().and_then(|l| l.message()).map(str::to_string),
+    }
+}
+
+/// What DescribeVpcEndpointServices tells a consumer about a service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceDetails {
+    /// Account that owns the service.
+    pub owner: Option<String>,
+    /// Whether connections need the owner's acceptance.
+    pub acceptance_required: Option<bool>,
+    /// Availability Zone names (in the caller's account).
+    pub availability_zones: Vec<String>,
+    /// Availability Zone IDs (the same in every account).
+    pub availability_zone_ids: Vec<String>,
+    /// True for a Gateway Load Balancer endpoint service.
+    pub gateway: bool,
+}
+
+impl RegionClients {
+    /// Describe endpoints by id (one call per 1000), leaving out those AWS
+    /// no longer lists.
+    pub async fn describe_endpoints(&self, ids: &[String]) -> Result<Vec<ObservedEndpoint>, AwsError> {
+        self.describe_endpoints_filtered(
+            Filter::builder().name("vpc-endpoint-id").set_values(Some(ids.to_vec())).build(),
+        )
+        .await
+    }
+
+    async fn describe_endpoints_filtered(&self, filter: Filter) -> Result<Vec<ObservedEndpoint>, AwsError> {
+        const ACTION: &str = "DescribeVpcEndpoints";
+        let mut pages =
+            self.ec2.describe_vpc_endpoints().filters(filter).max_results(PAGE_SIZE).into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            found.extend(page.vpc_endpoints().iter().map(observe).filter(|e| !e.is_gone()));
+        }
+        Ok(found)
+    }
+
+    /// The endpoint with `id`, if AWS lists it.
+    pub async fn find_endpoint(&self, id: &str) -> Result<Option<ObservedEndpoint>, AwsError> {
+        match self.describe_endpoints(&[id.to_string()]).await {
+            Ok(found) => Ok(found.into_iter().find(|e| e.id == id)),
+            Err(e) if e.class == ErrorClass::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The endpoint this operator created for the object with `uid`.
+    pub async fn find_owned_endpoint(&self, uid: &str) -> Result<Option<ObservedEndpoint>, AwsError> {
+        let filter = Filter::builder().name(format!("tag:{OWNER_UID}")).values(uid).build();
+        Ok(self.describe_endpoints_filtered(filter).await?.into_iter().next())
+    }
+
+    /// What the consumer's account sees of a service (same region only).
+    pub async fn service_details(&self, name: &str) -> Result<ServiceDetails, AwsError> {
+        const ACTION: &str = "DescribeVpcEndpointServices";
+        let out = self
+            .ec2
+            .describe_vpc_endpoint_services()
+            .service_names(name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+        let detail = out.service_details().iter().find(|d| d.service_name() == Some(name));
+        Ok(detail
+            .map(|d| ServiceDetails {
+                owner: d.owner().map(str::to_string),
+                acceptance_required: d.acceptance_required(),
+                availability_zones: d.availability_zones().to_vec(),
+                availability_zone_ids: d.availability_zone_ids().to_vec(),
+                gateway: d
+                    .service_type()
+                    .iter()
+                    .any(|t| t.service_type().map(|s| s.as_str()) == Some("GatewayLoadBalancer")),
+            })
+            .unwrap_or_default())
+    }
+
+    /// The VPC's `enableDnsSupport` and `enableDnsHostnames`.
+    pub async fn vpc_dns_attributes(&self, vpc_id: &str) -> Result<(bool, bool), AwsError> {
+        const ACTION: &str = "DescribeVpcAttribute";
+        let support = self
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc_id)
+            .attribute(VpcAttributeName::EnableDnsSupport)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+        let hostnames = self
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc_id)
+            .attribute(VpcAttributeName::EnableDnsHostnames)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+        Ok((
+            support.enable_dns_support().and_then(|a| a.value()).unwrap_or(false),
+            hostnames.enable_dns_hostnames().and_then(|a| a.value()).unwrap_or(false),
+        ))
+    }
+
+    /// Availability Zone (name, ID) of each subnet.
+    pub async fn subnet_zones(&self, subnet_ids: &[String]) -> Result<BTreeMap<String, (String, String)>, AwsError> {
+        const ACTION: &str = "DescribeSubnets";
+        let out = self
+            .ec2
+            .describe_subnets()
+            .set_subnet_ids(Some(subnet_ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+        Ok(out
+            .subnets()
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s.subnet_id()?.to_string(),
+                    (
+                        s.availability_zone().unwrap_or_default().to_string(),
+                        s.availability_zone_id().unwrap_or_default().to_string(),
+                    ),
+                ))
+            })
+            .collect())
+    }
+
+    /// Perform one planned action on the endpoint `endpoint_id` (None
+    /// before it exists). Returns the id of a created endpoint.
+    pub async fn apply_endpoint_action(
+        &self,
+        endpoint_id: Option<&str>,
+        action: &EndpointAction,
+    ) -> Result<Option<String>, AwsError> {
+        let name = action.aws_action();
+        let id = || {
+            endpoint_id.map(str::to_string).ok_or_else(|| AwsError {
+                action: name,
+                code: None,
+                message: "no endpoint id: the endpoint must exist first".into(),
+                class: ErrorClass::Refused,
+            })
+        };
+        let tags = |t: &BTreeMap<String, String>| -> Vec<Tag> {
+            t.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+        };
+        match action {
+            EndpointAction::Create(c) => {
+                let e = &c.endpoint;
+                let mut request = self
+                    .ec2
+                    .create_vpc_endpoint()
+                    .vpc_id(&e.vpc_id)
+                    .service_name(&e.service_name)
+                    .vpc_endpoint_type(if e.gateway {
+                        VpcEndpointType::GatewayLoadBalancer
+                    } else {
+                        VpcEndpointType::Interface
+                    })
+                    .set_service_region(e.service_region.clone())
+                    .set_security_group_ids(
+                        (!e.security_group_ids.is_empty()).then(|| e.security_group_ids.iter().cloned().collect()),
+                    )
+                    .set_private_dns_enabled(c.private_dns_enabled)
+                    .set_ip_address_type(e.ip_address_type.as_deref().map(IpAddressType::from))
+                    .set_policy_document(e.policy.as_ref().map(|p| p.to_string()))
+                    .client_token(&e.client_token)
+                    .tag_specifications(
+                        TagSpecification::builder()
+                            .resource_type(ResourceType::VpcEndpoint)
+                            .set_tags(Some(tags(&e.tags)))
+                            .build(),
+                    );
+                if e.subnet_configurations.is_empty() {
+                    request = request.set_subnet_ids(Some(e.subnet_ids.iter().cloned().collect()));
+                } else {
+                    request = request.set_subnet_configurations(Some(
+                        e.subnet_configurations
+                            .iter()
+                            .map(|(subnet, v4, v6)| {
+                                SubnetConfiguration::builder()
+                                    .subnet_id(subnet)
+                                    .set_ipv4(v4.clone())
+                                    .set_ipv6(v6.clone())
+                                    .build()
+                            })
+                            .collect(),
+                    ));
+                }
+                if e.dns_record_ip_type.is_some() || e.private_dns_only_for_inbound_resolver_endpoint.is_some() {
+                    request = request.dns_options(
+                        DnsOptionsSpecification::builder()
+                            .set_dns_record_ip_type(e.dns_record_ip_type.as_deref().map(DnsRecordIpType::from))
+                            .set_private_dns_only_for_inbound_resolver_endpoint(
+                                e.private_dns_only_for_inbound_resolver_endpoint,
+                            )
+                            .build(),
+                    );
+                }
+                let out = request.send().await.map_err(|e| AwsError::from_sdk(name, e))?;
+                Ok(out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).map(str::to_string))
+            }
+            EndpointAction::Modify(c) => {
+                let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+                let mut request = self
+                    .ec2
+                    .modify_vpc_endpoint()
+                    .vpc_endpoint_id(id()?)
+                    .set_add_subnet_ids(some(&c.add_subnet_ids))
+                    .set_remove_subnet_ids(some(&c.remove_subnet_ids))
+                    .set_add_security_group_ids(some(&c.add_security_group_ids))
+                    .set_remove_security_group_ids(some(&c.remove_security_group_ids))
+                    .set_private_dns_enabled(c.private_dns_enabled)
+                    .set_policy_document(c.policy.as_ref().map(|p| p.to_string()))
+                    .set_ip_address_type(c.ip_address_type.as_deref().map(IpAddressType::from));
+                if c.reset_policy {
+                    request = request.reset_policy(true);
+                }
+                if c.dns_record_ip_type.is_some() || c.private_dns_only_for_inbound_resolver_endpoint.is_some() {
+                    request = request.dns_options(
+                        DnsOptionsSpecification::builder()
+                            .set_dns_record_ip_type(c.dns_record_ip_type.as_deref().map(DnsRecordIpType::from))
+                            .set_private_dns_only_for_inbound_resolver_endpoint(
+                                c.private_dns_only_for_inbound_resolver_endpoint,
+                            )
+                            .build(),
+                    );
+                }
+                request.send().await.map_err(|e| AwsError::from_sdk(name, e))?;
+                Ok(None)
+            }
+            EndpointAction::SetTags(t) => {
+                self.ec2
+                    .create_tags()
+                    .resources(id()?)
+                    .set_tags(Some(tags(t)))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(name, e))?;
+                Ok(None)
+            }
+            EndpointAction::DeleteTags(keys) => {
+                let t = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
+                self.ec2
+                    .delete_tags()
+                    .resources(id()?)
+                    .set_tags(Some(t))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(name, e))?;
+                Ok(None)
+            }
+            EndpointAction::Delete => {
+                let out = self
+                    .ec2
+                    .delete_vpc_endpoints()
+                    .vpc_endpoint_ids(id()?)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(name, e))?;
+                match out.unsuccessful().iter().find_map(|u| u.error()) {
+                    Some(error) => {
+                        let e = AwsError::unsuccessful(name, error.code(), error.message());
+                        if e.class == ErrorClass::NotFound { Ok(None) } else { Err(e) }
+                    }
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+}

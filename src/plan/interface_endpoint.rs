@@ -1,0 +1,718 @@
+//! InterfaceEndpoint: desired state from the spec (and the service it
+//! names), observed state from AWS, and the ordered actions between them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde_json::Value;
+
+use super::tags::{Owner, desired_tags, tag_diff};
+use super::{SpecProblem, set_diff};
+use crate::api::InterfaceEndpointSpec;
+use crate::api::interface_endpoint::{DnsRecordIpType, EndpointIpAddressType};
+
+/// The service an endpoint connects to, resolved from `serviceName` or `serviceRef`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedService {
+    /// Service name, e.g. `com.amazonaws.vpce.us-east-1.vpce-svc-…`.
+    pub name: String,
+    /// Region of the service when it differs from the endpoint's.
+    pub region: Option<String>,
+    /// True for a Gateway Load Balancer endpoint service.
+    pub gateway: bool,
+}
+
+/// True for AWS's own services (`com.amazonaws.<region>.<service>`), which
+/// never require acceptance and cannot be reached cross-region.
+pub fn is_aws_service(name: &str) -> bool {
+    name.starts_with("com.amazonaws.") && !name.starts_with("com.amazonaws.vpce.")
+}
+
+/// The region embedded in a service name, if any.
+pub fn region_of_service_name(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("com.amazonaws.vpce.").or_else(|| name.strip_prefix("com.amazonaws."))?;
+    rest.split('.').next()
+}
+
+/// What the spec asks AWS to hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredEndpoint {
+    /// Region of the endpoint.
+    pub region: String,
+    /// VPC.
+    pub vpc_id: String,
+    /// Service name.
+    pub service_name: String,
+    /// Region of the service, when cross-region.
+    pub service_region: Option<String>,
+    /// Gateway Load Balancer endpoint rather than interface endpoint.
+    pub gateway: bool,
+    /// Subnets.
+    pub subnet_ids: BTreeSet<String>,
+    /// Subnets with fixed addresses: (subnet, ipv4, ipv6), used at creation.
+    pub subnet_configurations: Vec<(String, Option<String>, Option<String>)>,
+    /// Security groups.
+    pub security_group_ids: BTreeSet<String>,
+    /// Private DNS; None leaves AWS's default.
+    pub private_dns_enabled: Option<bool>,
+    /// DNS record type.
+    pub dns_record_ip_type: Option<String>,
+    /// Private DNS only for the inbound Resolver endpoint.
+    pub private_dns_only_for_inbound_resolver_endpoint: Option<bool>,
+    /// IP address type.
+    pub ip_address_type: Option<String>,
+    /// Policy as JSON; None means AWS's default (full access).
+    pub policy: Option<Value>,
+    /// Tags including the ownership tags.
+    pub tags: BTreeMap<String, String>,
+    /// Idempotency token.
+    pub client_token: String,
+}
+
+fn dns_record_ip_type(t: DnsRecordIpType) -> &'static str {
+    match t {
+        DnsRecordIpType::Ipv4 => "ipv4",
+        DnsRecordIpType::Dualstack => "dualstack",
+        DnsRecordIpType::Ipv6 => "ipv6",
+        DnsRecordIpType::ServiceDefined => "service-defined",
+    }
+}
+
+fn ip_address_type(t: EndpointIpAddressType) -> &'static str {
+    match t {
+        EndpointIpAddressType::Ipv4 => "ipv4",
+        EndpointIpAddressType::Dualstack => "dualstack",
+        EndpointIpAddressType::Ipv6 => "ipv6",
+    }
+}
+
+impl DesiredEndpoint {
+    /// Resolve a spec and its service into desired state, refusing what AWS
+    /// would refuse.
+    pub fn from_spec(
+        spec: &InterfaceEndpointSpec,
+        service: &ResolvedService,
+        owner: &Owner,
+        generation: i64,
+        default_region: &str,
+    ) -> Result<Self, Vec<SpecProblem>> {
+        let region = spec.region.clone().unwrap_or_else(|| default_region.to_string());
+        let mut problems = Vec::new();
+        let service_region = service.region.clone().filter(|r| *r != region);
+        if service_region.is_some() && is_aws_service(&service.name) {
+            problems.push(SpecProblem::new(
+                "spec.serviceRegion",
+                format!(
+                    "{} is an AWS service: AWS services are reachable only from their own region, so create the endpoint in that region and remove serviceRegion",
+                    service.name
+                ),
+            ));
+        }
+        let policy = match &spec.policy {
+            None => None,
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(v) if v.is_object() => Some(v),
+                Ok(_) => {
+                    problems.push(SpecProblem::new(
+                        "spec.policy",
+                        "the policy must be a JSON object (an IAM policy document)",
+                    ));
+                    None
+                }
+                Err(e) => {
+                    problems.push(SpecProblem::new("spec.policy", format!("the policy is not valid JSON: {e}")));
+                    None
+                }
+            },
+        };
+        let (subnet_ids, subnet_configurations) = match (&spec.subnet_ids, &spec.subnet_configurations) {
+            (Some(ids), _) => (ids.iter().cloned().collect(), Vec::new()),
+            (None, Some(configs)) => (
+                configs.iter().map(|c| c.subnet_id.clone()).collect(),
+                configs.iter().map(|c| (c.subnet_id.clone(), c.ipv4.clone(), c.ipv6.clone())).collect(),
+            ),
+            (None, None) => (BTreeSet::new(), Vec::new()),
+        };
+        if subnet_ids.is_empty() && !service.gateway {
+            problems.push(SpecProblem::new(
+                "spec.subnetIds",
+                "an interface endpoint needs at least one subnet: list subnetIds (one per Availability Zone)",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            region,
+            vpc_id: spec.vpc_id.clone(),
+            service_name: service.name.clone(),
+            service_region,
+            gateway: service.gateway,
+            subnet_ids,
+            subnet_configurations,
+            security_group_ids: spec.security_group_ids.iter().cloned().collect(),
+            private_dns_enabled: spec.private_dns_enabled,
+            dns_record_ip_type: spec
+                .dns_options
+                .as_ref()
+                .and_then(|d| d.dns_record_ip_type)
+                .map(|t| dns_record_ip_type(t).to_string()),
+            private_dns_only_for_inbound_resolver_endpoint: spec
+                .dns_options
+                .as_ref()
+                .and_then(|d| d.private_dns_only_for_inbound_resolver_endpoint),
+            ip_address_type: spec.ip_address_type.map(|t| ip_address_type(t).to_string()),
+            policy,
+            tags: desired_tags(&spec.tags, owner),
+            client_token: owner.client_token(generation),
+        })
+    }
+}
+
+/// An endpoint as AWS reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedEndpoint {
+    /// `vpce-…`.
+    pub id: String,
+    /// pendingAcceptance, pending, available, rejected, failed, deleting, deleted.
+    pub state: String,
+    /// VPC.
+    pub vpc_id: String,
+    /// Service name.
+    pub service_name: String,
+    /// Service region as AWS reports it (interface endpoints only).
+    pub service_region: Option<String>,
+    /// Subnets.
+    pub subnet_ids: BTreeSet<String>,
+    /// Security groups.
+    pub security_group_ids: BTreeSet<String>,
+    /// Private DNS.
+    pub private_dns_enabled: bool,
+    /// DNS record type.
+    pub dns_record_ip_type: Option<String>,
+    /// Private DNS only for the inbound Resolver endpoint.
+    pub private_dns_only_for_inbound_resolver_endpoint: Option<bool>,
+    /// IP address type.
+    pub ip_address_type: Option<String>,
+    /// Policy document as JSON.
+    pub policy: Option<Value>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// DNS names and hosted zones.
+    pub dns_entries: Vec<(String, Option<String>)>,
+    /// Network interfaces.
+    pub network_interface_ids: Vec<String>,
+    /// Created and owned by an AWS service.
+    pub requester_managed: bool,
+    /// Owning account.
+    pub owner_id: Option<String>,
+    /// Last error, verbatim.
+    pub last_error: Option<String>,
+}
+
+impl ObservedEndpoint {
+    /// True while AWS moves the endpoint between states.
+    pub fn is_transitional(&self) -> bool {
+        matches!(self.state.as_str(), "pending" | "pendingAcceptance" | "deleting")
+    }
+
+    /// True when AWS no longer has the endpoint.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.state.as_str(), "deleted")
+    }
+}
+
+/// The policy AWS attaches when none is given: full access.
+pub fn default_policy() -> Value {
+    serde_json::json!({"Version": "2008-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
+}
+
+/// Everything a CreateVpcEndpoint call sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateEndpoint {
+    /// The desired endpoint.
+    pub endpoint: DesiredEndpoint,
+    /// Private DNS at creation (may be off until the connection is accepted).
+    pub private_dns_enabled: Option<bool>,
+}
+
+/// Everything one ModifyVpcEndpoint call changes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointChanges {
+    /// Subnets to add.
+    pub add_subnet_ids: Vec<String>,
+    /// Subnets to remove.
+    pub remove_subnet_ids: Vec<String>,
+    /// Security groups to add.
+    pub add_security_group_ids: Vec<String>,
+    /// Security groups to remove.
+    pub remove_security_group_ids: Vec<String>,
+    /// New private DNS setting.
+    pub private_dns_enabled: Option<bool>,
+    /// New policy document.
+    pub policy: Option<Value>,
+    /// Back to AWS's default policy.
+    pub reset_policy: bool,
+    /// New IP address type.
+    pub ip_address_type: Option<String>,
+    /// New DNS record type.
+    pub dns_record_ip_type: Option<String>,
+    /// New inbound-resolver-only setting.
+    pub private_dns_only_for_inbound_resolver_endpoint: Option<bool>,
+}
+
+impl EndpointChanges {
+    /// True when there is nothing to change.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One AWS change to an endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndpointAction {
+    /// CreateVpcEndpoint.
+    Create(Box<CreateEndpoint>),
+    /// ModifyVpcEndpoint.
+    Modify(Box<EndpointChanges>),
+    /// CreateTags.
+    SetTags(BTreeMap<String, String>),
+    /// DeleteTags.
+    DeleteTags(Vec<String>),
+    /// DeleteVpcEndpoints.
+    Delete,
+}
+
+impl EndpointAction {
+    /// The AWS API action this performs.
+    pub fn aws_action(&self) -> &'static str {
+        match self {
+            EndpointAction::Create(_) => "CreateVpcEndpoint",
+            EndpointAction::Modify(_) => "ModifyVpcEndpoint",
+            EndpointAction::SetTags(_) => "CreateTags",
+            EndpointAction::DeleteTags(_) => "DeleteTags",
+            EndpointAction::Delete => "DeleteVpcEndpoints",
+        }
+    }
+}
+
+impl fmt::Display for EndpointAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |v: &[String]| v.join(", ");
+        write!(f, "{}", self.aws_action())?;
+        match self {
+            EndpointAction::Create(c) => {
+                let e = &c.endpoint;
+                write!(f, " region={} vpc={} service={}", e.region, e.vpc_id, e.service_name)?;
+                if let Some(r) = &e.service_region {
+                    write!(f, " serviceRegion={r}")?;
+                }
+                let subnets: Vec<String> = e.subnet_ids.iter().cloned().collect();
+                write!(f, " subnets=[{}]", list(&subnets))?;
+                if !e.security_group_ids.is_empty() {
+                    let groups: Vec<String> = e.security_group_ids.iter().cloned().collect();
+                    write!(f, " securityGroups=[{}]", list(&groups))?;
+                }
+                if let Some(p) = c.private_dns_enabled {
+                    write!(f, " privateDnsEnabled={p}")?;
+                }
+                if e.private_dns_enabled == Some(true) && c.private_dns_enabled != Some(true) {
+                    write!(f, " (private DNS enabled once the connection is accepted)")?;
+                }
+                Ok(())
+            }
+            EndpointAction::Modify(c) => {
+                for (label, items) in [
+                    ("add subnets", &c.add_subnet_ids),
+                    ("remove subnets", &c.remove_subnet_ids),
+                    ("add securityGroups", &c.add_security_group_ids),
+                    ("remove securityGroups", &c.remove_security_group_ids),
+                ] {
+                    if !items.is_empty() {
+                        write!(f, " {label}=[{}]", list(items))?;
+                    }
+                }
+                if let Some(p) = c.private_dns_enabled {
+                    write!(f, " privateDnsEnabled={p}")?;
+                }
+                if c.policy.is_some() {
+                    write!(f, " policy=<updated>")?;
+                }
+                if c.reset_policy {
+                    write!(f, " resetPolicy")?;
+                }
+                if let Some(t) = &c.ip_address_type {
+                    write!(f, " ipAddressType={t}")?;
+                }
+                if let Some(t) = &c.dns_record_ip_type {
+                    write!(f, " dnsRecordIpType={t}")?;
+                }
+                if let Some(b) = c.private_dns_only_for_inbound_resolver_endpoint {
+                    write!(f, " privateDnsOnlyForInboundResolverEndpoint={b}")?;
+                }
+                Ok(())
+            }
+            EndpointAction::SetTags(t) => {
+                write!(f, " {}", t.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+            }
+            EndpointAction::DeleteTags(k) => write!(f, " [{}]", list(k)),
+            EndpointAction::Delete => Ok(()),
+        }
+    }
+}
+
+/// What AWS cannot change on an existing endpoint: a differing value means
+/// the endpoint must be replaced.
+pub fn replacement_needed(desired: &DesiredEndpoint, observed: &ObservedEndpoint) -> Vec<SpecProblem> {
+    let mut problems = Vec::new();
+    if desired.vpc_id != observed.vpc_id {
+        problems.push(SpecProblem::new(
+            "spec.vpcId",
+            format!(
+                "endpoint {} is in {}, not {}: an endpoint cannot move between VPCs",
+                observed.id, observed.vpc_id, desired.vpc_id
+            ),
+        ));
+    }
+    if desired.service_name != observed.service_name {
+        problems.push(SpecProblem::new(
+            "spec.serviceName",
+            format!(
+                "endpoint {} connects to {}, not {}: AWS cannot change an endpoint's service; create a new InterfaceEndpoint and delete this one",
+                observed.id, observed.service_name, desired.service_name
+            ),
+        ));
+    }
+    let observed_region = observed.service_region.clone().filter(|r| *r != desired.region);
+    if observed.service_region.is_some() && desired.service_region != observed_region {
+        problems.push(SpecProblem::new(
+            "spec.serviceRegion",
+            format!(
+                "endpoint {} reaches its service in {}, not {}: ModifyVpcEndpoint cannot change ServiceRegion; create a new InterfaceEndpoint instead",
+                observed.id,
+                observed.service_region.as_deref().unwrap_or("-"),
+                desired.service_region.as_deref().unwrap_or(&desired.region)
+            ),
+        ));
+    }
+    problems
+}
+
+/// The actions that make AWS hold `desired`.
+///
+/// `acceptance_may_be_required`: the service requires acceptance, or it is
+/// not known. Private DNS is then created off and enabled once the endpoint
+/// is available: AWS can refuse private DNS on a connection not yet accepted.
+/// `owned`: the operator created the endpoint (tags it does not know are removed).
+pub fn plan(
+    desired: &DesiredEndpoint,
+    observed: Option<&ObservedEndpoint>,
+    acceptance_may_be_required: bool,
+    owned: bool,
+) -> Vec<EndpointAction> {
+    let Some(observed) = observed.filter(|o| !o.is_gone()) else {
+        let private_dns = match desired.private_dns_enabled {
+            Some(true) if acceptance_may_be_required => Some(false),
+            other => other,
+        };
+        return vec![EndpointAction::Create(Box::new(CreateEndpoint {
+            endpoint: desired.clone(),
+            private_dns_enabled: private_dns,
+        }))];
+    };
+    let mut actions = Vec::new();
+    let (add_subnets, remove_subnets) = set_diff(&desired.subnet_ids, &observed.subnet_ids);
+    let (add_groups, remove_groups) = set_diff(&desired.security_group_ids, &observed.security_group_ids);
+    let private_dns = desired
+        .private_dns_enabled
+        .filter(|d| *d != observed.private_dns_enabled)
+        // Enabling waits for an accepted (available) connection.
+        .filter(|d| !*d || observed.state == "available");
+    let observed_policy = observed.policy.clone().unwrap_or_else(default_policy);
+    let (policy, reset_policy) = match &desired.policy {
+        Some(p) if *p != observed_policy => (Some(p.clone()), false),
+        Some(_) => (None, false),
+        None => (None, observed.policy.is_some() && observed_policy != default_policy()),
+    };
+    let differs = |d: &Option<String>, o: &Option<String>| d.clone().filter(|d| Some(d) != o.as_ref());
+    let changes = EndpointChanges {
+        add_subnet_ids: add_subnets,
+        remove_subnet_ids: remove_subnets,
+        add_security_group_ids: add_groups,
+        remove_security_group_ids: remove_groups,
+        private_dns_enabled: private_dns,
+        policy,
+        reset_policy,
+        ip_address_type: differs(&desired.ip_address_type, &observed.ip_address_type),
+        dns_record_ip_type: differs(&desired.dns_record_ip_type, &observed.dns_record_ip_type),
+        private_dns_only_for_inbound_resolver_endpoint: desired
+            .private_dns_only_for_inbound_resolver_endpoint
+            .filter(|d| Some(*d) != observed.private_dns_only_for_inbound_resolver_endpoint),
+    };
+    if !changes.is_empty() {
+        actions.push(EndpointAction::Modify(Box::new(changes)));
+    }
+    let (set_tags, delete_tags) = tag_diff(&desired.tags, &observed.tags, owned);
+    if !set_tags.is_empty() {
+        actions.push(EndpointAction::SetTags(set_tags));
+    }
+    if !delete_tags.is_empty() {
+        actions.push(EndpointAction::DeleteTags(delete_tags));
+    }
+    actions
+}
+
+/// True when the desired private DNS is on but waits for acceptance.
+pub fn private_dns_deferred(desired: &DesiredEndpoint, observed: &ObservedEndpoint) -> bool {
+    desired.private_dns_enabled == Some(true) && !observed.private_dns_enabled && observed.state != "available"
+}
+
+/// What deleting the object does to the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointDeletion {
+    /// Nothing to do: retained, or AWS no longer has it.
+    Nothing,
+    /// DeleteVpcEndpoints.
+    Delete,
+    /// An AWS service owns the endpoint; it must not be deleted. The string
+    /// names the owner and what to delete instead.
+    RequesterManaged(String),
+}
+
+/// Decide the deletion of an endpoint.
+pub fn plan_deletion(observed: Option<&ObservedEndpoint>, retain: bool) -> EndpointDeletion {
+    match observed {
+        _ if retain => EndpointDeletion::Nothing,
+        None => EndpointDeletion::Nothing,
+        Some(o) if o.is_gone() => EndpointDeletion::Nothing,
+        Some(o) if o.requester_managed => EndpointDeletion::RequesterManaged(requester_owner(o)),
+        Some(o) if o.state == "deleting" => EndpointDeletion::Nothing,
+        Some(_) => EndpointDeletion::Delete,
+    }
+}
+
+/// Which AWS service likely owns a requester-managed endpoint, and what to
+/// delete instead.
+pub fn requester_owner(o: &ObservedEndpoint) -> String {
+    if o.tags.get("AWSNetworkFirewallManaged").map(String::as_str) == Some("true") || o.tags.contains_key("Firewall") {
+        let firewall = o.tags.get("Firewall").map(String::as_str).unwrap_or("the firewall");
+        return format!(
+            "endpoint {} belongs to AWS Network Firewall ({firewall}); delete the firewall or remove its subnet mapping instead",
+            o.id
+        );
+    }
+    if o.service_name.contains(".rds") || o.tags.keys().any(|k| k.to_ascii_lowercase().contains("rds")) {
+        return format!(
+            "endpoint {} belongs to Amazon RDS (RDS Proxy or Aurora Serverless: the database's DNS name is a CNAME to it); delete the proxy or cluster instead",
+            o.id
+        );
+    }
+    format!(
+        "endpoint {} was created by an AWS service for {} (RequesterManaged); delete the resource of that service instead",
+        o.id, o.service_name
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SVC: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
+
+    fn owner() -> Owner {
+        Owner { namespace: "team-b".into(), name: "pay".into(), uid: "7c0d7c1e-0000-4000-8000-000000000002".into() }
+    }
+
+    fn spec(extra: Value) -> InterfaceEndpointSpec {
+        let mut v = serde_json::json!({
+            "vpcId": "vpc-0123456789abcdef0", "serviceName": SVC,
+            "subnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+            "securityGroupIds": ["sg-0123456789abcdef0"]
+        });
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn service() -> ResolvedService {
+        ResolvedService { name: SVC.into(), region: None, gateway: false }
+    }
+
+    fn desired(s: &InterfaceEndpointSpec) -> DesiredEndpoint {
+        DesiredEndpoint::from_spec(s, &service(), &owner(), 1, "us-east-1").unwrap()
+    }
+
+    fn created(actions: Vec<EndpointAction>) -> CreateEndpoint {
+        match actions.as_slice() {
+            [EndpointAction::Create(c)] => *c.clone(),
+            other => panic!("expected one create, got {other:?}"),
+        }
+    }
+
+    fn in_sync(d: &DesiredEndpoint) -> ObservedEndpoint {
+        ObservedEndpoint {
+            id: "vpce-0123456789abcdef0".into(),
+            state: "available".into(),
+            vpc_id: d.vpc_id.clone(),
+            service_name: d.service_name.clone(),
+            service_region: Some(d.service_region.clone().unwrap_or(d.region.clone())),
+            subnet_ids: d.subnet_ids.clone(),
+            security_group_ids: d.security_group_ids.clone(),
+            private_dns_enabled: d.private_dns_enabled.unwrap_or(false),
+            dns_record_ip_type: Some(d.dns_record_ip_type.clone().unwrap_or("ipv4".into())),
+            ip_address_type: Some(d.ip_address_type.clone().unwrap_or("ipv4".into())),
+            policy: Some(d.policy.clone().unwrap_or_else(default_policy)),
+            tags: d.tags.clone(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn creates_when_nothing_exists() {
+        let d = desired(&spec(serde_json::json!({})));
+        let actions = plan(&d, None, true, true);
+        let [EndpointAction::Create(c)] = actions.as_slice() else { panic!("{actions:?}") };
+        assert_eq!(c.endpoint.client_token, owner().client_token(1));
+        assert_eq!(c.endpoint.tags.get("privatelink.dev/uid"), Some(&owner().uid));
+        assert_eq!(c.private_dns_enabled, None);
+    }
+
+    #[test]
+    fn private_dns_created_off_and_enabled_once_accepted() {
+        let d = desired(&spec(serde_json::json!({"privateDnsEnabled": true})));
+        let c = created(plan(&d, None, true, true));
+        assert_eq!(c.private_dns_enabled, Some(false), "off while acceptance may be required");
+        assert_eq!(c.endpoint.private_dns_enabled, Some(true));
+        let c = created(plan(&d, None, false, true));
+        assert_eq!(c.private_dns_enabled, Some(true), "on at once when no acceptance is needed");
+
+        let mut pending = in_sync(&d);
+        pending.private_dns_enabled = false;
+        pending.state = "pendingAcceptance".into();
+        assert_eq!(plan(&d, Some(&pending), true, true), vec![], "nothing until accepted");
+        assert!(private_dns_deferred(&d, &pending));
+        pending.state = "available".into();
+        let actions = plan(&d, Some(&pending), true, true);
+        let [EndpointAction::Modify(m)] = actions.as_slice() else { panic!("{actions:?}") };
+        assert_eq!(m.private_dns_enabled, Some(true));
+    }
+
+    #[test]
+    fn in_sync_needs_nothing_and_sets_ignore_order() {
+        let d = desired(&spec(serde_json::json!({})));
+        assert_eq!(plan(&d, Some(&in_sync(&d)), true, true), vec![]);
+        let reordered =
+            desired(&spec(serde_json::json!({"subnetIds": ["subnet-0123456789abcdef1", "subnet-0123456789abcdef0"]})));
+        assert_eq!(plan(&reordered, Some(&in_sync(&d)), true, true), vec![]);
+    }
+
+    #[test]
+    fn security_groups_and_subnets_change_as_sets() {
+        let d = desired(&spec(
+            serde_json::json!({"securityGroupIds": ["sg-0123456789abcdef1"], "subnetIds": ["subnet-0123456789abcdef0"]}),
+        ));
+        let before = in_sync(&desired(&spec(serde_json::json!({}))));
+        let actions = plan(&d, Some(&before), true, true);
+        let [EndpointAction::Modify(m)] = actions.as_slice() else { panic!("{actions:?}") };
+        assert_eq!(m.add_security_group_ids, vec!["sg-0123456789abcdef1".to_string()]);
+        assert_eq!(m.remove_security_group_ids, vec!["sg-0123456789abcdef0".to_string()]);
+        assert_eq!(m.remove_subnet_ids, vec!["subnet-0123456789abcdef1".to_string()]);
+        assert!(m.add_subnet_ids.is_empty());
+    }
+
+    #[test]
+    fn policy_compared_as_json_not_text() {
+        let compact = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:*","Resource":"*"}]}"#;
+        let pretty = "{\n  \"Statement\": [ { \"Resource\": \"*\", \"Action\": \"sqs:*\",\n \"Principal\": \"*\", \"Effect\": \"Allow\" } ]\n}";
+        let d = desired(&spec(serde_json::json!({"policy": compact})));
+        let observed = in_sync(&d);
+        let reformatted = desired(&spec(serde_json::json!({"policy": pretty})));
+        assert_eq!(plan(&reformatted, Some(&observed), true, true), vec![], "reformatting causes no call");
+        let changed = desired(&spec(serde_json::json!({"policy": compact.replace("sqs:*", "sqs:SendMessage")})));
+        let actions = plan(&changed, Some(&observed), true, true);
+        let [EndpointAction::Modify(m)] = actions.as_slice() else { panic!("{actions:?}") };
+        assert!(m.policy.is_some());
+        // Removing the policy from the spec returns to AWS's default.
+        let none = desired(&spec(serde_json::json!({})));
+        let actions = plan(&none, Some(&observed), true, true);
+        let [EndpointAction::Modify(m)] = actions.as_slice() else { panic!("{actions:?}") };
+        assert!(m.reset_policy);
+    }
+
+    #[test]
+    fn invalid_policy_and_aws_service_cross_region_are_spec_problems() {
+        let bad = DesiredEndpoint::from_spec(
+            &spec(serde_json::json!({"policy": "{not json"})),
+            &service(),
+            &owner(),
+            1,
+            "us-east-1",
+        );
+        assert_eq!(bad.unwrap_err()[0].field, "spec.policy");
+        let s3 = ResolvedService {
+            name: "com.amazonaws.us-west-2.s3".into(),
+            region: Some("us-west-2".into()),
+            gateway: false,
+        };
+        let err = DesiredEndpoint::from_spec(&spec(serde_json::json!({})), &s3, &owner(), 1, "us-east-1").unwrap_err();
+        assert!(err[0].message.contains("reachable only from their own region"), "{err:?}");
+    }
+
+    #[test]
+    fn cross_region_and_replacement() {
+        let remote = ResolvedService { name: SVC.into(), region: Some("us-east-1".into()), gateway: false };
+        let s = spec(serde_json::json!({"region": "us-west-2"}));
+        let d = DesiredEndpoint::from_spec(&s, &remote, &owner(), 1, "us-east-1").unwrap();
+        assert_eq!(d.service_region.as_deref(), Some("us-east-1"));
+        let action = plan(&d, None, true, true).remove(0);
+        assert!(action.to_string().contains("serviceRegion=us-east-1"), "{action}");
+        let observed = in_sync(&d);
+        assert!(replacement_needed(&d, &observed).is_empty());
+        let same_region = DesiredEndpoint::from_spec(&s, &service(), &owner(), 1, "us-east-1").unwrap();
+        let problems = replacement_needed(&same_region, &observed);
+        assert_eq!(problems[0].field, "spec.serviceRegion", "{problems:?}");
+        let mut moved = observed.clone();
+        moved.vpc_id = "vpc-0123456789abcdef9".into();
+        assert_eq!(replacement_needed(&d, &moved)[0].field, "spec.vpcId");
+    }
+
+    #[test]
+    fn ip_and_dns_options_only_when_set() {
+        let d = desired(&spec(
+            serde_json::json!({"ipAddressType": "dualstack", "dnsOptions": {"dnsRecordIpType": "dualstack"}}),
+        ));
+        let observed = in_sync(&desired(&spec(serde_json::json!({}))));
+        let actions = plan(&d, Some(&observed), true, true);
+        let [EndpointAction::Modify(m)] = actions.as_slice() else { panic!("{actions:?}") };
+        assert_eq!(m.ip_address_type.as_deref(), Some("dualstack"));
+        assert_eq!(m.dns_record_ip_type.as_deref(), Some("dualstack"));
+    }
+
+    #[test]
+    fn requester_managed_endpoints_are_never_deleted() {
+        let d = desired(&spec(serde_json::json!({})));
+        let mut o = in_sync(&d);
+        assert_eq!(plan_deletion(Some(&o), false), EndpointDeletion::Delete);
+        assert_eq!(plan_deletion(Some(&o), true), EndpointDeletion::Nothing);
+        assert_eq!(plan_deletion(None, false), EndpointDeletion::Nothing);
+        o.requester_managed = true;
+        o.tags.insert("AWSNetworkFirewallManaged".into(), "true".into());
+        o.tags.insert("Firewall".into(), "arn:aws:network-firewall:us-east-1:111122223333:firewall/edge".into());
+        let EndpointDeletion::RequesterManaged(why) = plan_deletion(Some(&o), false) else { panic!() };
+        assert!(why.contains("AWS Network Firewall") && why.contains("firewall/edge"), "{why}");
+        o.tags.clear();
+        o.service_name = "com.amazonaws.us-east-1.rds".into();
+        let EndpointDeletion::RequesterManaged(why) = plan_deletion(Some(&o), false) else { panic!() };
+        assert!(why.contains("Amazon RDS"), "{why}");
+    }
+
+    #[test]
+    fn service_name_helpers() {
+        assert!(is_aws_service("com.amazonaws.us-east-1.s3"));
+        assert!(!is_aws_service(SVC));
+        assert_eq!(region_of_service_name(SVC), Some("us-east-1"));
+        assert_eq!(region_of_service_name("com.amazonaws.eu-west-1.sqs"), Some("eu-west-1"));
+        assert_eq!(region_of_service_name("aws.sagemaker.us-east-1.notebook"), None);
+    }
+}
