@@ -9,6 +9,9 @@ use serde_json::Value;
 use crate::api::{EndpointConnection, EndpointService, InterfaceEndpoint};
 use crate::manifests::{Invalid, Manifest, check_schema};
 use crate::plan::endpoint_service::{DesiredService, ObservedService, ServiceAction, plan};
+use crate::plan::interface_endpoint::{
+    DesiredEndpoint, EndpointAction, ObservedEndpoint, ResolvedService, is_aws_service, plan as plan_endpoint,
+};
 use crate::plan::tags::Owner;
 
 /// What AWS looks like to the plan: empty, or read from a live account.
@@ -19,6 +22,8 @@ pub trait ObservedState {
         desired: &DesiredService,
         service_id: Option<&str>,
     ) -> Option<(ObservedService, BTreeSet<String>)>;
+    /// The endpoint an InterfaceEndpoint adopts or owns.
+    fn interface_endpoint(&self, desired: &DesiredEndpoint, endpoint_id: Option<&str>) -> Option<ObservedEndpoint>;
 }
 
 /// An account with nothing in it: every object plans a create.
@@ -26,6 +31,10 @@ pub struct EmptyAccount;
 
 impl ObservedState for EmptyAccount {
     fn endpoint_service(&self, _: &DesiredService, _: Option<&str>) -> Option<(ObservedService, BTreeSet<String>)> {
+        None
+    }
+
+    fn interface_endpoint(&self, _: &DesiredEndpoint, _: Option<&str>) -> Option<ObservedEndpoint> {
         None
     }
 }
@@ -36,6 +45,7 @@ impl ObservedState for EmptyAccount {
 #[derive(Default)]
 pub struct LiveAccount {
     services: Vec<(ObservedService, BTreeSet<String>)>,
+    endpoints: Vec<ObservedEndpoint>,
 }
 
 impl LiveAccount {
@@ -45,13 +55,19 @@ impl LiveAccount {
         aws: &crate::aws::AwsClients,
         default_region: &str,
     ) -> Result<Self, crate::aws::AwsError> {
-        let mut regions = BTreeSet::new();
-        for m in manifests.iter().filter(|m| m.kind() == "EndpointService") {
-            let region = m.value.pointer("/spec/region").and_then(Value::as_str).unwrap_or(default_region);
-            regions.insert(region.to_string());
-        }
+        let regions_of = |kind: &str| -> BTreeSet<String> {
+            manifests
+                .iter()
+                .filter(|m| m.kind() == kind)
+                .map(|m| m.value.pointer("/spec/region").and_then(Value::as_str).unwrap_or(default_region).to_string())
+                .collect()
+        };
         let mut live = Self::default();
-        for region in regions {
+        for region in regions_of("InterfaceEndpoint") {
+            let clients = aws.for_region(&crate::aws::Identity::operator(), &region).await;
+            live.endpoints.extend(clients.list_endpoints().await?);
+        }
+        for region in regions_of("EndpointService") {
             let clients = aws.for_region(&crate::aws::Identity::operator(), &region).await;
             for service in clients.describe_services(&[]).await? {
                 if service.is_gone() {
@@ -71,16 +87,32 @@ impl ObservedState for LiveAccount {
         desired: &DesiredService,
         service_id: Option<&str>,
     ) -> Option<(ObservedService, BTreeSet<String>)> {
-        use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE};
-        let owner = |o: &ObservedService, key: &str| desired.tags.get(key).is_some_and(|v| o.tags.get(key) == Some(v));
         self.services
             .iter()
             .find(|(o, _)| match service_id {
                 Some(id) => o.id == id,
-                None => owner(o, OWNER_NAMESPACE) && owner(o, OWNER_NAME),
+                None => owned_by(&desired.tags, &o.tags),
             })
             .cloned()
     }
+
+    fn interface_endpoint(&self, desired: &DesiredEndpoint, endpoint_id: Option<&str>) -> Option<ObservedEndpoint> {
+        self.endpoints
+            .iter()
+            .find(|o| match endpoint_id {
+                Some(id) => o.id == id,
+                None => owned_by(&desired.tags, &o.tags),
+            })
+            .cloned()
+    }
+}
+
+fn owned_by(
+    desired_tags: &std::collections::BTreeMap<String, String>,
+    tags: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE};
+    [OWNER_NAMESPACE, OWNER_NAME].iter().all(|k| desired_tags.get(*k).is_some_and(|v| tags.get(*k) == Some(v)))
 }
 
 /// The outcome of planning a set of manifests.
@@ -102,7 +134,7 @@ pub fn plan_manifests(manifests: &[Manifest], observed: &dyn ObservedState, defa
             continue;
         }
         let header = format!("{} {}", manifest.kind(), manifest.object_ref());
-        match plan_one(manifest, observed, default_region) {
+        match plan_one(manifest, manifests, observed, default_region) {
             Ok(lines) => {
                 let _ = writeln!(report.text, "{header}");
                 if lines.is_empty() {
@@ -120,7 +152,16 @@ pub fn plan_manifests(manifests: &[Manifest], observed: &dyn ObservedState, defa
 
 type Problems = Vec<(String, String)>;
 
-fn plan_one(manifest: &Manifest, observed: &dyn ObservedState, default_region: &str) -> Result<Vec<String>, Problems> {
+fn manifests_in_namespace<'a>(all: &'a [Manifest], namespace: &str, kind: &str, name: &str) -> Option<&'a Manifest> {
+    all.iter().find(|m| m.kind() == kind && m.object_ref() == format!("{namespace}/{name}"))
+}
+
+fn plan_one(
+    manifest: &Manifest,
+    all: &[Manifest],
+    observed: &dyn ObservedState,
+    default_region: &str,
+) -> Result<Vec<String>, Problems> {
     let typed = |e: serde_json::Error| vec![("spec".to_string(), e.to_string())];
     let owner = Owner {
         namespace: manifest.object_ref().split('/').next().unwrap_or("default").to_string(),
@@ -175,23 +216,58 @@ fn plan_one(manifest: &Manifest, observed: &dyn ObservedState, default_region: &
         }
         "InterfaceEndpoint" => {
             let ep: InterfaceEndpoint = serde_json::from_value(manifest.value.clone()).map_err(typed)?;
-            let service = ep
-                .spec
-                .service_name
-                .clone()
-                .or_else(|| {
-                    ep.spec.service_ref.as_ref().map(|r| format!("<service name of EndpointService {}>", r.name))
-                })
-                .unwrap_or_default();
-            let mut line = format!(
-                "CreateVpcEndpoint region={} vpc={} service={service}",
-                ep.spec.region.as_deref().unwrap_or(default_region),
-                ep.spec.vpc_id
-            );
-            if let Some(r) = &ep.spec.service_region {
-                let _ = write!(line, " serviceRegion={r}");
+            let mut notes = Vec::new();
+            let (service, acceptance) = match (&ep.spec.service_name, &ep.spec.service_ref) {
+                (Some(name), _) => (
+                    ResolvedService { name: name.clone(), region: ep.spec.service_region.clone(), gateway: false },
+                    !is_aws_service(name),
+                ),
+                (None, Some(r)) => {
+                    let referenced = manifests_in_namespace(all, &owner.namespace, "EndpointService", &r.name)
+                        .and_then(|m| serde_json::from_value::<EndpointService>(m.value.clone()).ok());
+                    if referenced.is_none() {
+                        notes.push(format!(
+                            "note: EndpointService {} is not among these manifests; the endpoint waits until it exists and is Available",
+                            r.name
+                        ));
+                    }
+                    let region = referenced
+                        .as_ref()
+                        .map(|s| s.spec.region.clone().unwrap_or_else(|| default_region.to_string()));
+                    let gateway = referenced.as_ref().is_some_and(|s| s.spec.gateway_load_balancer_arns.is_some());
+                    let acceptance = referenced.as_ref().is_none_or(|s| s.spec.acceptance_required);
+                    (
+                        ResolvedService {
+                            name: format!("<service name of EndpointService {}>", r.name),
+                            region,
+                            gateway,
+                        },
+                        acceptance,
+                    )
+                }
+                (None, None) => {
+                    return Err(vec![("spec".into(), "set exactly one of serviceName and serviceRef".into())]);
+                }
+            };
+            let desired = DesiredEndpoint::from_spec(&ep.spec, &service, &owner, 1, default_region)
+                .map_err(|p| p.into_iter().map(|p| (p.field, p.message)).collect::<Vec<_>>())?;
+            let found = observed.interface_endpoint(&desired, ep.spec.vpc_endpoint_id.as_deref());
+            if let (Some(id), None) = (&ep.spec.vpc_endpoint_id, &found) {
+                return Ok(vec![format!(
+                    "adopt {id}: not found in the account read; the operator would report EndpointNotFound"
+                )]);
             }
-            Ok(vec![line])
+            let mut desired = desired;
+            if let Some(uid) = found.as_ref().and_then(|o| o.tags.get(crate::plan::tags::OWNER_UID)) {
+                desired.tags.insert(crate::plan::tags::OWNER_UID.to_string(), uid.clone());
+            }
+            let owned = ep.spec.vpc_endpoint_id.is_none();
+            let mut lines: Vec<String> = found.iter().map(|o| format!("found {} ({})", o.id, o.state)).collect();
+            lines.extend(
+                plan_endpoint(&desired, found.as_ref(), acceptance, owned).iter().map(EndpointAction::to_string),
+            );
+            lines.extend(notes);
+            Ok(lines)
         }
         other => Err(vec![("kind".to_string(), format!("unknown kind {other:?}"))]),
     }

@@ -31,6 +31,20 @@ fn examples_plan_cleanly_against_an_empty_account() {
     assert!(stdout.contains("serviceRegion=us-east-1"), "{stdout}");
     assert!(stdout.contains("EndpointConnection payments/checkout-us-west-2"), "{stdout}");
     assert!(stdout.contains("AcceptVpcEndpointConnections"), "{stdout}");
+    // serviceRef resolves against the EndpointService among the manifests.
+    assert!(stdout.contains("InterfaceEndpoint payments/payments-api-internal"), "{stdout}");
+    assert!(stdout.contains("service=<service name of EndpointService payments-api>"), "{stdout}");
+    assert!(
+        stdout.contains("privateDnsEnabled=false (private DNS enabled once the connection is accepted)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn interface_endpoint_semantic_problems_fail_the_plan() {
+    let (code, _, stderr) = plan(&["-f", "tests/fixtures/bad-policy.yaml"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("spec.policy: the policy is not valid JSON"), "{stderr}");
 }
 
 #[test]
@@ -105,5 +119,44 @@ async fn live_plan_reads_aws_and_plans_only_the_difference() {
     );
     let after = support::sdk(region).await.describe_services(&[]).await.unwrap();
     assert_eq!(before, after, "plan --live changes nothing in AWS");
+
+    // An adopted endpoint: found, and only the difference planned.
+    let vpc = support::sim_vpc("123456789012", region, 1).await;
+    let ec2 = support::ec2_as("123456789012", region).await;
+    ec2.modify_vpc_endpoint_service_permissions().service_id(&id).add_allowed_principals("*").send().await.unwrap();
+    let ep = ec2
+        .create_vpc_endpoint()
+        .vpc_id(&vpc.id)
+        .service_name(format!("com.amazonaws.vpce.{region}.{id}"))
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .subnet_ids(&vpc.subnets[0])
+        .send()
+        .await
+        .unwrap();
+    let ep = ep.vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
+    let sg = ec2.create_security_group().group_name("plan").description("plan").vpc_id(&vpc.id).send().await.unwrap();
+    let sg = sg.group_id().unwrap().to_string();
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: privatelink.dev/v1alpha1\nkind: InterfaceEndpoint\nmetadata: {{name: adopted, namespace: team-b}}\nspec:\n  vpcEndpointId: {ep}\n  region: {region}\n  vpcId: {}\n  serviceName: com.amazonaws.vpce.{region}.{id}\n  subnetIds: [{}]\n  securityGroupIds: [{sg}]\n",
+            vpc.id, vpc.subnets[0]
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
+        .args(["plan", "--live", "-f"])
+        .arg(&manifest)
+        .env("AWS_ENDPOINT_URL", support::aws_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", region)
+        .output()
+        .expect("binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("found {ep} (pendingAcceptance)")), "{stdout}");
+    assert!(stdout.contains(&format!("ModifyVpcEndpoint add securityGroups=[{sg}]")), "{stdout}");
+    assert!(!stdout.contains("CreateVpcEndpoint "), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -68,16 +68,24 @@ impl RegionClients {
     /// Describe endpoints by id (one call per 1000), leaving out those AWS
     /// no longer lists.
     pub async fn describe_endpoints(&self, ids: &[String]) -> Result<Vec<ObservedEndpoint>, AwsError> {
-        self.describe_endpoints_filtered(
-            Filter::builder().name("vpc-endpoint-id").set_values(Some(ids.to_vec())).build(),
-        )
-        .await
+        let filter = Filter::builder().name("vpc-endpoint-id").set_values(Some(ids.to_vec())).build();
+        self.describe_endpoints_filtered(Some(filter)).await
     }
 
-    async fn describe_endpoints_filtered(&self, filter: Filter) -> Result<Vec<ObservedEndpoint>, AwsError> {
+    /// Every endpoint of the account in this region, a page per 1000.
+    pub async fn list_endpoints(&self) -> Result<Vec<ObservedEndpoint>, AwsError> {
+        self.describe_endpoints_filtered(None).await
+    }
+
+    async fn describe_endpoints_filtered(&self, filter: Option<Filter>) -> Result<Vec<ObservedEndpoint>, AwsError> {
         const ACTION: &str = "DescribeVpcEndpoints";
-        let mut pages =
-            self.ec2.describe_vpc_endpoints().filters(filter).max_results(PAGE_SIZE).into_paginator().send();
+        let mut pages = self
+            .ec2
+            .describe_vpc_endpoints()
+            .set_filters(filter.map(|f| vec![f]))
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk(ACTION, e))?;
@@ -98,7 +106,7 @@ impl RegionClients {
     /// The endpoint this operator created for the object with `uid`.
     pub async fn find_owned_endpoint(&self, uid: &str) -> Result<Option<ObservedEndpoint>, AwsError> {
         let filter = Filter::builder().name(format!("tag:{OWNER_UID}")).values(uid).build();
-        Ok(self.describe_endpoints_filtered(filter).await?.into_iter().next())
+        Ok(self.describe_endpoints_filtered(Some(filter)).await?.into_iter().next())
     }
 
     /// What the consumer's account sees of a service (same region only).
