@@ -1,27 +1,17 @@
 //! Endpoint service configurations: reads that serve many objects, and the
 //! execution of planned [`ServiceAction`]s.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use aws_sdk_ec2::types::{
-    ResourceType, ServiceConfiguration, ServiceConnectivityType, ServiceState, Tag, TagSpecification,
-};
+use aws_sdk_ec2::types::{ResourceType, ServiceConfiguration, ServiceConnectivityType, ServiceState, TagSpecification};
 
-use super::RegionClients;
 use super::error::{AwsError, ErrorClass};
+use super::{RegionClients, map_from_tags, tags_from_map};
 use crate::plan::endpoint_service::{LoadBalancerKind, ObservedService, ServiceAction, ServiceChanges};
 use crate::plan::tags::OWNER_UID;
 
 /// Page size of Describe calls: AWS's maximum.
 const PAGE_SIZE: i32 = 1000;
-
-fn tags_to_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
-}
-
-fn map_to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
-    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
-}
 
 fn state_name(state: Option<&ServiceState>) -> Option<String> {
     state.map(|s| s.as_str().to_string())
@@ -52,7 +42,7 @@ pub fn observe(config: &ServiceConfiguration) -> ObservedService {
             .iter()
             .filter_map(|r| Some((r.region()?.to_string(), r.service_state().map(str::to_string))))
             .collect(),
-        tags: tags_to_map(config.tags()),
+        tags: map_from_tags(config.tags()),
         base_endpoint_dns_names: config.base_endpoint_dns_names().to_vec(),
         availability_zones: config.availability_zones().to_vec(),
     }
@@ -155,7 +145,7 @@ impl RegionClients {
                     .tag_specifications(
                         TagSpecification::builder()
                             .resource_type(ResourceType::VpcEndpointService)
-                            .set_tags(Some(map_to_tags(&c.tags)))
+                            .set_tags(Some(tags_from_map(&c.tags)))
                             .build(),
                     )
                     .send()
@@ -188,27 +178,8 @@ impl RegionClients {
                     .map_err(|e| AwsError::from_sdk(name, e))?;
                 Ok(None)
             }
-            ServiceAction::SetTags(tags) => {
-                self.ec2
-                    .create_tags()
-                    .resources(id()?)
-                    .set_tags(Some(map_to_tags(tags)))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(name, e))?;
-                Ok(None)
-            }
-            ServiceAction::DeleteTags(keys) => {
-                let tags = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
-                self.ec2
-                    .delete_tags()
-                    .resources(id()?)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(name, e))?;
-                Ok(None)
-            }
+            ServiceAction::SetTags(tags) => self.create_tags(&id()?, tags).await.map(|_| None),
+            ServiceAction::DeleteTags(keys) => self.delete_tags(&id()?, keys).await.map(|_| None),
             ServiceAction::Delete => {
                 self.delete_service(&id()?).await?;
                 Ok(None)

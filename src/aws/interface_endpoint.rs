@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{
-    DnsOptionsSpecification, DnsRecordIpType, Filter, IpAddressType, ResourceType, SubnetConfiguration, Tag,
+    DnsOptionsSpecification, DnsRecordIpType, Filter, IpAddressType, ResourceType, SubnetConfiguration,
     TagSpecification, VpcAttributeName, VpcEndpoint, VpcEndpointType,
 };
 
-use super::RegionClients;
 use super::error::{AwsError, ErrorClass};
+use super::{RegionClients, map_from_tags, tags_from_map};
 use crate::plan::interface_endpoint::{EndpointAction, ObservedEndpoint};
 use crate::plan::tags::OWNER_UID;
 
@@ -32,11 +32,7 @@ pub fn observe(e: &VpcEndpoint) -> ObservedEndpoint {
             .and_then(|d| d.private_dns_only_for_inbound_resolver_endpoint()),
         ip_address_type: e.ip_address_type().map(|t| t.as_str().to_string()),
         policy: e.policy_document().and_then(|p| serde_json::from_str(p).ok()),
-        tags: e
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-            .collect(),
+        tags: map_from_tags(e.tags()),
         dns_entries: e
             .dns_entries()
             .iter()
@@ -200,9 +196,6 @@ impl RegionClients {
                 class: ErrorClass::Refused,
             })
         };
-        let tags = |t: &BTreeMap<String, String>| -> Vec<Tag> {
-            t.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
-        };
         match action {
             EndpointAction::Create(c) => {
                 let e = &c.endpoint;
@@ -227,7 +220,7 @@ impl RegionClients {
                     .tag_specifications(
                         TagSpecification::builder()
                             .resource_type(ResourceType::VpcEndpoint)
-                            .set_tags(Some(tags(&e.tags)))
+                            .set_tags(Some(tags_from_map(&e.tags)))
                             .build(),
                     );
                 if e.subnet_configurations.is_empty() {
@@ -288,27 +281,8 @@ impl RegionClients {
                 request.send().await.map_err(|e| AwsError::from_sdk(name, e))?;
                 Ok(None)
             }
-            EndpointAction::SetTags(t) => {
-                self.ec2
-                    .create_tags()
-                    .resources(id()?)
-                    .set_tags(Some(tags(t)))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(name, e))?;
-                Ok(None)
-            }
-            EndpointAction::DeleteTags(keys) => {
-                let t = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
-                self.ec2
-                    .delete_tags()
-                    .resources(id()?)
-                    .set_tags(Some(t))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(name, e))?;
-                Ok(None)
-            }
+            EndpointAction::SetTags(t) => self.create_tags(&id()?, t).await.map(|_| None),
+            EndpointAction::DeleteTags(keys) => self.delete_tags(&id()?, keys).await.map(|_| None),
             EndpointAction::Delete => {
                 let out = self
                     .ec2

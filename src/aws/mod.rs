@@ -10,7 +10,7 @@ pub mod error;
 pub mod interface_endpoint;
 pub mod load_balancers;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,6 +45,43 @@ pub struct RegionClients {
     pub ec2: aws_sdk_ec2::Client,
     /// ELBv2 (load balancer checks).
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+/// AWS tags from a map.
+pub fn tags_from_map(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_ec2::types::Tag> {
+    tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// A map from AWS tags.
+pub fn map_from_tags(tags: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
+    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
+}
+
+impl RegionClients {
+    /// CreateTags: set (add or overwrite) tags on an EC2 resource.
+    pub async fn create_tags(&self, resource: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+        self.ec2
+            .create_tags()
+            .resources(resource)
+            .set_tags(Some(tags_from_map(tags)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("CreateTags", e))
+    }
+
+    /// DeleteTags: remove tag keys from an EC2 resource.
+    pub async fn delete_tags(&self, resource: &str, keys: &[String]) -> Result<(), AwsError> {
+        let tags = keys.iter().map(|k| aws_sdk_ec2::types::Tag::builder().key(k).build()).collect();
+        self.ec2
+            .delete_tags()
+            .resources(resource)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("DeleteTags", e))
+    }
 }
 
 /// Clients already built, by (identity, region).

@@ -4,15 +4,16 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use futures::StreamExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
-use super::{Context, Error, FINALIZER, aws_failure, block_deletion, error_policy, reconciled, write_status};
+use super::{
+    Context, Error, aws_failure, block_deletion, drive, error_policy, reconcile_with_finalizer, reconciled,
+    write_status,
+};
 use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED};
 use crate::api::endpoint_service::{PrivateDnsNameConfiguration, SupportedRegionStatus};
 use crate::api::{EndpointService, EndpointServiceStatus, InterfaceEndpoint};
@@ -29,31 +30,23 @@ pub async fn run(ctx: Arc<Context>) {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    Controller::new(api, watcher::Config::default().any_semantic())
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "reconcile error");
-            }
-        })
-        .await;
+    drive(Controller::new(api, watcher::Config::default().any_semantic()).shutdown_on_signal().run(
+        reconcile,
+        error_policy,
+        ctx,
+    ))
+    .await;
 }
 
 /// Reconcile one EndpointService: the finalizer decides between apply and cleanup.
 pub async fn reconcile(svc: Arc<EndpointService>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = svc.namespace().ok_or_else(|| Error::Invalid("EndpointService without namespace".into()))?;
-    let api: Api<EndpointService> = Api::namespaced(ctx.client.clone(), &ns);
-    let span = tracing::info_span!("reconcile", kind = "EndpointService", object = %format!("{ns}/{}", svc.name_any()));
-    let _enter = span.enter();
-    finalizer(&api, FINALIZER, svc, |event| async {
-        match event {
-            Finalizer::Apply(svc) => apply(&svc, &api, &ctx).await,
-            Finalizer::Cleanup(svc) => cleanup(&svc, &api, &ctx).await,
-        }
-    })
+    reconcile_with_finalizer(
+        svc,
+        ctx,
+        |o, api, ctx| async move { apply(&o, &api, &ctx).await },
+        |o, api, ctx| async move { cleanup(&o, &api, &ctx).await },
+    )
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// Why a reconcile did not reach the desired state.

@@ -3,16 +3,17 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
-use super::{Context, Error, FINALIZER, aws_failure, block_deletion, error_policy, reconciled, write_status};
+use super::{
+    Context, Error, aws_failure, block_deletion, drive, error_policy, reconcile_with_finalizer, reconciled,
+    write_status,
+};
 use crate::api::conditions::{ACCEPTED, Condition, ConditionStatus, READY, SYNCED};
 use crate::api::interface_endpoint::DnsEntry;
 use crate::api::{EndpointService, InterfaceEndpoint, InterfaceEndpointStatus};
@@ -33,42 +34,33 @@ pub async fn run(ctx: Arc<Context>) {
     };
     let controller = Controller::new(endpoints, watcher::Config::default().any_semantic());
     let store = controller.store();
-    controller
-        .watches(services, watcher::Config::default().any_semantic(), move |svc: EndpointService| {
-            let ns = svc.namespace();
-            let name = svc.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|ep| ep.namespace() == ns && ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name))
-                .map(|ep| ObjectRef::from_obj(ep.as_ref()))
-                .collect::<Vec<_>>()
-        })
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "reconcile error");
-            }
-        })
-        .await;
+    drive(
+        controller
+            .watches(services, watcher::Config::default().any_semantic(), move |svc: EndpointService| {
+                let ns = svc.namespace();
+                let name = svc.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|ep| ep.namespace() == ns && ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name))
+                    .map(|ep| ObjectRef::from_obj(ep.as_ref()))
+                    .collect::<Vec<_>>()
+            })
+            .shutdown_on_signal()
+            .run(reconcile, error_policy, ctx),
+    )
+    .await;
 }
 
 /// Reconcile one InterfaceEndpoint: the finalizer decides between apply and cleanup.
 pub async fn reconcile(ep: Arc<InterfaceEndpoint>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = ep.namespace().ok_or_else(|| Error::Invalid("InterfaceEndpoint without namespace".into()))?;
-    let api: Api<InterfaceEndpoint> = Api::namespaced(ctx.client.clone(), &ns);
-    let span =
-        tracing::info_span!("reconcile", kind = "InterfaceEndpoint", object = %format!("{ns}/{}", ep.name_any()));
-    let _enter = span.enter();
-    finalizer(&api, FINALIZER, ep, |event| async {
-        match event {
-            Finalizer::Apply(ep) => apply(&ep, &api, &ctx).await,
-            Finalizer::Cleanup(ep) => cleanup(&ep, &api, &ctx).await,
-        }
-    })
+    reconcile_with_finalizer(
+        ep,
+        ctx,
+        |o, api, ctx| async move { apply(&o, &api, &ctx).await },
+        |o, api, ctx| async move { cleanup(&o, &api, &ctx).await },
+    )
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// Why a reconcile did not reach the desired state.

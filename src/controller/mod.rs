@@ -211,6 +211,60 @@ where
     Ok(true)
 }
 
+/// Reconcile one namespaced object through the finalizer: `apply` while it
+/// lives, `cleanup` once it is being deleted (the finalizer goes when
+/// `cleanup` returns Ok). Logs carry the kind and `namespace/name`.
+pub async fn reconcile_with_finalizer<K, A, FA, C, FC>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    apply: A,
+    cleanup: C,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+    A: FnOnce(Arc<K>, Api<K>, Arc<Context>) -> FA,
+    FA: std::future::Future<Output = Result<Action, Error>>,
+    C: FnOnce(Arc<K>, Api<K>, Arc<Context>) -> FC,
+    FC: std::future::Future<Output = Result<Action, Error>>,
+{
+    use tracing::Instrument;
+    let kind = K::kind(&()).to_string();
+    let ns = obj.namespace().ok_or_else(|| Error::Invalid(format!("{kind} without namespace")))?;
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    let span = tracing::info_span!("reconcile", kind = %kind, object = %format!("{ns}/{}", obj.name_any()));
+    let inner = api.clone();
+    kube::runtime::finalizer::finalizer(&api, FINALIZER, obj, |event| async move {
+        match event {
+            kube::runtime::finalizer::Event::Apply(o) => apply(o, inner, ctx).await,
+            kube::runtime::finalizer::Event::Cleanup(o) => cleanup(o, inner, ctx).await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Drive a controller until its stream ends. Failures are logged by
+/// [`error_policy`]; here only at debug level, with the object.
+pub async fn drive<S, T, E>(results: S)
+where
+    S: futures::Stream<Item = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    use futures::StreamExt;
+    results
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile error");
+            }
+        })
+        .await;
+}
+
 /// A status with conditions and an observed generation: what every kind's
 /// status shares.
 pub trait ObjectStatus: Serialize + Clone + Default {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::tags::{Owner, desired_tags, tag_diff};
+use super::tags::{Owner, describe_set, desired_tags, tag_diff};
 use super::{SpecProblem, set_diff};
 use crate::api::EndpointServiceSpec;
 
@@ -332,7 +332,7 @@ impl fmt::Display for ServiceAction {
             ServiceAction::AddAllowedPrincipals(p) => write!(f, " add=[{}]", list(p)),
             ServiceAction::RemoveAllowedPrincipals(p) => write!(f, " remove=[{}]", list(p)),
             ServiceAction::SetTags(t) => {
-                write!(f, " {}", t.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+                write!(f, " {}", describe_set(t))
             }
             ServiceAction::DeleteTags(k) => write!(f, " [{}]", list(k)),
             ServiceAction::Delete => Ok(()),

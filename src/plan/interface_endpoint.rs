@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::tags::{Owner, desired_tags, tag_diff};
+use super::tags::{Owner, describe_set, desired_tags, tag_diff};
 use super::{SpecProblem, set_diff};
 use crate::api::InterfaceEndpointSpec;
 use crate::api::interface_endpoint::{DnsRecordIpType, EndpointIpAddressType};
@@ -353,7 +353,7 @@ impl fmt::Display for EndpointAction {
                 Ok(())
             }
             EndpointAction::SetTags(t) => {
-                write!(f, " {}", t.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
+                write!(f, " {}", describe_set(t))
             }
             EndpointAction::DeleteTags(k) => write!(f, " [{}]", list(k)),
             EndpointAction::Delete => Ok(()),

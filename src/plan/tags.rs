@@ -77,6 +77,11 @@ pub fn tag_diff(
     (set, delete)
 }
 
+/// How a tag change reads in a plan: `k=v k2=v2`.
+pub fn describe_set(tags: &BTreeMap<String, String>) -> String {
+    tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,11 +3,12 @@
 //! default account (the consumer); providers are other accounts unless the
 //! test says otherwise. Each test works in its own region.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use crate::support::{
+    TestEnv, code, create, ec2_as, load_balancer, sim_control, sim_service, sim_vpc, wait_for, wait_gone,
+};
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter};
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
 use kube::ResourceExt;
@@ -15,7 +16,6 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use privatelink_operator::api::conditions::{ACCEPTED, READY, SYNCED};
 use privatelink_operator::api::{EndpointService, EndpointServiceSpec, InterfaceEndpoint, InterfaceEndpointSpec};
 use serde_json::json;
-use support::{TestEnv, code, create, ec2_as, load_balancer, sim_control, sim_service, sim_vpc, wait_for, wait_gone};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// The simulator's default account: the operator's credentials in tests.

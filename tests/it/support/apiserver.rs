@@ -62,7 +62,6 @@ pub struct ApiServer {
     /// Address it listens on.
     pub addr: SocketAddr,
     store: Arc<Mutex<Store>>,
-    changes: broadcast::Sender<Change>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -95,7 +94,7 @@ impl ApiServer {
                 });
             }
         });
-        Self { addr, store, changes, task }
+        Self { addr, store, task }
     }
 
     /// A kube client for this server.
@@ -108,11 +107,6 @@ impl ApiServer {
     pub fn objects(&self, collection: &str) -> Vec<Value> {
         let store = self.store.lock().unwrap();
         store.objects.iter().filter(|((c, _, _), _)| c == collection).map(|(_, v)| v.clone()).collect()
-    }
-
-    /// Number of subscribers to the change feed (open watches).
-    pub fn open_watches(&self) -> usize {
-        self.changes.receiver_count()
     }
 }
 

@@ -1,7 +1,5 @@
 //! The `plan` command, run as a user runs it: no cluster, no AWS account.
 
-mod support;
-
 use std::process::Command;
 
 fn plan(args: &[&str]) -> (i32, String, String) {
@@ -73,12 +71,28 @@ fn missing_path_is_a_clear_error() {
     assert!(stderr.contains("cannot read no/such/dir"), "{stderr}");
 }
 
+/// `plan --live -f manifest` against the simulator; returns stdout of a successful run.
+fn plan_live(manifest: &std::path::Path, region: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
+        .args(["plan", "--live", "-f"])
+        .arg(manifest)
+        .env("AWS_ENDPOINT_URL", crate::support::aws_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", region)
+        .output()
+        .expect("binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 #[tokio::test]
 async fn live_plan_reads_aws_and_plans_only_the_difference() {
     use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
     let region = "sa-east-1";
-    let nlb = support::load_balancer(region, "live-plan", LoadBalancerTypeEnum::Network, 2).await;
-    let aws = support::sdk(region).await;
+    let nlb = crate::support::load_balancer(region, "live-plan", LoadBalancerTypeEnum::Network, 2).await;
+    let aws = crate::support::sdk(region).await;
     let created = aws
         .ec2
         .create_vpc_endpoint_service_configuration()
@@ -98,31 +112,20 @@ async fn live_plan_reads_aws_and_plans_only_the_difference() {
         ),
     )
     .unwrap();
-    let before = support::sdk(region).await.describe_services(&[]).await.unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
-        .args(["plan", "--live", "-f"])
-        .arg(&manifest)
-        .env("AWS_ENDPOINT_URL", support::aws_endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", region)
-        .output()
-        .expect("binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let before = crate::support::sdk(region).await.describe_services(&[]).await.unwrap();
+    let stdout = plan_live(&manifest, region);
     assert!(stdout.contains(&format!("found {id} (Available)")), "{stdout}");
     assert!(stdout.contains("ModifyVpcEndpointServicePermissions add=[*]"), "{stdout}");
     assert!(
         !stdout.contains("CreateVpcEndpointServiceConfiguration"),
         "an existing service is not created again: {stdout}"
     );
-    let after = support::sdk(region).await.describe_services(&[]).await.unwrap();
+    let after = crate::support::sdk(region).await.describe_services(&[]).await.unwrap();
     assert_eq!(before, after, "plan --live changes nothing in AWS");
 
     // An adopted endpoint: found, and only the difference planned.
-    let vpc = support::sim_vpc("123456789012", region, 1).await;
-    let ec2 = support::ec2_as("123456789012", region).await;
+    let vpc = crate::support::sim_vpc("123456789012", region, 1).await;
+    let ec2 = crate::support::ec2_as("123456789012", region).await;
     ec2.modify_vpc_endpoint_service_permissions().service_id(&id).add_allowed_principals("*").send().await.unwrap();
     let ep = ec2
         .create_vpc_endpoint()
@@ -144,17 +147,7 @@ async fn live_plan_reads_aws_and_plans_only_the_difference() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
-        .args(["plan", "--live", "-f"])
-        .arg(&manifest)
-        .env("AWS_ENDPOINT_URL", support::aws_endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", region)
-        .output()
-        .expect("binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = plan_live(&manifest, region);
     assert!(stdout.contains(&format!("found {ep} (pendingAcceptance)")), "{stdout}");
     assert!(stdout.contains(&format!("ModifyVpcEndpoint add securityGroups=[{sg}]")), "{stdout}");
     assert!(!stdout.contains("CreateVpcEndpoint "), "{stdout}");

@@ -3,14 +3,12 @@
 //! extension in tests/aws-sim adds. Tests act as their own accounts, so they
 //! share one simulator.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::{code, ec2_as, elbv2_as, sim_control, sim_service as service, sim_vpc as vpc};
 use aws_sdk_ec2::types::{DnsOptionsSpecification, DnsRecordIpType, Filter, IpAddressType, ServiceConnectivityType};
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
 use serde_json::json;
-use support::{code, ec2_as, elbv2_as, sim_control, sim_service as service, sim_vpc as vpc};
 
 const REGION: &str = "us-east-1";
 
@@ -492,6 +490,23 @@ async fn client_tokens_are_idempotent() {
     let second = create(false).await.unwrap().vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
     assert_eq!(first, second, "same token and parameters return the same endpoint");
     let err = create(true).await.unwrap_err().into_service_error();
+    assert_eq!(code(&err), "IdempotentParameterMismatch");
+
+    // The same holds for endpoint service configurations.
+    let ec2p = ec2_as(provider, REGION).await;
+    let nlb = ec2p.describe_vpc_endpoint_service_configurations().service_ids(&svc).send().await.unwrap();
+    let nlb = nlb.service_configurations()[0].network_load_balancer_arns()[0].clone();
+    let create_service = |acceptance: bool| {
+        ec2p.create_vpc_endpoint_service_configuration()
+            .network_load_balancer_arns(&nlb)
+            .acceptance_required(acceptance)
+            .client_token("service-token-1")
+            .send()
+    };
+    let first = create_service(true).await.unwrap().service_configuration().unwrap().service_id().unwrap().to_string();
+    let second = create_service(true).await.unwrap().service_configuration().unwrap().service_id().unwrap().to_string();
+    assert_eq!(first, second);
+    let err = create_service(false).await.unwrap_err().into_service_error();
     assert_eq!(code(&err), "IdempotentParameterMismatch");
 }
 

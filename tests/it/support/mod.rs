@@ -1,6 +1,5 @@
 //! Shared test harness: the in-process Kubernetes API server, the AWS
 //! simulator connection, and helpers that wait for conditions with a deadline.
-#![allow(dead_code)]
 
 pub mod apiserver;
 
@@ -89,15 +88,6 @@ impl TestEnv {
         let client = server.client();
         let aws = aws_clients().await;
         let ctx = Arc::new(Context::new(client.clone(), aws.clone(), settings(region)));
-        Self { server, client, aws, ctx, tasks: Vec::new() }
-    }
-
-    /// Same, with custom settings.
-    pub async fn with_settings(settings: Settings) -> Self {
-        let server = ApiServer::start().await;
-        let client = server.client();
-        let aws = aws_clients().await;
-        let ctx = Arc::new(Context::new(client.clone(), aws.clone(), settings));
         Self { server, client, aws, ctx, tasks: Vec::new() }
     }
 

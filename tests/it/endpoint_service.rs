@@ -2,11 +2,10 @@
 //! API server and the AWS simulator, with AWS state read back through the SDK.
 //! Each test works in its own region so tests share one simulator safely.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::support::{TestEnv, create, load_balancer, sdk, wait_for, wait_gone};
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
 use kube::ResourceExt;
@@ -14,7 +13,6 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use privatelink_operator::api::conditions::{READY, SYNCED};
 use privatelink_operator::api::{EndpointService, EndpointServiceSpec};
 use serde_json::json;
-use support::{TestEnv, create, load_balancer, sdk, wait_for, wait_gone};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -305,7 +303,7 @@ async fn deletion_refused_by_aws_shows_deletion_blocked_and_is_retried() {
     let (id, name) = (status.service_id.expect("id"), status.service_name.expect("name"));
 
     // A consumer in another account connects; the request waits for acceptance.
-    let ec2 = support::ec2_as(consumer, region).await;
+    let ec2 = crate::support::ec2_as(consumer, region).await;
     let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.expect("vpc");
     let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
     let subnet = ec2

@@ -1,13 +1,11 @@
 //! The in-process API server's own tests: each Kubernetes behaviour the
 //! controller tests rely on is pinned here.
 
-mod support;
-
+use crate::support::ApiServer;
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use privatelink_operator::api::{EndpointConnection, EndpointConnectionSpec};
 use serde_json::json;
-use support::ApiServer;
 
 fn connection(name: &str) -> EndpointConnection {
     let spec: EndpointConnectionSpec = serde_json::from_value(json!({
