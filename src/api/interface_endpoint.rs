@@ -94,7 +94,8 @@ pub struct InterfaceEndpointSpec {
     #[schemars(length(min = 1, max = 32), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["subnetId"]))]
     pub subnet_configurations: Option<Vec<SubnetConfiguration>>,
 
-    /// Security groups of the endpoint's network interfaces. Reconciled as a set.
+    /// Security groups of the endpoint's network interfaces. Reconciled as a
+    /// set; when empty, AWS uses the VPC's default security group.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 5), inner(pattern(SECURITY_GROUP_ID_PATTERN)), extend("x-kubernetes-list-type" = "set"))]
     pub security_group_ids: Vec<String>,

@@ -265,9 +265,6 @@ impl RegionClients {
                     .set_private_dns_enabled(c.private_dns_enabled)
                     .set_policy_document(c.policy.as_ref().map(|p| p.to_string()))
                     .set_ip_address_type(c.ip_address_type.as_deref().map(IpAddressType::from));
-                if c.reset_policy {
-                    request = request.reset_policy(true);
-                }
                 if c.dns_record_ip_type.is_some() || c.private_dns_only_for_inbound_resolver_endpoint.is_some() {
                     request = request.dns_options(
                         DnsOptionsSpecification::builder()

@@ -222,11 +222,6 @@ impl ObservedEndpoint {
     }
 }
 
-/// The policy AWS attaches when none is given: full access.
-pub fn default_policy() -> Value {
-    serde_json::json!({"Version": "2008-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
-}
-
 /// Everything a CreateVpcEndpoint call sends.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateEndpoint {
@@ -251,8 +246,6 @@ pub struct EndpointChanges {
     pub private_dns_enabled: Option<bool>,
     /// New policy document.
     pub policy: Option<Value>,
-    /// Back to AWS's default policy.
-    pub reset_policy: bool,
     /// New IP address type.
     pub ip_address_type: Option<String>,
     /// New DNS record type.
@@ -338,9 +331,6 @@ impl fmt::Display for EndpointAction {
                 if c.policy.is_some() {
                     write!(f, " policy=<updated>")?;
                 }
-                if c.reset_policy {
-                    write!(f, " resetPolicy")?;
-                }
                 if let Some(t) = &c.ip_address_type {
                     write!(f, " ipAddressType={t}")?;
                 }
@@ -422,18 +412,21 @@ pub fn plan(
     };
     let mut actions = Vec::new();
     let (add_subnets, remove_subnets) = set_diff(&desired.subnet_ids, &observed.subnet_ids);
-    let (add_groups, remove_groups) = set_diff(&desired.security_group_ids, &observed.security_group_ids);
+    // Without security groups in the spec AWS uses the VPC's default group:
+    // leave it alone rather than fight it.
+    let (add_groups, remove_groups) = if desired.security_group_ids.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        set_diff(&desired.security_group_ids, &observed.security_group_ids)
+    };
     let private_dns = desired
         .private_dns_enabled
         .filter(|d| *d != observed.private_dns_enabled)
         // Enabling waits for an accepted (available) connection.
         .filter(|d| !*d || observed.state == "available");
-    let observed_policy = observed.policy.clone().unwrap_or_else(default_policy);
-    let (policy, reset_policy) = match &desired.policy {
-        Some(p) if *p != observed_policy => (Some(p.clone()), false),
-        Some(_) => (None, false),
-        None => (None, observed.policy.is_some() && observed_policy != default_policy()),
-    };
+    // Without a policy in the spec the endpoint keeps whatever AWS holds
+    // (AWS's default differs between services, so resetting could loop).
+    let policy = desired.policy.clone().filter(|p| Some(p) != observed.policy.as_ref());
     let differs = |d: &Option<String>, o: &Option<String>| d.clone().filter(|d| Some(d) != o.as_ref());
     let changes = EndpointChanges {
         add_subnet_ids: add_subnets,
@@ -442,7 +435,6 @@ pub fn plan(
         remove_security_group_ids: remove_groups,
         private_dns_enabled: private_dns,
         policy,
-        reset_policy,
         ip_address_type: differs(&desired.ip_address_type, &observed.ip_address_type),
         dns_record_ip_type: differs(&desired.dns_record_ip_type, &observed.dns_record_ip_type),
         private_dns_only_for_inbound_resolver_endpoint: desired
@@ -543,6 +535,11 @@ mod tests {
         DesiredEndpoint::from_spec(s, &service(), &owner(), 1, "us-east-1").unwrap()
     }
 
+    /// The policy AWS attaches when none is given: full access.
+    fn default_policy() -> Value {
+        serde_json::json!({"Version": "2008-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
+    }
+
     fn created(actions: Vec<EndpointAction>) -> CreateEndpoint {
         match actions.as_slice() {
             [EndpointAction::Create(c)] => *c.clone(),
@@ -622,6 +619,14 @@ mod tests {
     }
 
     #[test]
+    fn no_security_groups_in_spec_leaves_the_vpc_default_alone() {
+        let d = desired(&spec(serde_json::json!({"securityGroupIds": []})));
+        let mut observed = in_sync(&d);
+        observed.security_group_ids = BTreeSet::from(["sg-0000000000000default".to_string()]);
+        assert_eq!(plan(&d, Some(&observed), true, true), vec![]);
+    }
+
+    #[test]
     fn policy_compared_as_json_not_text() {
         let compact = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:*","Resource":"*"}]}"#;
         let pretty = "{\n  \"Statement\": [ { \"Resource\": \"*\", \"Action\": \"sqs:*\",\n \"Principal\": \"*\", \"Effect\": \"Allow\" } ]\n}";
@@ -633,11 +638,9 @@ mod tests {
         let actions = plan(&changed, Some(&observed), true, true);
         let [EndpointAction::Modify(m)] = actions.as_slice() else { panic!("{actions:?}") };
         assert!(m.policy.is_some());
-        // Removing the policy from the spec returns to AWS's default.
+        // Without a policy in the spec, AWS's policy is left as it is.
         let none = desired(&spec(serde_json::json!({})));
-        let actions = plan(&none, Some(&observed), true, true);
-        let [EndpointAction::Modify(m)] = actions.as_slice() else { panic!("{actions:?}") };
-        assert!(m.reset_policy);
+        assert_eq!(plan(&none, Some(&observed), true, true), vec![]);
     }
 
     #[test]
