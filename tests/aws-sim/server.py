@@ -64,32 +64,41 @@ class Faults:
         self.scopes: dict[str, dict[str, Any]] = {}
         self.buckets: dict[tuple[str, str, str], tuple[float, float]] = {}
 
-    def reset(self, account: str | None = None) -> None:
+    def reset(self, account: str | None = None, region: str | None = None) -> None:
         with self.lock:
-            if account:
-                self.scopes.pop(account, None)
-                self.buckets = {k: v for k, v in self.buckets.items() if k[0] != account}
+            if account or region:
+                self.scopes.pop((account or "*", region or "*"), None)
+                self.buckets = {
+                    k: v for k, v in self.buckets.items()
+                    if not ((account in (None, k[0])) and (region in (None, k[1])))
+                }
             else:
                 self.scopes.clear()
                 self.buckets.clear()
 
     def configure(self, body: dict[str, Any]) -> None:
         with self.lock:
-            scope = body.get("account") or "*"
+            scope = (body.get("account") or "*", body.get("region") or "*")
             self.scopes[scope] = {
                 "throttle": bool(body.get("throttle", False)),
                 "timeScale": float(body.get("timeScale", 1.0)),
                 "rules": list(body.get("rules", [])),
             }
-            self.buckets = {k: v for k, v in self.buckets.items() if scope not in ("*", k[0])}
+            self.buckets = {
+                k: v for k, v in self.buckets.items()
+                if not (scope[0] in ("*", k[0]) and scope[1] in ("*", k[1]))
+            }
 
-    def _settings(self, account: str) -> dict[str, Any] | None:
-        return self.scopes.get(account) or self.scopes.get("*")
+    def _settings(self, account: str, region: str) -> dict[str, Any] | None:
+        for key in ((account, region), (account, "*"), ("*", region), ("*", "*")):
+            if key in self.scopes:
+                return self.scopes[key]
+        return None
 
     def take_token(self, account: str, region: str, action: str) -> bool:
         """True when the call may proceed; False when AWS would throttle it."""
         with self.lock:
-            settings = self._settings(account)
+            settings = self._settings(account, region)
             if not settings or not settings["throttle"]:
                 return True
             cls = bucket_class(action)
@@ -103,9 +112,9 @@ class Faults:
             self.buckets[(account, region, cls)] = (tokens - 1.0, now)
             return True
 
-    def rule_for(self, account: str, action: str) -> dict[str, Any] | None:
+    def rule_for(self, account: str, region: str, action: str) -> dict[str, Any] | None:
         with self.lock:
-            settings = self._settings(account)
+            settings = self._settings(account, region)
             for rule in (settings or {}).get("rules", []):
                 if rule.get("action") in (action, "*"):
                     return rule
@@ -175,7 +184,7 @@ class Simulator:
         account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or self.account_of(access_key)
         entry = {"action": action, "service": service, "account": account, "region": region, "time": time.time()}
 
-        rule = self.faults.rule_for(account, action)
+        rule = self.faults.rule_for(account, region, action)
         if rule and rule.get("latencyMs"):
             time.sleep(float(rule["latencyMs"]) / 1000.0)
         if not self.faults.take_token(account, region, action):
@@ -250,7 +259,7 @@ class Simulator:
             self.faults.configure(body)
             return {"ok": True}
         if path == "/_sim/faults" and method == "DELETE":
-            self.faults.reset(query.get("account"))
+            self.faults.reset(query.get("account"), query.get("region"))
             return {"ok": True}
         if path == "/_sim/notifications" and method == "GET":
             return {"notifications": list(privatelink_sim.PUBLISHED)}

@@ -349,3 +349,44 @@ async fn deletion_refused_by_aws_shows_deletion_blocked_and_is_retried() {
     wait_gone(&api, "blocked", TIMEOUT).await;
     assert!(describe(region, &id).await.is_none(), "service deleted after the connection was rejected");
 }
+
+#[tokio::test]
+async fn throttled_calls_are_retried_until_the_service_is_ready() {
+    let region = "ap-northeast-3";
+    let nlb = load_balancer(region, "svc-throttled", LoadBalancerTypeEnum::Network, 2).await;
+    // Half of every EC2 call in this region answers RequestLimitExceeded (HTTP 503).
+    crate::support::sim_control(
+        "PUT",
+        "/_sim/faults",
+        Some(json!({"region": region, "rules": [{"action": "*", "errorRate": 0.5, "errorCode": "RequestLimitExceeded"}]})),
+    )
+    .await;
+    let mut env = TestEnv::new(region).await;
+    env.start_endpoint_services();
+    let api: Api<EndpointService> = env.api("team-a");
+    create(
+        &api,
+        &service(
+            "throttled",
+            json!({"networkLoadBalancerArns": [nlb], "allowedPrincipals": ["arn:aws:iam::444455556666:root"]}),
+        ),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let ready = wait_for(&api, "throttled", Duration::from_secs(60), "Ready despite throttling", |s| {
+        is_ready(s).then(|| s.clone())
+    })
+    .await;
+    println!("Ready under throttling after {:?}", started.elapsed());
+    crate::support::sim_control("DELETE", &format!("/_sim/faults?region={region}"), None).await;
+    let calls = env.aws.counter().snapshot();
+    assert!(calls.retries() > 0, "the SDK retried throttled calls: {calls:?}");
+    let log = crate::support::sim_control("GET", &format!("/_sim/calls?region={region}"), None).await;
+    let throttled =
+        log["calls"].as_array().unwrap().iter().filter(|c| c["error"] == json!("RequestLimitExceeded")).count();
+    assert!(throttled > 0, "the simulator throttled some calls");
+    let id = ready.status.and_then(|s| s.service_id).expect("service id");
+    let services = sdk(region).await.describe_services(&[]).await.expect("list");
+    assert_eq!(services.len(), 1, "retries made exactly one service, not duplicates");
+    assert_eq!(services[0].id, id);
+}
