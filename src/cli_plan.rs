@@ -67,10 +67,21 @@ impl LiveAccount {
             let clients = aws.for_region(&crate::aws::Identity::operator(), &region).await;
             live.endpoints.extend(clients.list_endpoints().await?);
         }
+        // Only services a manifest can match need their permissions read:
+        // adopted by spec.serviceId, or tagged with a manifest's namespace/name.
+        use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE};
+        let services = manifests.iter().filter(|m| m.kind() == "EndpointService");
+        let adopted: BTreeSet<&str> =
+            services.clone().filter_map(|m| m.value.pointer("/spec/serviceId")?.as_str()).collect();
+        let owners: BTreeSet<String> = services.map(Manifest::object_ref).collect();
+        let referenced = |s: &ObservedService| {
+            adopted.contains(s.id.as_str())
+                || matches!((s.tags.get(OWNER_NAMESPACE), s.tags.get(OWNER_NAME)), (Some(ns), Some(name)) if owners.contains(&format!("{ns}/{name}")))
+        };
         for region in regions_of("EndpointService") {
             let clients = aws.for_region(&crate::aws::Identity::operator(), &region).await;
             for service in clients.describe_services(&[]).await? {
-                if service.is_gone() {
+                if service.is_gone() || !referenced(&service) {
                     continue;
                 }
                 let principals = clients.allowed_principals(&service.id).await?;

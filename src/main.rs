@@ -140,7 +140,7 @@ fn main() -> ExitCode {
                 match account {
                     Ok(account) => cli_plan::plan_manifests(&all, &account, &region),
                     Err(e) => {
-                        eprintln!("error: cannot read live AWS state: {e}. Fix: {}", e.fix());
+                        eprintln!("error: cannot read live AWS state: {}", e.with_fix());
                         return ExitCode::from(2);
                     }
                 }

@@ -116,14 +116,7 @@ impl RegionClients {
         action: &ServiceAction,
     ) -> Result<Option<String>, AwsError> {
         let name = action.aws_action();
-        let id = || {
-            service_id.map(str::to_string).ok_or_else(|| AwsError {
-                action: name,
-                code: None,
-                message: "no service id: the service must exist first".into(),
-                class: ErrorClass::Refused,
-            })
-        };
+        let id = || service_id.map(str::to_string).ok_or_else(|| AwsError::missing_id(name, "service"));
         match action {
             ServiceAction::Create(c) => {
                 let (nlbs, gwlbs) = match c.load_balancer_kind {
@@ -231,13 +224,7 @@ impl RegionClients {
                 return if e.class == ErrorClass::NotFound { Ok(()) } else { Err(e) };
             }
         };
-        match out.unsuccessful().iter().find_map(|u| u.error()) {
-            Some(error) => {
-                let e = AwsError::unsuccessful(ACTION, error.code(), error.message());
-                if e.class == ErrorClass::NotFound { Ok(()) } else { Err(e) }
-            }
-            None => Ok(()),
-        }
+        AwsError::from_unsuccessful(ACTION, out.unsuccessful())
     }
 }
 

@@ -69,6 +69,34 @@ impl AwsError {
         }
     }
 
+    /// The error for an action planned on a resource that does not exist yet.
+    pub fn missing_id(action: &'static str, resource: &str) -> Self {
+        Self {
+            action,
+            code: None,
+            message: format!("no {resource} id: the {resource} must exist first"),
+            class: ErrorClass::Refused,
+        }
+    }
+
+    /// The outcome of a batch call's `Unsuccessful` list for one resource:
+    /// its first error, except that a resource AWS no longer knows counts
+    /// as done (a delete that already happened).
+    pub fn from_unsuccessful(action: &'static str, items: &[aws_sdk_ec2::types::UnsuccessfulItem]) -> Result<(), Self> {
+        match items.iter().find_map(|u| u.error()) {
+            Some(error) => {
+                let e = Self::unsuccessful(action, error.code(), error.message());
+                if e.class == ErrorClass::NotFound { Ok(()) } else { Err(e) }
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The error with what to do about it: `<action> failed: <code>: <message>. Fix: <fix>`.
+    pub fn with_fix(&self) -> String {
+        format!("{self}. Fix: {}", self.fix())
+    }
+
     /// True when retrying the same call may succeed without any change.
     pub fn is_retryable(&self) -> bool {
         matches!(self.class, ErrorClass::Throttled | ErrorClass::Transient)

@@ -188,14 +188,7 @@ impl RegionClients {
         action: &EndpointAction,
     ) -> Result<Option<String>, AwsError> {
         let name = action.aws_action();
-        let id = || {
-            endpoint_id.map(str::to_string).ok_or_else(|| AwsError {
-                action: name,
-                code: None,
-                message: "no endpoint id: the endpoint must exist first".into(),
-                class: ErrorClass::Refused,
-            })
-        };
+        let id = || endpoint_id.map(str::to_string).ok_or_else(|| AwsError::missing_id(name, "endpoint"));
         match action {
             EndpointAction::Create(c) => {
                 let e = &c.endpoint;
@@ -288,13 +281,7 @@ impl RegionClients {
                     .send()
                     .await
                     .map_err(|e| AwsError::from_sdk(name, e))?;
-                match out.unsuccessful().iter().find_map(|u| u.error()) {
-                    Some(error) => {
-                        let e = AwsError::unsuccessful(name, error.code(), error.message());
-                        if e.class == ErrorClass::NotFound { Ok(None) } else { Err(e) }
-                    }
-                    None => Ok(None),
-                }
+                AwsError::from_unsuccessful(name, out.unsuccessful()).map(|_| None)
             }
         }
     }

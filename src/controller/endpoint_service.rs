@@ -11,8 +11,8 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    Context, Error, aws_failure, block_deletion, drive, error_policy, reconcile_with_finalizer, reconciled,
-    write_status,
+    Context, Error, aws_failure, block_deletion, deletion_refused, drive, error_policy, reconcile_with_finalizer,
+    reconciled, write_status,
 };
 use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED};
 use crate::api::endpoint_service::{PrivateDnsNameConfiguration, SupportedRegionStatus};
@@ -121,7 +121,7 @@ async fn apply(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Context)
             Ok(action)
         }
         Err(Failure::Aws(e)) => {
-            ctx.event(svc, EventType::Warning, "SyncFailed", format!("{e}. Fix: {}", e.fix())).await;
+            ctx.event(svc, EventType::Warning, "SyncFailed", e.with_fix()).await;
             Err(Error::Aws(e))
         }
         // A spec problem waits for the spec to change (the watch brings it)
@@ -284,10 +284,7 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
     let existing = aws.find_service(&service_id).await?;
     for action in plan_deletion(existing.as_ref(), false) {
         if let Err(e) = aws.apply_service_action(Some(&service_id), &action).await {
-            let message = format!("{e}. Fix: {}", e.fix());
-            block_deletion(api, svc, svc.status.as_ref(), &e.reason(), &message).await?;
-            ctx.event(svc, EventType::Warning, "DeletionBlocked", message).await;
-            return Err(if e.is_retryable() { Error::Aws(e) } else { Error::Waiting(e.to_string()) });
+            return Err(deletion_refused(api, svc, svc.status.as_ref(), ctx, e).await);
         }
         ctx.event(svc, EventType::Normal, "Deleted", format!("deleted endpoint service {service_id}")).await;
     }

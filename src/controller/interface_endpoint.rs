@@ -11,8 +11,8 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    Context, Error, aws_failure, block_deletion, drive, error_policy, reconcile_with_finalizer, reconciled,
-    write_status,
+    Context, Error, aws_failure, block_deletion, deletion_refused, drive, error_policy, reconcile_with_finalizer,
+    reconciled, write_status,
 };
 use crate::api::conditions::{ACCEPTED, Condition, ConditionStatus, READY, SYNCED};
 use crate::api::interface_endpoint::DnsEntry;
@@ -147,7 +147,7 @@ async fn apply(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Conte
     write_status(api, ep, old.as_ref(), status, fresh).await?;
     match outcome {
         Err(Failure::Aws(e, hint)) => {
-            let note = format!("{e}. Fix: {}{}", e.fix(), hint.map(|h| format!(". Hint: {h}")).unwrap_or_default());
+            let note = format!("{}{}", e.with_fix(), hint.map(|h| format!(". Hint: {h}")).unwrap_or_default());
             ctx.event(ep, EventType::Warning, "SyncFailed", note).await;
             Err(Error::Aws(e))
         }
@@ -497,10 +497,7 @@ async fn cleanup(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Con
         }
         EndpointDeletion::Delete => {
             if let Err(e) = aws.apply_endpoint_action(Some(&endpoint.id), &EndpointAction::Delete).await {
-                let message = format!("{e}. Fix: {}", e.fix());
-                block_deletion(api, ep, ep.status.as_ref(), &e.reason(), &message).await?;
-                ctx.event(ep, EventType::Warning, "DeletionBlocked", message).await;
-                return Err(if e.is_retryable() { Error::Aws(e) } else { Error::Waiting(e.to_string()) });
+                return Err(deletion_refused(api, ep, ep.status.as_ref(), ctx, e).await);
             }
             ctx.event(ep, EventType::Normal, "Deleted", format!("deleted endpoint {}", endpoint.id)).await;
             wait_until_gone(&aws, &endpoint.id).await

@@ -337,9 +337,25 @@ where
     patch_status(api, obj, old, &status).await.map(|_| ())
 }
 
+/// AWS refused a deletion: show it as DeletionBlocked (AWS's words and the
+/// fix), publish a Warning Event, and return the error that schedules the
+/// retry (backoff when retrying may help, the poll period otherwise).
+pub async fn deletion_refused<K, S>(api: &Api<K>, obj: &K, old: Option<&S>, ctx: &Context, e: AwsError) -> Error
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: ObjectStatus,
+{
+    let message = e.with_fix();
+    if let Err(k) = block_deletion(api, obj, old, &e.reason(), &message).await {
+        return Error::Kube(k);
+    }
+    ctx.event(obj, EventType::Warning, "DeletionBlocked", message).await;
+    if e.is_retryable() { Error::Aws(e) } else { Error::Waiting(e.to_string()) }
+}
+
 /// The condition for a failed AWS call: AWS's code and message verbatim, then the fix.
 pub fn aws_failure(type_: &str, e: &AwsError) -> Condition {
-    Condition::new(type_, ConditionStatus::False, &e.reason(), format!("{e}. Fix: {}", e.fix()))
+    Condition::new(type_, ConditionStatus::False, &e.reason(), e.with_fix())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::tags::{Owner, describe_set, desired_tags, tag_diff};
-use super::{SpecProblem, set_diff};
+use super::{SpecProblem, set_diff, write_lists};
 use crate::api::EndpointServiceSpec;
 
 /// Which kind of load balancer fronts the service.
@@ -296,12 +296,13 @@ impl fmt::Display for ServiceAction {
                 if let Some(name) = &c.private_dns_name {
                     write!(f, " privateDnsName={name}")?;
                 }
-                if !c.supported_regions.is_empty() {
-                    write!(f, " supportedRegions=[{}]", list(&c.supported_regions))?;
-                }
-                if !c.supported_ip_address_types.is_empty() {
-                    write!(f, " supportedIpAddressTypes=[{}]", list(&c.supported_ip_address_types))?;
-                }
+                write_lists(
+                    f,
+                    &[
+                        ("supportedRegions", &c.supported_regions),
+                        ("supportedIpAddressTypes", &c.supported_ip_address_types),
+                    ],
+                )?;
                 write!(f, " tags={}", c.tags.len())
             }
             ServiceAction::Modify(c) => {
@@ -309,18 +310,18 @@ impl fmt::Display for ServiceAction {
                     write!(f, " acceptanceRequired={a}")?;
                 }
                 let kind = c.load_balancer_kind.map(LoadBalancerKind::elb_type).unwrap_or("");
-                for (label, items) in [
-                    (format!("add {kind}LoadBalancers"), &c.add_load_balancers),
-                    (format!("remove {kind}LoadBalancers"), &c.remove_load_balancers),
-                    ("add supportedRegions".to_string(), &c.add_supported_regions),
-                    ("remove supportedRegions".to_string(), &c.remove_supported_regions),
-                    ("add supportedIpAddressTypes".to_string(), &c.add_ip_address_types),
-                    ("remove supportedIpAddressTypes".to_string(), &c.remove_ip_address_types),
-                ] {
-                    if !items.is_empty() {
-                        write!(f, " {label}=[{}]", list(items))?;
-                    }
-                }
+                let (add_lbs, remove_lbs) = (format!("add {kind}LoadBalancers"), format!("remove {kind}LoadBalancers"));
+                write_lists(
+                    f,
+                    &[
+                        (&add_lbs, &c.add_load_balancers),
+                        (&remove_lbs, &c.remove_load_balancers),
+                        ("add supportedRegions", &c.add_supported_regions),
+                        ("remove supportedRegions", &c.remove_supported_regions),
+                        ("add supportedIpAddressTypes", &c.add_ip_address_types),
+                        ("remove supportedIpAddressTypes", &c.remove_ip_address_types),
+                    ],
+                )?;
                 if let Some(name) = &c.private_dns_name {
                     write!(f, " privateDnsName={name}")?;
                 }

@@ -7,7 +7,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::tags::{Owner, describe_set, desired_tags, tag_diff};
-use super::{SpecProblem, set_diff};
+use super::{SpecProblem, set_diff, write_lists};
 use crate::api::InterfaceEndpointSpec;
 use crate::api::interface_endpoint::{DnsRecordIpType, EndpointIpAddressType};
 
@@ -302,10 +302,8 @@ impl fmt::Display for EndpointAction {
                 }
                 let subnets: Vec<String> = e.subnet_ids.iter().cloned().collect();
                 write!(f, " subnets=[{}]", list(&subnets))?;
-                if !e.security_group_ids.is_empty() {
-                    let groups: Vec<String> = e.security_group_ids.iter().cloned().collect();
-                    write!(f, " securityGroups=[{}]", list(&groups))?;
-                }
+                let groups: Vec<String> = e.security_group_ids.iter().cloned().collect();
+                write_lists(f, &[("securityGroups", &groups)])?;
                 if let Some(p) = c.private_dns_enabled {
                     write!(f, " privateDnsEnabled={p}")?;
                 }
@@ -315,16 +313,15 @@ impl fmt::Display for EndpointAction {
                 Ok(())
             }
             EndpointAction::Modify(c) => {
-                for (label, items) in [
-                    ("add subnets", &c.add_subnet_ids),
-                    ("remove subnets", &c.remove_subnet_ids),
-                    ("add securityGroups", &c.add_security_group_ids),
-                    ("remove securityGroups", &c.remove_security_group_ids),
-                ] {
-                    if !items.is_empty() {
-                        write!(f, " {label}=[{}]", list(items))?;
-                    }
-                }
+                write_lists(
+                    f,
+                    &[
+                        ("add subnets", &c.add_subnet_ids),
+                        ("remove subnets", &c.remove_subnet_ids),
+                        ("add securityGroups", &c.add_security_group_ids),
+                        ("remove securityGroups", &c.remove_security_group_ids),
+                    ],
+                )?;
                 if let Some(p) = c.private_dns_enabled {
                     write!(f, " privateDnsEnabled={p}")?;
                 }

@@ -51,6 +51,16 @@ impl std::fmt::Display for SpecProblem {
     }
 }
 
+/// Write ` label=[a, b]` for each non-empty list: how a plan shows set changes.
+pub fn write_lists(f: &mut std::fmt::Formatter<'_>, lists: &[(&str, &[String])]) -> std::fmt::Result {
+    for (label, items) in lists {
+        if !items.is_empty() {
+            write!(f, " {label}=[{}]", items.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
 /// Join problems into one condition message.
 pub fn describe_problems(problems: &[SpecProblem]) -> String {
     problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
