@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{code, ec2_as, elbv2_as, sim_control, sim_service as service, sim_vpc as vpc};
+use crate::support::{
+    code, ec2_as, elbv2_as, endpoint_request, sim_control, sim_load_balancer, sim_service as service, sim_vpc as vpc,
+};
 use aws_sdk_ec2::types::{DnsOptionsSpecification, DnsRecordIpType, Filter, IpAddressType, ServiceConnectivityType};
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
 use serde_json::json;
@@ -26,13 +28,7 @@ async fn allow(provider: &str, service_id: &str, principal: &str) {
 /// A consumer endpoint; returns its id and state.
 async fn endpoint(consumer: &str, region: &str, service_name: &str, service_region: Option<&str>) -> (String, String) {
     let net = vpc(consumer, region, 1).await;
-    let out = ec2_as(consumer, region)
-        .await
-        .create_vpc_endpoint()
-        .vpc_id(net.id)
-        .service_name(service_name)
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-        .subnet_ids(&net.subnets[0])
+    let out = endpoint_request(&ec2_as(consumer, region).await, &net, service_name)
         .set_service_region(service_region.map(str::to_string))
         .send()
         .await
@@ -128,17 +124,8 @@ async fn consumers_need_permission() {
     let (provider, consumer) = ("200000000005", "200000000006");
     let (svc, name) = service(provider, REGION, true, 2, &[]).await;
     let net = vpc(consumer, REGION, 1).await;
-    let err = ec2_as(consumer, REGION)
-        .await
-        .create_vpc_endpoint()
-        .vpc_id(net.id)
-        .service_name(&name)
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-        .subnet_ids(&net.subnets[0])
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let err =
+        endpoint_request(&ec2_as(consumer, REGION).await, &net, &name).send().await.unwrap_err().into_service_error();
     assert_eq!(code(&err), "InvalidServiceName");
     let consumer_ec2 = ec2_as(consumer, REGION).await;
     let hidden = consumer_ec2.describe_vpc_endpoint_services().service_names(&name).send().await.unwrap_err();
@@ -156,17 +143,7 @@ async fn consumers_need_permission() {
 #[tokio::test]
 async fn gateway_load_balancer_arns_name_their_type() {
     let account = "200000000022";
-    let net = vpc(account, REGION, 2).await;
-    let lb = elbv2_as(account, REGION)
-        .await
-        .create_load_balancer()
-        .name("gwlb")
-        .r#type(LoadBalancerTypeEnum::Gateway)
-        .set_subnets(Some(net.subnets))
-        .send()
-        .await
-        .unwrap();
-    let arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let arn = sim_load_balancer(account, REGION, "gwlb", LoadBalancerTypeEnum::Gateway, 2).await;
     assert!(arn.contains(":loadbalancer/gwy/gwlb/"), "{arn}");
     let described =
         elbv2_as(account, REGION).await.describe_load_balancers().load_balancer_arns(&arn).send().await.unwrap();
@@ -350,16 +327,7 @@ async fn security_group_in_use_by_an_endpoint_cannot_be_deleted() {
         .await
         .unwrap();
     let sg = sg.group_id().unwrap().to_string();
-    let ep = ec2
-        .create_vpc_endpoint()
-        .vpc_id(&net.id)
-        .service_name(&name)
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-        .subnet_ids(&net.subnets[0])
-        .security_group_ids(&sg)
-        .send()
-        .await
-        .unwrap();
+    let ep = endpoint_request(&ec2, &net, &name).security_group_ids(&sg).send().await.unwrap();
     let ep = ep.vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
     let err = ec2.delete_security_group().group_id(&sg).send().await.unwrap_err().into_service_error();
     assert_eq!(code(&err), "DependencyViolation");
@@ -416,13 +384,7 @@ async fn cross_region_rules() {
     assert_eq!(described.vpc_endpoints()[0].service_region(), Some(REGION));
     let try_create = |region: &'static str, service: String, service_region: Option<&'static str>| async move {
         let net = vpc(consumer, region, 1).await;
-        ec2_as(consumer, region)
-            .await
-            .create_vpc_endpoint()
-            .vpc_id(net.id)
-            .service_name(service)
-            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-            .subnet_ids(&net.subnets[0])
+        endpoint_request(&ec2_as(consumer, region).await, &net, &service)
             .set_service_region(service_region.map(str::to_string))
             .send()
             .await
@@ -444,20 +406,11 @@ async fn cross_region_rules() {
         Err("InvalidServiceName".into())
     );
     // A cross-region service needs its load balancer in at least 2 AZs.
-    let net = vpc(provider, "eu-west-2", 1).await;
-    let lb = elbv2_as(provider, "eu-west-2")
-        .await
-        .create_load_balancer()
-        .name("one-az")
-        .r#type(LoadBalancerTypeEnum::Network)
-        .set_subnets(Some(net.subnets))
-        .send()
-        .await
-        .unwrap();
+    let one_az = sim_load_balancer(provider, "eu-west-2", "one-az", LoadBalancerTypeEnum::Network, 1).await;
     let err = ec2_as(provider, "eu-west-2")
         .await
         .create_vpc_endpoint_service_configuration()
-        .network_load_balancer_arns(lb.load_balancers()[0].load_balancer_arn().unwrap())
+        .network_load_balancer_arns(one_az)
         .supported_regions("eu-central-1")
         .send()
         .await
@@ -477,14 +430,7 @@ async fn client_tokens_are_idempotent() {
     let net = vpc(consumer, REGION, 1).await;
     let ec2 = ec2_as(consumer, REGION).await;
     let create = |private_dns: bool| {
-        ec2.create_vpc_endpoint()
-            .vpc_id(&net.id)
-            .service_name(&name)
-            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-            .subnet_ids(&net.subnets[0])
-            .private_dns_enabled(private_dns)
-            .client_token("token-1")
-            .send()
+        endpoint_request(&ec2, &net, &name).private_dns_enabled(private_dns).client_token("token-1").send()
     };
     let first = create(false).await.unwrap().vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
     let second = create(false).await.unwrap().vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
@@ -538,12 +484,7 @@ async fn endpoint_and_service_fields_moto_dropped_are_kept() {
 
     let net = vpc(consumer, REGION, 1).await;
     let ec2 = ec2_as(consumer, REGION).await;
-    let ep = ec2
-        .create_vpc_endpoint()
-        .vpc_id(&net.id)
-        .service_name(&name)
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-        .subnet_ids(&net.subnets[0])
+    let ep = endpoint_request(&ec2, &net, &name)
         .ip_address_type(IpAddressType::Dualstack)
         .dns_options(DnsOptionsSpecification::builder().dns_record_ip_type(DnsRecordIpType::Dualstack).build())
         .send()

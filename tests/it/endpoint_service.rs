@@ -303,23 +303,8 @@ async fn deletion_refused_by_aws_shows_deletion_blocked_and_is_retried() {
     let (id, name) = (status.service_id.expect("id"), status.service_name.expect("name"));
 
     // A consumer in another account connects; the request waits for acceptance.
-    let ec2 = crate::support::ec2_as(consumer, region).await;
-    let vpc = ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.expect("vpc");
-    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc_id)
-        .cidr_block("10.9.1.0/24")
-        .availability_zone(format!("{region}a"))
-        .send()
-        .await
-        .expect("subnet");
-    let endpoint = ec2
-        .create_vpc_endpoint()
-        .vpc_id(&vpc_id)
-        .service_name(&name)
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-        .subnet_ids(subnet.subnet().and_then(|s| s.subnet_id()).expect("subnet id"))
+    let vpc = crate::support::sim_vpc(consumer, region, 1).await;
+    let endpoint = crate::support::endpoint_request(&crate::support::ec2_as(consumer, region).await, &vpc, &name)
         .send()
         .await
         .expect("consumer endpoint");

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    TestEnv, code, create, ec2_as, load_balancer, sim_control, sim_service, sim_vpc, wait_for, wait_gone,
+    TestEnv, code, create, ec2_as, endpoint_request, load_balancer, sim_control, sim_service, sim_vpc, wait_for,
+    wait_gone,
 };
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter};
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
@@ -19,7 +20,7 @@ use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// The simulator's default account: the operator's credentials in tests.
-const OPERATOR: &str = "123456789012";
+const OPERATOR: &str = crate::support::DEFAULT_ACCOUNT;
 
 fn endpoint(name: &str, spec: serde_json::Value) -> InterfaceEndpoint {
     let spec: InterfaceEndpointSpec = serde_json::from_value(spec).expect("spec");
@@ -297,13 +298,7 @@ async fn adoption_retain_and_requester_managed_endpoints() {
     let (svc, name) = sim_service(provider, region, false, 2, &[]).await;
     allow_all(provider, region, &svc).await;
     let vpc = sim_vpc(OPERATOR, region, 1).await;
-    let existing = ec2_as(OPERATOR, region)
-        .await
-        .create_vpc_endpoint()
-        .vpc_id(&vpc.id)
-        .service_name(&name)
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-        .subnet_ids(&vpc.subnets[0])
+    let existing = endpoint_request(&ec2_as(OPERATOR, region).await, &vpc, &name)
         .send()
         .await
         .expect("endpoint made outside the operator");

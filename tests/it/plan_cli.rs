@@ -124,15 +124,10 @@ async fn live_plan_reads_aws_and_plans_only_the_difference() {
     assert_eq!(before, after, "plan --live changes nothing in AWS");
 
     // An adopted endpoint: found, and only the difference planned.
-    let vpc = crate::support::sim_vpc("123456789012", region, 1).await;
-    let ec2 = crate::support::ec2_as("123456789012", region).await;
+    let vpc = crate::support::sim_vpc(crate::support::DEFAULT_ACCOUNT, region, 1).await;
+    let ec2 = crate::support::ec2_as(crate::support::DEFAULT_ACCOUNT, region).await;
     ec2.modify_vpc_endpoint_service_permissions().service_id(&id).add_allowed_principals("*").send().await.unwrap();
-    let ep = ec2
-        .create_vpc_endpoint()
-        .vpc_id(&vpc.id)
-        .service_name(format!("com.amazonaws.vpce.{region}.{id}"))
-        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
-        .subnet_ids(&vpc.subnets[0])
+    let ep = crate::support::endpoint_request(&ec2, &vpc, &format!("com.amazonaws.vpce.{region}.{id}"))
         .send()
         .await
         .unwrap();

@@ -186,41 +186,56 @@ pub async fn sdk(region: &str) -> Arc<privatelink_operator::aws::RegionClients> 
     aws_clients().await.for_region(&privatelink_operator::aws::Identity::operator(), region).await
 }
 
-/// A VPC with subnets in `zones` Availability Zones and a load balancer of
-/// `lb_type` across them; returns the load balancer's ARN.
+/// The simulator's default account: what static test credentials act as,
+/// and so the operator's account in controller tests.
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
+
+/// A load balancer of `lb_type` in the default account, across a new VPC's
+/// subnets in `zones` Availability Zones; returns its ARN.
 pub async fn load_balancer(
     region: &str,
     name: &str,
     lb_type: aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum,
     zones: usize,
 ) -> String {
-    let aws = sdk(region).await;
-    let vpc = aws.ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.expect("create vpc");
-    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
-    let mut subnets = Vec::new();
-    for (i, az) in ["a", "b", "c"].iter().take(zones).enumerate() {
-        let subnet = aws
-            .ec2
-            .create_subnet()
-            .vpc_id(&vpc_id)
-            .cidr_block(format!("10.0.{i}.0/24"))
-            .availability_zone(format!("{region}{az}"))
-            .send()
-            .await
-            .expect("create subnet");
-        subnets.push(subnet.subnet().and_then(|s| s.subnet_id()).expect("subnet id").to_string());
-    }
-    let lb = aws
-        .elbv2
+    sim_load_balancer(DEFAULT_ACCOUNT, region, name, lb_type, zones).await
+}
+
+/// A load balancer of `lb_type` owned by `account`, across a new VPC's
+/// subnets in `zones` Availability Zones; returns its ARN.
+pub async fn sim_load_balancer(
+    account: &str,
+    region: &str,
+    name: &str,
+    lb_type: aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum,
+    zones: usize,
+) -> String {
+    let net = sim_vpc(account, region, zones).await;
+    let lb = elbv2_as(account, region)
+        .await
         .create_load_balancer()
         .name(name)
         .r#type(lb_type)
         .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
-        .set_subnets(Some(subnets))
+        .set_subnets(Some(net.subnets))
         .send()
         .await
         .expect("create load balancer");
     lb.load_balancers()[0].load_balancer_arn().expect("arn").to_string()
+}
+
+/// CreateVpcEndpoint for an interface endpoint in the VPC's first subnet,
+/// ready for more settings before `send()`.
+pub fn endpoint_request(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &Vpc,
+    service_name: &str,
+) -> aws_sdk_ec2::operation::create_vpc_endpoint::builders::CreateVpcEndpointFluentBuilder {
+    ec2.create_vpc_endpoint()
+        .vpc_id(&vpc.id)
+        .service_name(service_name)
+        .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+        .subnet_ids(&vpc.subnets[0])
 }
 
 /// Adds `x-moto-account-id`: the simulator then answers as that account.
@@ -332,18 +347,14 @@ pub async fn sim_service(
     zones: usize,
     regions: &[&str],
 ) -> (String, String) {
-    let net = sim_vpc(account, region, zones).await;
-    let lb = elbv2_as(account, region)
-        .await
-        .create_load_balancer()
-        .name(format!("nlb-{}", &uuid_like()[..8]))
-        .r#type(aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network)
-        .scheme(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::Internal)
-        .set_subnets(Some(net.subnets))
-        .send()
-        .await
-        .unwrap();
-    let arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let arn = sim_load_balancer(
+        account,
+        region,
+        &format!("nlb-{}", &uuid_like()[..8]),
+        aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum::Network,
+        zones,
+    )
+    .await;
     assert!(arn.contains(":loadbalancer/net/"), "NLB ARNs name their type: {arn}");
     let out = ec2_as(account, region)
         .await
