@@ -519,6 +519,12 @@ def _patch_connections() -> None:
         service_id = self._get_param("ServiceId")
         ids = self._get_param("VpcEndpointIds", [])
         unsuccessful = []
+        # Only a pending connection can be accepted; an available one can still be rejected.
+        allowed, new_state, event, verb = (
+            (("pendingAcceptance",), "available", "Accept", "accepted")
+            if accept
+            else (("pendingAcceptance", "available"), "rejected", "Reject", "rejected")
+        )
         with STATE_LOCK:
             config = _service_of_caller(self, service_id)
             for endpoint_id in ids:
@@ -527,27 +533,15 @@ def _patch_connections() -> None:
                     unsuccessful.append(_unsuccessful(endpoint_id, "InvalidVpcEndpointId.NotFound",
                                                       f"The VpcEndpoint Id '{endpoint_id}' does not exist"))
                     continue
-                if accept:
-                    if c["state"] != "pendingAcceptance":
-                        unsuccessful.append(_unsuccessful(
-                            endpoint_id, "InvalidState",
-                            f"Endpoint {endpoint_id} is in state {c['state']} and cannot be accepted",
-                        ))
-                        continue
-                    c["state"] = "available"
-                    _set_endpoint_state(endpoint_id, "available")
-                    _publish(config, endpoint_id, "Accept")
-                else:
-                    # An available connection can still be rejected.
-                    if c["state"] not in ("pendingAcceptance", "available"):
-                        unsuccessful.append(_unsuccessful(
-                            endpoint_id, "InvalidState",
-                            f"Endpoint {endpoint_id} is in state {c['state']} and cannot be rejected",
-                        ))
-                        continue
-                    c["state"] = "rejected"
-                    _set_endpoint_state(endpoint_id, "rejected")
-                    _publish(config, endpoint_id, "Reject")
+                if c["state"] not in allowed:
+                    unsuccessful.append(_unsuccessful(
+                        endpoint_id, "InvalidState",
+                        f"Endpoint {endpoint_id} is in state {c['state']} and cannot be {verb}",
+                    ))
+                    continue
+                c["state"] = new_state
+                _set_endpoint_state(endpoint_id, new_state)
+                _publish(config, endpoint_id, event)
         return ActionResult({"Unsuccessful": unsuccessful})
 
     EC2Response.describe_vpc_endpoint_connections = describe_vpc_endpoint_connections
