@@ -11,6 +11,7 @@ use crate::manifests::{Invalid, Manifest, check_schema};
 use crate::plan::endpoint_service::{DesiredService, ObservedService, ServiceAction, plan};
 use crate::plan::interface_endpoint::{
     DesiredEndpoint, EndpointAction, ObservedEndpoint, ResolvedService, is_aws_service, plan as plan_endpoint,
+    replacement_needed, requester_managed_note,
 };
 use crate::plan::tags::Owner;
 
@@ -204,6 +205,12 @@ fn plan_one(
             if let Some(o) = &obs {
                 lines.insert(0, format!("found {} ({})", o.id, o.state.as_deref().unwrap_or("unknown state")));
             }
+            if let Some(id) = &svc.spec.service_id {
+                lines.push(format!(
+                    "note: adopting {id} needs namespace {} in the operator's --adopt-namespaces setting",
+                    owner.namespace
+                ));
+            }
             Ok(lines)
         }
         "EndpointConnection" => {
@@ -246,7 +253,7 @@ fn plan_one(
                         .as_ref()
                         .map(|s| s.spec.region.clone().unwrap_or_else(|| default_region.to_string()));
                     let gateway = referenced.as_ref().is_some_and(|s| s.spec.gateway_load_balancer_arns.is_some());
-                    let acceptance = referenced.as_ref().is_none_or(|s| s.spec.acceptance_required);
+                    let acceptance = referenced.as_ref().is_none_or(|s| s.spec.acceptance_required.unwrap_or(true));
                     (
                         ResolvedService {
                             name: format!("<service name of EndpointService {}>", r.name),
@@ -272,8 +279,24 @@ fn plan_one(
             if let Some(uid) = found.as_ref().and_then(|o| o.tags.get(crate::plan::tags::OWNER_UID)) {
                 desired.tags.insert(crate::plan::tags::OWNER_UID.to_string(), uid.clone());
             }
+            if let Some(o) = &found {
+                // The same checks `run` makes before it changes anything.
+                let problems = replacement_needed(&desired, o);
+                if !problems.is_empty() {
+                    return Err(problems.into_iter().map(|p| (p.field, p.message)).collect());
+                }
+            }
             let owned = ep.spec.vpc_endpoint_id.is_none();
             let mut lines: Vec<String> = found.iter().map(|o| format!("found {} ({})", o.id, o.state)).collect();
+            if let Some(note) = found.as_ref().and_then(requester_managed_note) {
+                lines.push(format!("note: {note}"));
+            }
+            if let Some(id) = &ep.spec.vpc_endpoint_id {
+                lines.push(format!(
+                    "note: adopting {id} needs namespace {} in the operator's --adopt-namespaces setting",
+                    owner.namespace
+                ));
+            }
             lines.extend(
                 plan_endpoint(&desired, found.as_ref(), acceptance, owned).iter().map(EndpointAction::to_string),
             );

@@ -1,42 +1,191 @@
-//! Operator settings, from flags or environment variables, with defaults.
+//! Operator settings, from flags or environment variables, with defaults,
+//! and the tenancy rules they hold: which namespaces may act with the
+//! operator's own AWS credentials, which may assume which IAM roles, and
+//! which may adopt AWS resources the operator did not create.
 
+use std::fmt;
 use std::time::Duration;
+
+/// A pattern over names made of segments: namespaces (segments separated by
+/// `-`) or ARNs (separated by `:` and `/`).
+///
+/// `*` stands for whole segments only: alone it matches any value; as the
+/// last segment it matches one or more trailing segments
+/// (`team-a-*` matches `team-a-dev` and `team-a-dev-eu`, never `team-admin`;
+/// `arn:aws:iam::111122223333:role/*` matches every role of that account,
+/// with or without a path); elsewhere it matches exactly one segment
+/// (`arn:aws:iam::*:role/privatelink` matches that role name in every
+/// account). A `*` inside a segment (`team-a*`) is refused when the settings
+/// are read, since it would silently match more than meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    text: String,
+    separators: &'static [char],
+}
+
+/// Segment separators of namespace names.
+pub const NAMESPACE_SEPARATORS: &[char] = &['-'];
+/// Segment separators of ARNs.
+pub const ARN_SEPARATORS: &[char] = &['/', ':'];
+
+/// A value split into segments and the separators between them.
+fn tokens<'a>(value: &'a str, separators: &[char]) -> (Vec<&'a str>, Vec<char>) {
+    let mut segments = Vec::new();
+    let mut seps = Vec::new();
+    let mut start = 0;
+    for (i, c) in value.char_indices() {
+        if separators.contains(&c) {
+            segments.push(&value[start..i]);
+            seps.push(c);
+            start = i + c.len_utf8();
+        }
+    }
+    segments.push(&value[start..]);
+    (segments, seps)
+}
+
+impl Pattern {
+    /// Parse a pattern; `what` names the setting for the error message.
+    pub fn parse(text: &str, separators: &'static [char], what: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Err(format!("{what}: empty pattern"));
+        }
+        let (segments, _) = tokens(text, separators);
+        if let Some(bad) = segments.iter().find(|s| s.contains('*') && **s != "*") {
+            let fixed = text.replacen(bad, &format!("{}{}*", bad.trim_end_matches('*'), separators[0]), 1);
+            return Err(format!(
+                "{what}: {text:?}: `*` must stand for whole segments (separated by {}), so that it never matches more than meant: write {fixed:?} or list the names",
+                separators.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" ")
+            ));
+        }
+        Ok(Self { text: text.to_string(), separators })
+    }
+
+    /// True when `value` matches.
+    pub fn matches(&self, value: &str) -> bool {
+        if self.text == "*" {
+            return !value.is_empty();
+        }
+        let (pattern, pattern_seps) = tokens(&self.text, self.separators);
+        let (segments, seps) = tokens(value, self.separators);
+        let last = pattern.len() - 1;
+        if pattern[last] == "*" {
+            // A trailing `*` takes one or more segments.
+            if segments.len() < pattern.len() || seps[..last] != pattern_seps[..last] {
+                return false;
+            }
+        } else if segments.len() != pattern.len() || seps != pattern_seps {
+            return false;
+        }
+        pattern.iter().zip(&segments).all(|(p, s)| *p == "*" || p == s)
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A set of namespaces given by patterns (see [`Pattern`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NamespaceSet {
+    patterns: Vec<Pattern>,
+}
+
+impl NamespaceSet {
+    /// Every namespace.
+    pub fn all() -> Self {
+        Self { patterns: vec![Pattern { text: "*".into(), separators: NAMESPACE_SEPARATORS }] }
+    }
+
+    /// No namespace.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Parse namespace patterns; `what` names the setting for errors.
+    pub fn parse(entries: &[String], what: &str) -> Result<Self, String> {
+        let patterns = entries
+            .iter()
+            .map(|e| e.trim())
+            .filter(|e| !e.is_empty())
+            .map(|e| Pattern::parse(e, NAMESPACE_SEPARATORS, what))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { patterns })
+    }
+
+    /// True when `namespace` is in the set.
+    pub fn contains(&self, namespace: &str) -> bool {
+        self.patterns.iter().any(|p| p.matches(namespace))
+    }
+
+    /// True when the set holds no namespace.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+}
+
+impl fmt::Display for NamespaceSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list: Vec<String> = self.patterns.iter().map(ToString::to_string).collect();
+        f.write_str(&list.join(","))
+    }
+}
 
 /// Which namespaces may have the operator assume which IAM roles.
 ///
-/// Written `NAMESPACE=ROLE_ARN`; either side may end in `*` to match a
-/// prefix (`team-a=arn:aws:iam::111122223333:role/*`, `*=arn:aws:iam::111122223333:role/shared`).
+/// Written `NAMESPACE=ROLE_ARN`, both sides [`Pattern`]s
+/// (`team-a=arn:aws:iam::111122223333:role/*`,
+/// `*=arn:aws:iam::444455556666:role/shared`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoleAllowList {
-    entries: Vec<(String, String)>,
+    entries: Vec<(Pattern, Pattern)>,
 }
 
 impl RoleAllowList {
     /// Parse entries of the form `NAMESPACE=ROLE_ARN`.
     pub fn parse(entries: &[String]) -> Result<Self, String> {
+        const WHAT: &str = "--allowed-role";
         let mut parsed = Vec::new();
-        for entry in entries {
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
             let Some((ns, arn)) = entry.split_once('=') else {
-                return Err(format!("allowed role {entry:?} is not NAMESPACE=ROLE_ARN"));
+                return Err(format!("{WHAT}: {entry:?} is not NAMESPACE=ROLE_ARN"));
             };
             if ns.is_empty() || arn.is_empty() {
-                return Err(format!("allowed role {entry:?} has an empty namespace or ARN"));
+                return Err(format!("{WHAT}: {entry:?} has an empty namespace or ARN"));
             }
-            parsed.push((ns.to_string(), arn.to_string()));
+            parsed.push((Pattern::parse(ns, NAMESPACE_SEPARATORS, WHAT)?, Pattern::parse(arn, ARN_SEPARATORS, WHAT)?));
         }
         Ok(Self { entries: parsed })
     }
 
     /// True when objects in `namespace` may use `role_arn`.
     pub fn allows(&self, namespace: &str, role_arn: &str) -> bool {
-        self.entries.iter().any(|(ns, arn)| glob(ns, namespace) && glob(arn, role_arn))
+        self.entries.iter().any(|(ns, arn)| ns.matches(namespace) && arn.matches(role_arn))
     }
 }
 
-fn glob(pattern: &str, value: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => value.starts_with(prefix),
-        None => pattern == value,
+/// Who may do what: the tenancy rules of a shared cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenancy {
+    /// Namespaces whose objects may act with the operator's own credentials
+    /// (no `spec.roleArn`). Default: all (single-tenant mode).
+    pub operator_credentials: NamespaceSet,
+    /// Roles each namespace may assume (`spec.roleArn`). Default: none.
+    pub allowed_roles: RoleAllowList,
+    /// Namespaces whose objects may adopt existing AWS resources
+    /// (`spec.serviceId`, `spec.vpcEndpointId`). Default: none.
+    pub adopters: NamespaceSet,
+}
+
+impl Default for Tenancy {
+    fn default() -> Self {
+        Self {
+            operator_credentials: NamespaceSet::all(),
+            allowed_roles: RoleAllowList::default(),
+            adopters: NamespaceSet::none(),
+        }
     }
 }
 
@@ -47,7 +196,8 @@ pub struct Settings {
     pub default_region: String,
     /// Period of the resync that catches drift made outside the operator.
     pub resync: Duration,
-    /// Poll period while AWS is in a transitional state (Pending, Deleting…).
+    /// First poll period while AWS is in a transitional state (Pending,
+    /// pendingAcceptance…); it doubles per poll up to `resync`.
     pub transition_poll: Duration,
     /// First retry delay after a failed reconcile; doubles up to `max_backoff`.
     pub base_backoff: Duration,
@@ -55,8 +205,10 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// Namespace to watch; None watches all.
     pub namespace: Option<String>,
-    /// Roles each namespace may assume.
-    pub allowed_roles: RoleAllowList,
+    /// Objects reconciled at the same time, per kind.
+    pub concurrency: u16,
+    /// Which namespaces may use which credentials and adopt.
+    pub tenancy: Tenancy,
 }
 
 impl Settings {
@@ -69,7 +221,8 @@ impl Settings {
             base_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
             namespace: None,
-            allowed_roles: RoleAllowList::default(),
+            concurrency: 8,
+            tenancy: Tenancy::default(),
         }
     }
 }
@@ -78,18 +231,75 @@ impl Settings {
 mod tests {
     use super::*;
 
+    fn ns(p: &str) -> Pattern {
+        Pattern::parse(p, NAMESPACE_SEPARATORS, "test").unwrap()
+    }
+
+    fn arn(p: &str) -> Pattern {
+        Pattern::parse(p, ARN_SEPARATORS, "test").unwrap()
+    }
+
     #[test]
-    fn role_allow_list_matches_namespace_and_arn_prefixes() {
+    fn namespace_patterns_match_whole_segments() {
+        assert!(ns("team-a").matches("team-a"));
+        assert!(!ns("team-a").matches("team-admin"));
+        assert!(ns("team-a-*").matches("team-a-dev"));
+        assert!(ns("team-a-*").matches("team-a-dev-eu"));
+        assert!(!ns("team-a-*").matches("team-a"));
+        assert!(!ns("team-a-*").matches("team-admin"));
+        assert!(ns("team-*").matches("team-admin"), "meant: every team-… namespace");
+        assert!(ns("*").matches("anything"));
+        assert!(ns("*-prod").matches("payments-prod"));
+        assert!(!ns("*-prod").matches("payments-eu-prod"), "an inner * is exactly one segment");
+    }
+
+    #[test]
+    fn star_inside_a_segment_is_refused_with_the_fix() {
+        let err = Pattern::parse("team-a*", NAMESPACE_SEPARATORS, "--adopt-namespaces").unwrap_err();
+        assert!(err.contains("whole segments") && err.contains("\"team-a-*\""), "{err}");
+        let err = Pattern::parse("arn:aws:iam::111122223333:role/team*", ARN_SEPARATORS, "x").unwrap_err();
+        assert!(err.contains("role/team/*"), "{err}");
+        assert!(Pattern::parse("", NAMESPACE_SEPARATORS, "x").is_err());
+    }
+
+    #[test]
+    fn arn_patterns_match_whole_segments() {
+        let any_role = arn("arn:aws:iam::111122223333:role/*");
+        assert!(any_role.matches("arn:aws:iam::111122223333:role/provider"));
+        assert!(any_role.matches("arn:aws:iam::111122223333:role/path/provider"));
+        assert!(!any_role.matches("arn:aws:iam::111122223334:role/provider"));
+        assert!(!any_role.matches("arn:aws:iam::111122223333:user/provider"));
+        let exact = arn("arn:aws:iam::444455556666:role/shared");
+        assert!(!exact.matches("arn:aws:iam::444455556666:role/shared-admin"));
+        let every_account = arn("arn:aws:iam::*:role/privatelink");
+        assert!(every_account.matches("arn:aws:iam::444455556666:role/privatelink"));
+        assert!(!every_account.matches("arn:aws:iam::444455556666:role/other"));
+    }
+
+    #[test]
+    fn role_allow_list_matches_namespace_and_arn() {
         let list = RoleAllowList::parse(&[
             "team-a=arn:aws:iam::111122223333:role/*".to_string(),
             "*=arn:aws:iam::444455556666:role/shared".to_string(),
         ])
         .unwrap();
         assert!(list.allows("team-a", "arn:aws:iam::111122223333:role/provider"));
+        assert!(!list.allows("team-admin", "arn:aws:iam::111122223333:role/provider"));
         assert!(!list.allows("team-b", "arn:aws:iam::111122223333:role/provider"));
         assert!(list.allows("team-b", "arn:aws:iam::444455556666:role/shared"));
         assert!(!list.allows("team-b", "arn:aws:iam::444455556666:role/shared-admin"));
         assert!(RoleAllowList::parse(&["no-equals".to_string()]).is_err());
+        assert!(RoleAllowList::parse(&["team-a*=arn:aws:iam::111122223333:role/x".to_string()]).is_err());
         assert!(!RoleAllowList::default().allows("any", "arn:aws:iam::111122223333:role/x"));
+    }
+
+    #[test]
+    fn tenancy_defaults_are_single_tenant_without_adoption() {
+        let t = Tenancy::default();
+        assert!(t.operator_credentials.contains("any-namespace"));
+        assert!(!t.adopters.contains("any-namespace"));
+        let set = NamespaceSet::parse(&["team-a".into(), " platform-* ".into(), "".into()], "x").unwrap();
+        assert!(set.contains("team-a") && set.contains("platform-ops") && !set.contains("team-b"));
+        assert_eq!(set.to_string(), "team-a,platform-*");
     }
 }

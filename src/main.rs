@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use privatelink_operator::api::{EndpointService, InterfaceEndpoint};
 use privatelink_operator::aws::AwsClients;
-use privatelink_operator::config::{RoleAllowList, Settings};
+use privatelink_operator::config::{NamespaceSet, RoleAllowList, Settings, Tenancy};
 use privatelink_operator::controller::{self, Context};
 use privatelink_operator::telemetry::{self, LogFormat};
 use privatelink_operator::{api, cli_plan, manifests};
@@ -27,16 +28,36 @@ enum Command {
         /// Watch only this namespace (default: all).
         #[arg(long, env = "PLO_NAMESPACE")]
         namespace: Option<String>,
-        /// Seconds between resyncs that catch drift made outside the operator.
-        #[arg(long, env = "PLO_RESYNC_SECONDS", default_value_t = 300)]
+        /// Seconds between resyncs that catch drift made outside the operator (at least 1).
+        #[arg(long, env = "PLO_RESYNC_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
         resync_seconds: u64,
-        /// Seconds between polls while AWS is in a transitional state.
-        #[arg(long, env = "PLO_POLL_SECONDS", default_value_t = 10)]
+        /// First poll interval, in seconds, while AWS is in a transitional
+        /// state; it doubles per poll up to the resync (at least 1).
+        #[arg(long, env = "PLO_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
         poll_seconds: u64,
-        /// NAMESPACE=ROLE_ARN pairs (either may end in `*`): which namespaces may
-        /// name which roles in spec.roleArn. Comma-separated or repeated.
+        /// Objects of one kind reconciled at the same time (at least 1).
+        #[arg(long, env = "PLO_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: u16,
+        /// Namespaces whose objects may act with the operator's own AWS
+        /// credentials (no spec.roleArn). Patterns match whole `-`-separated
+        /// segments (`team-a-*`); `*` is every namespace (single-tenant).
+        /// Comma-separated or repeated; empty: none.
+        #[arg(
+            long = "operator-credentials-namespaces",
+            env = "PLO_OPERATOR_CREDENTIALS_NAMESPACES",
+            value_delimiter = ',',
+            default_value = "*"
+        )]
+        operator_credentials_namespaces: Vec<String>,
+        /// NAMESPACE=ROLE_ARN pairs: which namespaces may name which roles in
+        /// spec.roleArn. Both sides are patterns of whole segments
+        /// (`team-a=arn:aws:iam::111122223333:role/*`). Comma-separated or repeated.
         #[arg(long = "allowed-role", env = "PLO_ALLOWED_ROLES", value_delimiter = ',')]
         allowed_roles: Vec<String>,
+        /// Namespaces whose objects may adopt existing AWS resources
+        /// (spec.serviceId, spec.vpcEndpointId). Patterns as above. Default: none.
+        #[arg(long = "adopt-namespaces", env = "PLO_ADOPT_NAMESPACES", value_delimiter = ',')]
+        adopt_namespaces: Vec<String>,
         /// Log format.
         #[arg(long, env = "PLO_LOG_FORMAT", value_enum, default_value = "json")]
         log_format: LogFormat,
@@ -58,13 +79,32 @@ enum Command {
     },
 }
 
+/// The tenancy settings from their flags.
+fn tenancy(operator_credentials: &[String], allowed_roles: &[String], adopters: &[String]) -> Result<Tenancy, String> {
+    Ok(Tenancy {
+        operator_credentials: NamespaceSet::parse(operator_credentials, "--operator-credentials-namespaces")?,
+        allowed_roles: RoleAllowList::parse(allowed_roles)?,
+        adopters: NamespaceSet::parse(adopters, "--adopt-namespaces")?,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { region, namespace, resync_seconds, poll_seconds, allowed_roles, log_format } => {
+        Command::Run {
+            region,
+            namespace,
+            resync_seconds,
+            poll_seconds,
+            concurrency,
+            operator_credentials_namespaces,
+            allowed_roles,
+            adopt_namespaces,
+            log_format,
+        } => {
             telemetry::init(log_format);
-            let allowed_roles = match RoleAllowList::parse(&allowed_roles) {
-                Ok(list) => list,
+            let tenancy = match tenancy(&operator_credentials_namespaces, &allowed_roles, &adopt_namespaces) {
+                Ok(t) => t,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
@@ -85,6 +125,16 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 };
+                for check in [
+                    controller::check_crd::<EndpointService>(&client).await,
+                    controller::check_crd::<InterfaceEndpoint>(&client).await,
+                ] {
+                    if let Err(e) = check {
+                        tracing::error!("{e}");
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
                 let aws = AwsClients::from_env().await;
                 let Some(region) = region.or_else(|| aws.default_region()) else {
                     tracing::error!("no AWS region: set --region or AWS_REGION");
@@ -94,8 +144,15 @@ fn main() -> ExitCode {
                 settings.namespace = namespace;
                 settings.resync = std::time::Duration::from_secs(resync_seconds);
                 settings.transition_poll = std::time::Duration::from_secs(poll_seconds);
-                settings.allowed_roles = allowed_roles;
-                tracing::info!(region = %settings.default_region, namespace = ?settings.namespace, "starting");
+                settings.concurrency = concurrency;
+                settings.tenancy = tenancy;
+                tracing::info!(
+                    region = %settings.default_region,
+                    namespace = ?settings.namespace,
+                    operator_credentials = %settings.tenancy.operator_credentials,
+                    adopters = %settings.tenancy.adopters,
+                    "starting"
+                );
                 let ctx = std::sync::Arc::new(Context::new(client, aws, settings));
                 tokio::join!(
                     controller::endpoint_service::run(ctx.clone()),

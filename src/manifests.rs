@@ -85,12 +85,17 @@ pub enum ReadError {
     },
 }
 
-/// Read every `.yaml`/`.yml` file under `path` (or the file itself), every
+/// Read every `.yaml`/`.yml` file under `path` (other files in a directory
+/// are skipped), or the file `path` names whatever its extension; every
 /// document in each, in a stable order. Empty documents are skipped.
 pub fn read(path: &Path) -> Result<Vec<Manifest>, ReadError> {
     let mut files = Vec::new();
-    collect_files(path, &mut files)?;
-    files.sort();
+    if path.is_file() {
+        files.push(path.to_path_buf());
+    } else {
+        collect_yaml_files(path, &mut files)?;
+        files.sort();
+    }
     let mut manifests = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|source| ReadError::Io { path: file.clone(), source })?;
@@ -108,16 +113,16 @@ pub fn read(path: &Path) -> Result<Vec<Manifest>, ReadError> {
     Ok(manifests)
 }
 
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReadError> {
+fn collect_yaml_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReadError> {
     let io = |source| ReadError::Io { path: path.to_path_buf(), source };
     if path.is_dir() {
         for entry in std::fs::read_dir(path).map_err(io)? {
             let entry = entry.map_err(io)?;
-            collect_files(&entry.path(), out)?;
+            collect_yaml_files(&entry.path(), out)?;
         }
     } else if path.is_file() {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if matches!(ext, "yaml" | "yml") || out.is_empty() {
+        if matches!(ext, "yaml" | "yml") {
             out.push(path.to_path_buf());
         }
     } else {
@@ -170,6 +175,20 @@ fn is_dns_subdomain(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_yield_only_yaml_files_and_a_named_file_is_read() {
+        let dir = std::env::temp_dir().join(format!("plo-manifests-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("a.yaml"), "kind: A\n").unwrap();
+        std::fs::write(dir.join("sub/b.yml"), "kind: B\n---\nkind: C\n").unwrap();
+        std::fs::write(dir.join("README.md"), "# not: [yaml\n").unwrap();
+        std::fs::write(dir.join("notes.txt"), "{{{").unwrap();
+        let kinds: Vec<String> = read(&dir).unwrap().iter().map(|m| m.kind().to_string()).collect();
+        assert_eq!(kinds, ["A", "B", "C"]);
+        assert!(read(&dir.join("notes.txt")).is_err(), "a file named on purpose is read, and refused if not YAML");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn dns_subdomain_names() {

@@ -35,4 +35,4 @@ done
 export PLO_AWS_ENDPOINT="http://127.0.0.1:$port"
 
 echo "==> running the test suite"
-cargo nextest run --no-fail-fast "$@"
+cargo test --no-fail-fast "$@"

@@ -10,7 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    ACCOUNT_ID_PATTERN, DeletionPolicy, REGION_PATTERN, ROLE_ARN_PATTERN, SERVICE_ID_PATTERN, tags_schema,
+    ACCOUNT_ID_PATTERN, DeletionPolicy, REGION_PATTERN, ROLE_ARN_PATTERN, SERVICE_ID_PATTERN, same_partition_cel,
+    tags_schema,
 };
 use super::conditions::{Condition, conditions_schema};
 
@@ -48,11 +49,14 @@ pub const PRIVATE_DNS_NAME_PATTERN: &str =
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(
-    validation = Rule::new("has(self.networkLoadBalancerArns) != has(self.gatewayLoadBalancerArns)").message("set exactly one of networkLoadBalancerArns and gatewayLoadBalancerArns").reason(Reason::FieldValueRequired),
+    validation = Rule::new("!(has(self.networkLoadBalancerArns) && has(self.gatewayLoadBalancerArns))").message("set at most one of networkLoadBalancerArns and gatewayLoadBalancerArns"),
+    validation = Rule::new("has(self.serviceId) || has(self.networkLoadBalancerArns) || has(self.gatewayLoadBalancerArns)").message("set networkLoadBalancerArns or gatewayLoadBalancerArns to create a service (or serviceId to adopt an existing one)").reason(Reason::FieldValueRequired),
     validation = Rule::new("has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)").message("region is immutable: an endpoint service cannot move between regions; create a new EndpointService instead").field_path(".region"),
     validation = Rule::new("has(self.serviceId) == has(oldSelf.serviceId) && (!has(self.serviceId) || self.serviceId == oldSelf.serviceId)").message("serviceId is immutable: it names the service configuration this object adopted").field_path(".serviceId"),
+    validation = Rule::new("has(self.roleArn) == has(oldSelf.roleArn) && (!has(self.roleArn) || self.roleArn == oldSelf.roleArn)").message("roleArn is immutable: the service lives in that role's account; create a new EndpointService to use another account (externalId may change)").field_path(".roleArn"),
     validation = Rule::new("!has(self.gatewayLoadBalancerArns) || !has(self.privateDnsName)").message("privateDnsName is not supported for Gateway Load Balancer endpoint services").field_path(".privateDnsName"),
-    validation = Rule::new("!has(self.externalId) || has(self.roleArn)").message("externalId is only used together with roleArn").field_path(".externalId")
+    validation = Rule::new("!has(self.externalId) || has(self.roleArn)").message("externalId is only used together with roleArn").field_path(".externalId"),
+    validation = Rule::new(format!("!has(self.region) || !has(self.supportedRegions) || self.supportedRegions.all(r, {})", same_partition_cel("r", "self.region"))).message("supportedRegions must be in the service's partition (aws, aws-cn, aws-us-gov…): cross-region PrivateLink does not cross partitions").field_path(".supportedRegions")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointServiceSpec {
@@ -63,40 +67,50 @@ pub struct EndpointServiceSpec {
     pub region: Option<String>,
 
     /// ARNs of the Network Load Balancers that serve the endpoint service (1 to 10).
-    /// Set exactly one of networkLoadBalancerArns and gatewayLoadBalancerArns.
+    /// Set at most one of networkLoadBalancerArns and gatewayLoadBalancerArns
+    /// (one of them unless serviceId adopts a service, which then keeps its
+    /// load balancers when both are omitted). Reconciled as a set: added
+    /// before removed, in separate calls, since AWS refuses a removal while
+    /// endpoints are connected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 10), inner(pattern(NLB_ARN_PATTERN)), extend("x-kubernetes-list-type" = "set"))]
     pub network_load_balancer_arns: Option<Vec<String>>,
 
     /// ARNs of the Gateway Load Balancers that serve the endpoint service (1 to 10).
-    /// Set exactly one of networkLoadBalancerArns and gatewayLoadBalancerArns.
+    /// Set at most one of networkLoadBalancerArns and gatewayLoadBalancerArns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 10), inner(pattern(GWLB_ARN_PATTERN)), extend("x-kubernetes-list-type" = "set"))]
     pub gateway_load_balancer_arns: Option<Vec<String>>,
 
     /// Whether each consumer's connection request waits in `pendingAcceptance`
     /// until it is accepted (by an EndpointConnection or an autoAccept rule).
-    #[serde(default = "default_true")]
-    pub acceptance_required: bool,
+    /// Default true for a service the operator creates; an adopted service
+    /// keeps its setting when this is omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acceptance_required: Option<bool>,
 
     /// IAM principals allowed to create endpoints to this service:
     /// `arn:aws:iam::<account>:root`, `…:user/<name>`, `…:role/<name>`, or `*`
     /// (every principal of every account). Reconciled as a set: principals
-    /// missing in AWS are added, extra ones removed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// missing in AWS are added, extra ones removed. Omitted: none on a
+    /// created service; an adopted service keeps the principals it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 100), inner(pattern(PRINCIPAL_PATTERN)), extend("x-kubernetes-list-type" = "set"))]
-    pub allowed_principals: Vec<String>,
+    pub allowed_principals: Option<Vec<String>>,
 
     /// Regions other than the service's own from which consumers may connect
     /// (cross-region PrivateLink). The load balancers must span at least 2
-    /// Availability Zones. Reconciled as a set.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Availability Zones. All in the service's partition. Reconciled as a
+    /// set; omitted: none on a created service, an adopted service keeps its
+    /// regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32), inner(pattern(REGION_PATTERN)), extend("x-kubernetes-list-type" = "set"))]
-    pub supported_regions: Vec<String>,
+    pub supported_regions: Option<Vec<String>>,
 
     /// Private DNS name consumers resolve to their endpoint (e.g.
     /// `api.example.com`). AWS asks for a TXT record to prove ownership;
-    /// `status.privateDnsNameConfiguration` shows it.
+    /// `status.privateDnsNameConfiguration` shows it. Omitted: none on a
+    /// created service; an adopted service keeps its name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 255), pattern(PRIVATE_DNS_NAME_PATTERN))]
     pub private_dns_name: Option<String>,
@@ -119,20 +133,24 @@ pub struct EndpointServiceSpec {
     pub auto_accept: Option<AutoAccept>,
 
     /// Adopt this existing endpoint service configuration instead of creating
-    /// one. The only way the operator takes over a service it did not create.
-    /// Immutable.
+    /// one. The only way the operator takes over a service it did not create;
+    /// the operator's settings say which namespaces may adopt, and a service
+    /// that carries another object's ownership tags is never adopted. What
+    /// the spec omits (principals, regions, private DNS name, acceptance,
+    /// load balancers, others' tags) is left as it is. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(SERVICE_ID_PATTERN))]
     pub service_id: Option<String>,
 
     /// IAM role to assume (STS) for this service's AWS calls, for a service in
     /// another account. The operator's settings decide which namespaces may
-    /// use which roles.
+    /// use which roles. Immutable: cleanup acts in the account the service
+    /// was created in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048), pattern(ROLE_ARN_PATTERN))]
     pub role_arn: Option<String>,
 
-    /// External ID to pass when assuming `roleArn`.
+    /// External ID to pass when assuming `roleArn`; may change (rotation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 2, max = 1224))]
     pub external_id: Option<String>,
@@ -142,15 +160,14 @@ pub struct EndpointServiceSpec {
     #[schemars(schema_with = "tags_schema")]
     pub tags: BTreeMap<String, String>,
 
-    /// `Delete` (default): deleting this object rejects remaining connections
-    /// and deletes the service configuration (never the load balancers).
-    /// `Retain`: AWS is left as it is.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
-}
-
-fn default_true() -> bool {
-    true
+    /// `Delete`: deleting this object rejects remaining connections and
+    /// deletes the service configuration (never the load balancers).
+    /// `Retain`: AWS is left as it is (the operator's ownership tags are
+    /// removed, so the service can be adopted again). Default: Delete for a
+    /// service the operator created, Retain for an adopted one;
+    /// `status.deletionPolicy` shows the policy in effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
 }
 
 /// IP address type an endpoint service supports.
@@ -217,9 +234,18 @@ pub struct EndpointServiceStatus {
     /// Service name consumers use (`com.amazonaws.vpce.<region>.vpce-svc-…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
-    /// Region the service lives in.
+    /// Region the service lives in, recorded before the first AWS change:
+    /// cleanup acts there whatever the operator's default region is later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// IAM role the operator acts as for this service (none: its own
+    /// credentials), recorded with the region; cleanup uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// What deleting this object does in AWS: `Delete` or `Retain` (from
+    /// spec.deletionPolicy, or the default for created / adopted services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
     /// AWS state: Pending, Available, Deleting, Deleted or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_state: Option<String>,

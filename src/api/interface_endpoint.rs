@@ -10,7 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    DeletionPolicy, ENDPOINT_ID_PATTERN, LocalObjectReference, REGION_PATTERN, ROLE_ARN_PATTERN, tags_schema,
+    DeletionPolicy, ENDPOINT_ID_PATTERN, LocalObjectReference, REGION_PATTERN, ROLE_ARN_PATTERN, same_partition_cel,
+    tags_schema,
 };
 use super::conditions::{Condition, conditions_schema};
 
@@ -44,7 +45,8 @@ pub const SERVICE_NAME_PATTERN: &str = r"^[a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?$"
 #[x_kube(
     validation = Rule::new("has(self.serviceName) != has(self.serviceRef)").message("set exactly one of serviceName and serviceRef").reason(Reason::FieldValueRequired),
     validation = Rule::new("!(has(self.subnetIds) && has(self.subnetConfigurations))").message("set at most one of subnetIds and subnetConfigurations"),
-    validation = Rule::new("!has(self.serviceRegion) || !has(self.serviceName) || !self.serviceName.startsWith('com.amazonaws.') || self.serviceName.startsWith('com.amazonaws.vpce.')").message("serviceRegion cannot be used with AWS services (com.amazonaws.<region>.<service>): they are reachable only from their own region; create the endpoint in that region instead").field_path(".serviceRegion"),
+    validation = Rule::new(format!("!has(self.region) || !has(self.serviceRegion) || ({})", same_partition_cel("self.serviceRegion", "self.region"))).message("serviceRegion must be in the endpoint's partition (aws, aws-cn, aws-us-gov…): cross-region PrivateLink does not cross partitions").field_path(".serviceRegion"),
+    validation = Rule::new("has(self.roleArn) == has(oldSelf.roleArn) && (!has(self.roleArn) || self.roleArn == oldSelf.roleArn)").message("roleArn is immutable: the endpoint lives in that role's account; create a new InterfaceEndpoint to use another account (externalId may change)").field_path(".roleArn"),
     validation = Rule::new("has(self.serviceRegion) == has(oldSelf.serviceRegion) && (!has(self.serviceRegion) || self.serviceRegion == oldSelf.serviceRegion)").message("serviceRegion is immutable: AWS cannot change it on an existing endpoint; create a new InterfaceEndpoint instead").field_path(".serviceRegion"),
     validation = Rule::new("has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)").message("region is immutable: create a new InterfaceEndpoint instead").field_path(".region"),
     validation = Rule::new("self.vpcId == oldSelf.vpcId").message("vpcId is immutable: an endpoint cannot move between VPCs; create a new InterfaceEndpoint instead").field_path(".vpcId"),
@@ -77,14 +79,19 @@ pub struct InterfaceEndpointSpec {
     pub service_ref: Option<LocalObjectReference>,
 
     /// Region of the service when it differs from the endpoint's region
-    /// (cross-region PrivateLink). Only for endpoint services, never for AWS
-    /// services. Immutable: AWS sets it only at creation.
+    /// (cross-region PrivateLink), in the same partition. Works for endpoint
+    /// services that list the endpoint's region in their supported regions,
+    /// and for the AWS services AWS made cross-region capable (S3, IAM, ECR,
+    /// KMS, ECS, Lambda, Kinesis Data Firehose, Route 53… see AWS's list);
+    /// AWS answers InvalidServiceName for the others. Immutable: AWS sets it
+    /// only at creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(REGION_PATTERN))]
     pub service_region: Option<String>,
 
     /// Subnets to place the endpoint's network interfaces in, at most one per
-    /// Availability Zone.
+    /// Availability Zone. Reconciled as a set; required to create an
+    /// endpoint, and an adopted endpoint keeps its subnets when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), inner(pattern(SUBNET_ID_PATTERN)), extend("x-kubernetes-list-type" = "set"))]
     pub subnet_ids: Option<Vec<String>>,
@@ -121,18 +128,23 @@ pub struct InterfaceEndpointSpec {
     #[schemars(length(min = 2, max = 20480))]
     pub policy: Option<String>,
 
-    /// Adopt this existing endpoint instead of creating one. Immutable.
+    /// Adopt this existing endpoint instead of creating one. The operator's
+    /// settings say which namespaces may adopt, and an endpoint that carries
+    /// another object's ownership tags is never adopted. What the spec
+    /// omits (subnets, security groups, policy, private DNS, others' tags)
+    /// is left as it is. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(ENDPOINT_ID_PATTERN))]
     pub vpc_endpoint_id: Option<String>,
 
     /// IAM role to assume (STS) for this endpoint's AWS calls, for a VPC in
-    /// another account.
+    /// another account. The operator's settings decide which namespaces may
+    /// use which roles. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048), pattern(ROLE_ARN_PATTERN))]
     pub role_arn: Option<String>,
 
-    /// External ID to pass when assuming `roleArn`.
+    /// External ID to pass when assuming `roleArn`; may change (rotation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 2, max = 1224))]
     pub external_id: Option<String>,
@@ -142,10 +154,13 @@ pub struct InterfaceEndpointSpec {
     #[schemars(schema_with = "tags_schema")]
     pub tags: BTreeMap<String, String>,
 
-    /// `Delete` (default): deleting this object deletes the endpoint and waits
-    /// until AWS no longer lists it. `Retain`: AWS is left as it is.
-    #[serde(default)]
-    pub deletion_policy: DeletionPolicy,
+    /// `Delete`: deleting this object deletes the endpoint and waits until
+    /// AWS no longer lists it. `Retain`: AWS is left as it is (the
+    /// operator's ownership tags are removed, so it can be adopted again).
+    /// Default: Delete for an endpoint the operator created, Retain for an
+    /// adopted one; `status.deletionPolicy` shows the policy in effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
 }
 
 /// A subnet with fixed addresses for the endpoint's network interface.
@@ -216,6 +231,21 @@ pub struct InterfaceEndpointStatus {
     /// ID of the endpoint (`vpce-…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_endpoint_id: Option<String>,
+    /// Region of the endpoint, recorded before the first AWS change:
+    /// cleanup acts there whatever the operator's default region is later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// IAM role the operator acts as for this endpoint (none: its own
+    /// credentials), recorded with the region; cleanup uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// True when the endpoint was adopted (spec.vpcEndpointId) rather than created.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+    /// What deleting this object does in AWS: `Delete` or `Retain` (from
+    /// spec.deletionPolicy, or the default for created / adopted endpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
     /// Endpoint state: pendingAcceptance, pending, available, rejected, failed, deleting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,

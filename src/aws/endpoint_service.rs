@@ -7,7 +7,9 @@ use aws_sdk_ec2::types::{ResourceType, ServiceConfiguration, ServiceConnectivity
 
 use super::error::{AwsError, ErrorClass};
 use super::{RegionClients, map_from_tags, tags_from_map};
-use crate::plan::endpoint_service::{LoadBalancerKind, ObservedService, ServiceAction, ServiceChanges};
+use crate::plan::endpoint_service::{
+    LoadBalancerKind, ObservedConnection, ObservedService, ServiceAction, ServiceChanges,
+};
 use crate::plan::tags::OWNER_UID;
 
 /// Page size of Describe calls: AWS's maximum.
@@ -108,6 +110,29 @@ impl RegionClients {
         Ok(principals)
     }
 
+    /// Every connection to the service (one paginated call per 1000).
+    pub async fn service_connections(&self, service_id: &str) -> Result<Vec<ObservedConnection>, AwsError> {
+        const ACTION: &str = "DescribeVpcEndpointConnections";
+        let mut pages = self
+            .ec2
+            .describe_vpc_endpoint_connections()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("service-id").values(service_id).build())
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        let mut connections = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            connections.extend(page.vpc_endpoint_connections().iter().map(|c| ObservedConnection {
+                endpoint_id: c.vpc_endpoint_id().unwrap_or_default().to_string(),
+                owner: c.vpc_endpoint_owner().map(str::to_string),
+                state: c.vpc_endpoint_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                region: c.vpc_endpoint_region().map(str::to_string),
+            }));
+        }
+        Ok(connections)
+    }
+
     /// Perform one planned action on the service `service_id` (None before
     /// it exists). Returns the id of a created service.
     pub async fn apply_service_action(
@@ -149,6 +174,15 @@ impl RegionClients {
             }
             ServiceAction::Modify(changes) => {
                 self.modify_service(&id()?, changes).await.map_err(|e| AwsError::from_sdk(name, e))?;
+                Ok(None)
+            }
+            ServiceAction::RemoveLoadBalancers(kind, arns) => {
+                let request = self.ec2.modify_vpc_endpoint_service_configuration().service_id(id()?);
+                let request = match kind {
+                    LoadBalancerKind::Network => request.set_remove_network_load_balancer_arns(Some(arns.clone())),
+                    LoadBalancerKind::Gateway => request.set_remove_gateway_load_balancer_arns(Some(arns.clone())),
+                };
+                request.send().await.map_err(|e| AwsError::from_sdk(name, e))?;
                 Ok(None)
             }
             ServiceAction::AddAllowedPrincipals(p) => {
@@ -202,12 +236,8 @@ impl RegionClients {
             request = request.remove_private_dns_name(true);
         }
         request = match c.load_balancer_kind.unwrap_or(LoadBalancerKind::Network) {
-            LoadBalancerKind::Network => request
-                .set_add_network_load_balancer_arns(some(&c.add_load_balancers))
-                .set_remove_network_load_balancer_arns(some(&c.remove_load_balancers)),
-            LoadBalancerKind::Gateway => request
-                .set_add_gateway_load_balancer_arns(some(&c.add_load_balancers))
-                .set_remove_gateway_load_balancer_arns(some(&c.remove_load_balancers)),
+            LoadBalancerKind::Network => request.set_add_network_load_balancer_arns(some(&c.add_load_balancers)),
+            LoadBalancerKind::Gateway => request.set_add_gateway_load_balancer_arns(some(&c.add_load_balancers)),
         };
         request.send().await.map(|_| ())
     }

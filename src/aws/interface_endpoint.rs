@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{
 
 use super::error::{AwsError, ErrorClass};
 use super::{RegionClients, map_from_tags, tags_from_map};
-use crate::plan::interface_endpoint::{EndpointAction, ObservedEndpoint};
+use crate::plan::interface_endpoint::{EndpointAction, ObservedEndpoint, ServiceDetails};
 use crate::plan::tags::OWNER_UID;
 
 const PAGE_SIZE: i32 = 1000;
@@ -43,21 +43,6 @@ pub fn observe(e: &VpcEndpoint) -> ObservedEndpoint {
         owner_id: e.owner_id().map(str::to_string),
         last_error: e.last_error().and_then(|l| l.message()).map(str::to_string),
     }
-}
-
-/// What DescribeVpcEndpointServices tells a consumer about a service.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServiceDetails {
-    /// Account that owns the service.
-    pub owner: Option<String>,
-    /// Whether connections need the owner's acceptance.
-    pub acceptance_required: Option<bool>,
-    /// Availability Zone names (in the caller's account).
-    pub availability_zones: Vec<String>,
-    /// Availability Zone IDs (the same in every account).
-    pub availability_zone_ids: Vec<String>,
-    /// True for a Gateway Load Balancer endpoint service.
-    pub gateway: bool,
 }
 
 impl RegionClients {
@@ -105,13 +90,15 @@ impl RegionClients {
         Ok(self.describe_endpoints_filtered(Some(filter)).await?.into_iter().next())
     }
 
-    /// What the consumer's account sees of a service (same region only).
-    pub async fn service_details(&self, name: &str) -> Result<ServiceDetails, AwsError> {
+    /// What the consumer's account sees of a service, in this region or,
+    /// with `service_region`, in another one (cross-region PrivateLink).
+    pub async fn service_details(&self, name: &str, service_region: Option<&str>) -> Result<ServiceDetails, AwsError> {
         const ACTION: &str = "DescribeVpcEndpointServices";
         let out = self
             .ec2
             .describe_vpc_endpoint_services()
             .service_names(name)
+            .set_service_regions(service_region.map(|r| vec![r.to_string()]))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(ACTION, e))?;
@@ -217,7 +204,7 @@ impl RegionClients {
                             .build(),
                     );
                 if e.subnet_configurations.is_empty() {
-                    request = request.set_subnet_ids(Some(e.subnet_ids.iter().cloned().collect()));
+                    request = request.set_subnet_ids(Some(e.subnet_ids.iter().flatten().cloned().collect()));
                 } else {
                     request = request.set_subnet_configurations(Some(
                         e.subnet_configurations

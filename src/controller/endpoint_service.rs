@@ -1,27 +1,28 @@
-//! EndpointService reconciler: dereference (identity, AWS state) →
-//! validate (spec, load balancers) → plan → apply → status.
+//! EndpointService reconciler: identity and tenancy → dereference (AWS
+//! state) → validate (spec, load balancers) → plan → apply → status.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use kube::api::{Api, ListParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    Context, Error, aws_failure, block_deletion, deletion_refused, drive, error_policy, reconcile_with_finalizer,
-    reconciled, write_status,
+    CleanupTarget, Context, Error, Found, Next, Refusal, aws_failure, block_deletion, cleanup_target, deletion_blocked,
+    deletion_refused, drive, error_policy, let_go, reconcile_with_finalizer, reconciled, record_target, write_status,
 };
 use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED};
 use crate::api::endpoint_service::{PrivateDnsNameConfiguration, SupportedRegionStatus};
-use crate::api::{EndpointService, EndpointServiceStatus, InterfaceEndpoint};
+use crate::api::{DeletionPolicy, EndpointService, EndpointServiceStatus, InterfaceEndpoint};
 use crate::aws::{AwsError, RegionClients};
 use crate::plan::endpoint_service::{
-    DesiredService, ObservedService, ServiceAction, check_load_balancers, plan, plan_deletion,
+    DesiredService, ObservedService, ServiceAction, check_load_balancers, load_balancer_removal_blocked, plan,
+    plan_deletion,
 };
-use crate::plan::tags::Owner;
+use crate::plan::tags::{Owner, Ownership};
 use crate::plan::{SpecProblem, describe_problems};
 
 /// Run the EndpointService controller until the stream ends.
@@ -30,11 +31,14 @@ pub async fn run(ctx: Arc<Context>) {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    drive(Controller::new(api, watcher::Config::default().any_semantic()).shutdown_on_signal().run(
-        reconcile,
-        error_policy,
-        ctx,
-    ))
+    let config = controller::Config::default().concurrency(ctx.settings.concurrency);
+    drive(
+        Controller::new(api, watcher::Config::default().any_semantic()).with_config(config).shutdown_on_signal().run(
+            reconcile,
+            error_policy,
+            ctx,
+        ),
+    )
     .await;
 }
 
@@ -53,8 +57,12 @@ pub async fn reconcile(svc: Arc<EndpointService>, ctx: Arc<Context>) -> Result<A
 enum Failure {
     /// The spec cannot work as written; nothing to retry until it changes.
     Spec(&'static str, Vec<SpecProblem>),
-    /// An AWS call failed.
-    Aws(AwsError),
+    /// The tenancy rules forbid what the object asks; no AWS call was made.
+    Refused(Refusal),
+    /// An AWS call failed; the second field, when set, replaces AWS's fix.
+    Aws(AwsError, Option<String>),
+    /// The Kubernetes API failed while recording where the service lives.
+    Kube(Error),
 }
 
 impl Failure {
@@ -63,7 +71,12 @@ impl Failure {
             Failure::Spec(reason, problems) => {
                 Condition::new(SYNCED, ConditionStatus::False, reason, describe_problems(problems))
             }
-            Failure::Aws(e) => aws_failure(SYNCED, e),
+            Failure::Refused(r) => Condition::new(SYNCED, ConditionStatus::False, r.reason, r.message.clone()),
+            Failure::Aws(e, None) => aws_failure(SYNCED, e),
+            Failure::Aws(e, Some(why)) => {
+                Condition::new(SYNCED, ConditionStatus::False, &e.reason(), format!("{e}. {why}"))
+            }
+            Failure::Kube(e) => Condition::new(SYNCED, ConditionStatus::False, "KubernetesApiError", e.to_string()),
         }
     }
 }
@@ -72,34 +85,55 @@ fn owner(svc: &EndpointService) -> Owner {
     Owner { namespace: svc.namespace().unwrap_or_default(), name: svc.name_any(), uid: svc.uid().unwrap_or_default() }
 }
 
+/// What deleting the object does: the spec's policy, else Retain for an
+/// adopted service and Delete for one the operator created.
+fn effective_policy(svc: &EndpointService) -> DeletionPolicy {
+    svc.spec.deletion_policy.unwrap_or(if svc.spec.service_id.is_some() {
+        DeletionPolicy::Retain
+    } else {
+        DeletionPolicy::Delete
+    })
+}
+
 /// Make AWS match the spec and report what is there.
 async fn apply(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Context) -> Result<Action, Error> {
     let old = svc.status.clone();
     let mut status = old.clone().unwrap_or_default();
-    let outcome = sync(svc, ctx, &mut status).await;
+    status.deletion_policy = Some(effective_policy(svc));
+    let outcome = sync(svc, api, ctx, &mut status).await;
     let mut fresh = Vec::new();
-    let action = match &outcome {
+    let next = match &outcome {
         Ok(()) => {
             fresh.push(Condition::new(SYNCED, ConditionStatus::True, "Synced", "AWS matches the spec"));
-            if status.service_state.as_deref() == Some("Available") {
-                fresh.push(Condition::new(
-                    READY,
-                    ConditionStatus::True,
-                    "Available",
-                    format!("endpoint service {} is available", status.service_name.as_deref().unwrap_or("")),
-                ));
-                Action::requeue(ctx.settings.resync)
-            } else {
-                fresh.push(Condition::new(
-                    READY,
-                    ConditionStatus::False,
-                    status.service_state.as_deref().unwrap_or("Pending"),
-                    format!(
-                        "endpoint service is {}; waiting for AWS to make it Available",
-                        status.service_state.as_deref().unwrap_or("being created")
-                    ),
-                ));
-                Action::requeue(ctx.settings.transition_poll)
+            let state = status.service_state.clone().unwrap_or_else(|| "Pending".into());
+            match state.as_str() {
+                "Available" => {
+                    fresh.push(Condition::new(
+                        READY,
+                        ConditionStatus::True,
+                        "Available",
+                        format!("endpoint service {} is available", status.service_name.as_deref().unwrap_or("")),
+                    ));
+                    Next::Resync
+                }
+                "Pending" => {
+                    fresh.push(Condition::new(
+                        READY,
+                        ConditionStatus::False,
+                        "Pending",
+                        "endpoint service is being created; waiting for AWS to make it Available",
+                    ));
+                    Next::Poll
+                }
+                other => {
+                    fresh.push(Condition::new(
+                        READY,
+                        ConditionStatus::False,
+                        other,
+                        format!("endpoint service is {other}: AWS will not make it Available on its own; check the load balancers, or delete and recreate the EndpointService"),
+                    ));
+                    Next::Resync
+                }
             }
         }
         Err(failure) => {
@@ -111,58 +145,83 @@ async fn apply(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Context)
                 format!("AWS does not match the spec: {}", synced.message),
             ));
             fresh.push(synced);
-            Action::requeue(ctx.settings.resync)
+            Next::Resync
         }
     };
     write_status(api, svc, old.as_ref(), status, fresh).await?;
     match outcome {
-        Ok(()) => {
-            reconciled(svc, ctx);
-            Ok(action)
-        }
-        Err(Failure::Aws(e)) => {
-            ctx.event(svc, EventType::Warning, "SyncFailed", e.with_fix()).await;
+        Ok(()) | Err(Failure::Spec(..)) | Err(Failure::Refused(_)) => Ok(reconciled(svc, ctx, next)),
+        Err(Failure::Aws(e, why)) => {
+            ctx.event(svc, EventType::Warning, "SyncFailed", why.unwrap_or_else(|| e.with_fix())).await;
             Err(Error::Aws(e))
         }
-        // A spec problem waits for the spec to change (the watch brings it)
-        // or for the resync, e.g. when a load balancer becomes active.
-        Err(Failure::Spec(..)) => Ok(action),
+        Err(Failure::Kube(e)) => Err(e),
     }
 }
 
-/// Dereference, validate, plan and apply; fills `status` as it learns.
-async fn sync(svc: &EndpointService, ctx: &Context, status: &mut EndpointServiceStatus) -> Result<(), Failure> {
+/// Tenancy, dereference, validate, plan and apply; fills `status` as it learns.
+async fn sync(
+    svc: &EndpointService,
+    api: &Api<EndpointService>,
+    ctx: &Context,
+    status: &mut EndpointServiceStatus,
+) -> Result<(), Failure> {
     let owner = owner(svc);
     let identity = ctx
         .identity(&owner.namespace, svc.spec.role_arn.as_deref(), svc.spec.external_id.as_deref())
-        .map_err(|msg| Failure::Spec("RoleNotAllowed", vec![SpecProblem::new("spec.roleArn", msg)]))?;
+        .map_err(Failure::Refused)?;
+    if svc.spec.service_id.is_some() {
+        ctx.may_adopt(&owner.namespace, "spec.serviceId").map_err(Failure::Refused)?;
+    }
     let generation = svc.meta().generation.unwrap_or(1);
-    let desired = DesiredService::from_spec(&svc.spec, &owner, generation, &ctx.settings.default_region)
+    // Where the service lives: the spec's region, else the region recorded
+    // when it was created (the operator's default may have changed since).
+    let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone());
+    let mut desired = DesiredService::from_spec(&svc.spec, &owner, generation, &default_region)
         .map_err(|p| Failure::Spec("InvalidSpec", p))?;
+    if status.region.as_deref() != Some(desired.region.as_str()) || status.role_arn != svc.spec.role_arn {
+        let before = status.clone();
+        status.region = Some(desired.region.clone());
+        status.role_arn = svc.spec.role_arn.clone();
+        record_target(api, svc, Some(&before), status).await.map_err(Failure::Kube)?;
+    }
     let aws = ctx.aws.for_region(&identity, &desired.region).await;
-    status.region = Some(desired.region.clone());
 
-    let observed = observe(svc, &aws, status, &owner).await?;
-    let arns: Vec<String> = desired.load_balancer_arns.iter().cloned().collect();
-    let lbs = aws.describe_load_balancers(&arns).await.map_err(Failure::Aws)?;
+    let observed = observe(svc, &aws, status, &owner, &mut desired).await?;
+    status.adopted = svc.spec.service_id.is_some();
+    let lbs = aws.describe_load_balancers(&desired.load_balancer_arns()).await.map_err(|e| Failure::Aws(e, None))?;
     let lb_problems = check_load_balancers(&desired, &lbs);
     if !lb_problems.is_empty() {
         return Err(Failure::Spec("LoadBalancerCheckFailed", lb_problems));
     }
     let principals = match &observed {
-        Some(o) => aws.allowed_principals(&o.id).await.map_err(Failure::Aws)?,
+        Some(o) => aws.allowed_principals(&o.id).await.map_err(|e| Failure::Aws(e, None))?,
         None => BTreeSet::new(),
     };
     let owned = svc.spec.service_id.is_none();
     let actions = plan(&desired, observed.as_ref(), &principals, owned);
 
     let mut service_id = observed.as_ref().map(|o| o.id.clone());
+    let mut failed = None;
     for action in &actions {
         tracing::info!(action = %action, "applying");
-        let created = aws.apply_service_action(service_id.as_deref(), action).await.map_err(Failure::Aws)?;
-        if let Some(id) = created {
-            status.service_id = Some(id.clone());
-            service_id = Some(id);
+        match aws.apply_service_action(service_id.as_deref(), action).await {
+            Ok(Some(id)) => {
+                status.service_id = Some(id.clone());
+                service_id = Some(id);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failed = Some(match (action, &service_id) {
+                    (ServiceAction::RemoveLoadBalancers(_, removed), Some(id)) => {
+                        let connections = aws.service_connections(id).await.unwrap_or_default();
+                        let why = load_balancer_removal_blocked(removed, &connections);
+                        Failure::Aws(e, Some(why))
+                    }
+                    _ => Failure::Aws(e, None),
+                });
+                break;
+            }
         }
         if !matches!(action, ServiceAction::SetTags(_) | ServiceAction::DeleteTags(_)) {
             ctx.event(svc, EventType::Normal, action.aws_action(), action.to_string()).await;
@@ -170,53 +229,74 @@ async fn sync(svc: &EndpointService, ctx: &Context, status: &mut EndpointService
     }
     let (observed, principals) = match (&service_id, actions.is_empty()) {
         (Some(id), false) => {
-            let o = aws.find_service(id).await.map_err(Failure::Aws)?;
-            (o, aws.allowed_principals(id).await.map_err(Failure::Aws)?)
+            let o = aws.find_service(id).await.map_err(|e| Failure::Aws(e, None))?;
+            (o, aws.allowed_principals(id).await.map_err(|e| Failure::Aws(e, None))?)
         }
         _ => (observed, principals),
     };
     if let Some(o) = &observed {
-        fill_status(status, o, &principals, svc.spec.service_id.is_some());
+        fill_status(status, o, &principals);
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// Find the service this object manages: the id in status, the adopted id
-/// in spec, or (after a crash between create and status write) the one
-/// tagged with the object's UID.
+/// in spec, or the one tagged with the object's UID (after a crash between
+/// create and status write, or when the recorded service was deleted
+/// outside the operator). A service that carries another object's
+/// ownership tags is never taken. When the recorded service is gone, the
+/// next creation gets a new client token.
 async fn observe(
     svc: &EndpointService,
     aws: &RegionClients,
     status: &EndpointServiceStatus,
     owner: &Owner,
+    desired: &mut DesiredService,
 ) -> Result<Option<ObservedService>, Failure> {
-    let known = status.service_id.clone().or_else(|| svc.spec.service_id.clone());
-    let found = match &known {
-        Some(id) => aws.find_service(id).await.map_err(Failure::Aws)?,
-        None => aws.find_owned_service(&owner.uid).await.map_err(Failure::Aws)?,
+    let aws_err = |e| Failure::Aws(e, None);
+    let found = match (&svc.spec.service_id, &status.service_id) {
+        (Some(adopt), _) => {
+            let Some(found) = aws.find_service(adopt).await.map_err(aws_err)? else {
+                return Err(Failure::Spec(
+                    "ServiceNotFound",
+                    vec![SpecProblem::new(
+                        "spec.serviceId",
+                        format!(
+                            "endpoint service {adopt} does not exist in {} for this account: check spec.serviceId, spec.region and spec.roleArn, or remove serviceId to create a new service",
+                            aws.region
+                        ),
+                    )],
+                ));
+            };
+            Some(found)
+        }
+        (None, Some(recorded)) => match aws.find_service(recorded).await.map_err(aws_err)? {
+            Some(found) => Some(found),
+            None => {
+                desired.client_token = owner.client_token_replacing(svc.meta().generation.unwrap_or(1), recorded);
+                aws.find_owned_service(&owner.uid).await.map_err(aws_err)?.filter(|s| s.id != *recorded)
+            }
+        },
+        (None, None) => aws.find_owned_service(&owner.uid).await.map_err(aws_err)?,
     };
-    if found.is_none()
-        && let Some(id) = &svc.spec.service_id
+    if let Some(found) = &found
+        && let Ownership::Other(who) = owner.ownership(&found.tags)
     {
-        return Err(Failure::Spec(
-            "ServiceNotFound",
-            vec![SpecProblem::new(
-                "spec.serviceId",
-                format!(
-                    "endpoint service {id} does not exist in {} for this account: check spec.serviceId, spec.region and spec.roleArn, or remove serviceId to create a new service",
-                    aws.region
-                ),
-            )],
-        ));
+        return Err(Failure::Refused(Refusal {
+            reason: "OwnedByAnotherObject",
+            message: format!(
+                "endpoint service {} carries the ownership tags of {who}: the operator never adopts or changes another object's service; adopt a service no object manages, or release it from its object first (deletionPolicy: Retain removes the tags)",
+                found.id
+            ),
+        }));
     }
     Ok(found)
 }
 
-fn fill_status(status: &mut EndpointServiceStatus, o: &ObservedService, principals: &BTreeSet<String>, adopted: bool) {
+fn fill_status(status: &mut EndpointServiceStatus, o: &ObservedService, principals: &BTreeSet<String>) {
     status.service_id = Some(o.id.clone());
     status.service_name = o.name.clone();
     status.service_state = o.state.clone();
-    status.adopted = adopted;
     status.acceptance_required = Some(o.acceptance_required);
     status.base_endpoint_dns_names = o.base_endpoint_dns_names.clone();
     status.availability_zones = o.availability_zones.clone();
@@ -238,38 +318,41 @@ fn fill_status(status: &mut EndpointServiceStatus, o: &ObservedService, principa
 
 /// Tear down in the order AWS demands: wait for in-cluster consumers,
 /// delete the service configuration, wait until AWS no longer lists it.
+/// With Retain, only the ownership tags go. Cleanup acts with the identity
+/// and in the region recorded at creation.
 async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Context) -> Result<Action, Error> {
-    if svc.spec.deletion_policy.retains() {
-        ctx.event(
-            svc,
-            EventType::Normal,
-            "Retained",
-            "deletionPolicy is Retain: the endpoint service is left in AWS".into(),
-        )
-        .await;
-        return Ok(Action::await_change());
-    }
-    let owner = owner(svc);
-    let Ok(identity) = ctx.identity(&owner.namespace, svc.spec.role_arn.as_deref(), svc.spec.external_id.as_deref())
+    let status = svc.status.as_ref();
+    let recorded = match status {
+        Some(s) if s.region.is_some() => s.region.clone().map(|r| (r, s.role_arn.clone())),
+        // Written before regions were recorded: the spec still names them.
+        Some(s) if s.service_id.is_some() => Some((
+            svc.spec.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone()),
+            svc.spec.role_arn.clone(),
+        )),
+        _ => None,
+    };
+    let policy = effective_policy(svc);
+    let Some(CleanupTarget { identity, region, policy }) =
+        cleanup_target(api, svc, status, ctx, recorded, svc.spec.external_id.as_deref(), policy).await?
     else {
-        // Never allowed to act in that account: nothing was created there.
         return Ok(Action::await_change());
     };
-    let region = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.region.clone())
-        .or_else(|| svc.spec.region.clone())
-        .unwrap_or_else(|| ctx.settings.default_region.clone());
     let aws = ctx.aws.for_region(&identity, &region).await;
-    let known = svc.status.as_ref().and_then(|s| s.service_id.clone()).or_else(|| svc.spec.service_id.clone());
-    let service_id = match known {
-        Some(id) => id,
-        None => match aws.find_owned_service(&owner.uid).await? {
-            Some(found) => found.id,
-            None => return Ok(Action::await_change()),
-        },
+    let owner = owner(svc);
+    let known = status.and_then(|s| s.service_id.clone()).or_else(|| svc.spec.service_id.clone());
+    let existing = match &known {
+        Some(id) => aws.find_service(id).await,
+        None => aws.find_owned_service(&owner.uid).await,
     };
+    let existing = match existing {
+        Ok(found) => found,
+        Err(e) => return Err(deletion_refused(api, svc, status, ctx, e).await),
+    };
+    let Some(existing) = existing else { return Ok(Action::await_change()) };
+    let found = Found { what: "endpoint service", id: &existing.id, tags: &existing.tags, taggable: true };
+    if let Some(done) = let_go(api, svc, status, ctx, &aws, &owner, found, policy).await {
+        return done;
+    }
 
     let consumers = in_cluster_consumers(svc, ctx).await?;
     if !consumers.is_empty() {
@@ -277,21 +360,22 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
             "waiting for InterfaceEndpoints {} that use this service to be deleted first",
             consumers.join(", ")
         );
-        block_deletion(api, svc, svc.status.as_ref(), "ConsumersExist", &message).await?;
+        block_deletion(api, svc, status, "ConsumersExist", &message).await?;
         return Err(Error::Waiting(message));
     }
 
-    let existing = aws.find_service(&service_id).await?;
-    for action in plan_deletion(existing.as_ref(), false) {
-        if let Err(e) = aws.apply_service_action(Some(&service_id), &action).await {
-            return Err(deletion_refused(api, svc, svc.status.as_ref(), ctx, e).await);
+    for action in plan_deletion(Some(&existing), false) {
+        if let Err(e) = aws.apply_service_action(Some(&existing.id), &action).await {
+            return Err(deletion_refused(api, svc, status, ctx, e).await);
         }
-        ctx.event(svc, EventType::Normal, "Deleted", format!("deleted endpoint service {service_id}")).await;
+        ctx.event(svc, EventType::Normal, "Deleted", format!("deleted endpoint service {}", existing.id)).await;
     }
-    if existing.is_some() && aws.find_service(&service_id).await?.is_some() {
-        return Err(Error::Waiting(format!("endpoint service {service_id} is still listed by AWS")));
+    match aws.find_service(&existing.id).await {
+        Ok(None) => Ok(Action::await_change()),
+        Ok(Some(_)) => Err(Error::Waiting(format!("endpoint service {} is still listed by AWS", existing.id))),
+        Err(e) if e.is_retryable() => Err(Error::Aws(e)),
+        Err(e) => Err(deletion_blocked(api, svc, status, ctx, &e.reason(), &e.with_fix()).await),
     }
-    Ok(Action::await_change())
 }
 
 /// InterfaceEndpoints in the object's namespace that reference it.

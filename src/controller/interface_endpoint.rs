@@ -1,28 +1,31 @@
-//! InterfaceEndpoint reconciler: resolve the service (name or in-cluster
-//! EndpointService) → validate and diagnose → plan → apply → status.
+//! InterfaceEndpoint reconciler: identity and tenancy → resolve the service
+//! (name or in-cluster EndpointService) → observe → validate and diagnose →
+//! plan → apply → status. Every decision is a pure function of
+//! [`crate::plan::interface_endpoint`], which `plan` calls too.
 
 use std::sync::Arc;
 
 use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    Context, Error, aws_failure, block_deletion, deletion_refused, drive, error_policy, reconcile_with_finalizer,
-    reconciled, write_status,
+    CleanupTarget, Context, Error, Found, Next, Refusal, aws_failure, block_deletion, cleanup_target, deletion_blocked,
+    deletion_refused, drive, error_policy, let_go, reconcile_with_finalizer, reconciled, record_target, write_status,
 };
-use crate::api::conditions::{ACCEPTED, Condition, ConditionStatus, READY, SYNCED};
+use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED};
 use crate::api::interface_endpoint::DnsEntry;
-use crate::api::{EndpointService, InterfaceEndpoint, InterfaceEndpointStatus};
+use crate::api::{DeletionPolicy, EndpointService, InterfaceEndpoint, InterfaceEndpointStatus};
 use crate::aws::{AwsError, RegionClients};
 use crate::plan::interface_endpoint::{
-    DesiredEndpoint, EndpointAction, EndpointDeletion, ObservedEndpoint, ResolvedService, is_aws_service, plan,
-    plan_deletion, private_dns_deferred, region_of_service_name, replacement_needed,
+    DesiredEndpoint, EndpointAction, EndpointDeletion, ObservedEndpoint, ResolvedService, accepted_condition, hint,
+    is_aws_service, is_settled, plan, plan_deletion, private_dns_deferred, ready_condition, replacement_needed,
+    requester_managed_note, subnet_zone_problems, vpc_dns_problem,
 };
-use crate::plan::tags::Owner;
+use crate::plan::tags::{Owner, Ownership};
 use crate::plan::{SpecProblem, describe_problems};
 
 /// Run the InterfaceEndpoint controller until the stream ends. A change to
@@ -32,7 +35,8 @@ pub async fn run(ctx: Arc<Context>) {
         Some(ns) => (Api::namespaced(ctx.client.clone(), ns), Api::namespaced(ctx.client.clone(), ns)),
         None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
     };
-    let controller = Controller::new(endpoints, watcher::Config::default().any_semantic());
+    let config = controller::Config::default().concurrency(ctx.settings.concurrency);
+    let controller = Controller::new(endpoints, watcher::Config::default().any_semantic()).with_config(config);
     let store = controller.store();
     drive(
         controller
@@ -69,16 +73,32 @@ enum Failure {
     Waiting(&'static str, String),
     /// The spec cannot work as written.
     Spec(&'static str, Vec<SpecProblem>),
+    /// The tenancy rules forbid what the object asks; no AWS call was made.
+    Refused(Refusal),
     /// An AWS call failed; the second field is a hint to add to AWS's fix.
     Aws(AwsError, Option<String>),
+    /// The Kubernetes API failed while recording where the endpoint lives.
+    Kube(Error),
 }
 
 fn owner(ep: &InterfaceEndpoint) -> Owner {
     Owner { namespace: ep.namespace().unwrap_or_default(), name: ep.name_any(), uid: ep.uid().unwrap_or_default() }
 }
 
+/// What deleting the object does: the spec's policy, else Retain for an
+/// adopted endpoint and Delete for one the operator created.
+fn effective_policy(ep: &InterfaceEndpoint) -> DeletionPolicy {
+    ep.spec.deletion_policy.unwrap_or(if ep.spec.vpc_endpoint_id.is_some() {
+        DeletionPolicy::Retain
+    } else {
+        DeletionPolicy::Delete
+    })
+}
+
 /// What a successful pass learned beyond the status fields.
 struct Progress {
+    /// The endpoint AWS holds now.
+    observed: Option<ObservedEndpoint>,
     /// Private DNS waits for the connection to be accepted.
     private_dns_deferred: bool,
     /// Account that must accept the connection, when known.
@@ -88,52 +108,53 @@ struct Progress {
 async fn apply(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Context) -> Result<Action, Error> {
     let old = ep.status.clone();
     let mut status = old.clone().unwrap_or_default();
-    let outcome = sync(ep, ctx, &mut status).await;
-    let state = status.state.clone().unwrap_or_default();
+    status.deletion_policy = Some(effective_policy(ep));
+    let outcome = sync(ep, api, ctx, &mut status).await;
     let mut fresh = Vec::new();
-    let action = match &outcome {
+    let next = match &outcome {
         Ok(progress) => {
-            fresh.push(Condition::new(SYNCED, ConditionStatus::True, "Synced", "AWS matches the spec"));
-            fresh.push(accepted_condition(&state, status.service_name.as_deref(), progress.service_owner.as_deref()));
-            let ready = state == "available" && !progress.private_dns_deferred;
-            fresh.push(if ready {
-                Condition::new(
-                    READY,
-                    ConditionStatus::True,
-                    "Available",
-                    format!("endpoint {} is available", status.vpc_endpoint_id.as_deref().unwrap_or("")),
-                )
-            } else {
-                Condition::new(
-                    READY,
-                    ConditionStatus::False,
-                    &camel(&state),
-                    ready_message(&state, progress, status.last_error.as_deref()),
-                )
-            });
-            if ready { Action::requeue(ctx.settings.resync) } else { Action::requeue(ctx.settings.transition_poll) }
+            let synced = match progress.observed.as_ref().and_then(requester_managed_note) {
+                Some(note) => Condition::new(SYNCED, ConditionStatus::True, "RequesterManaged", note),
+                None => Condition::new(SYNCED, ConditionStatus::True, "Synced", "AWS matches the spec"),
+            };
+            fresh.push(synced);
+            match &progress.observed {
+                Some(o) => {
+                    fresh.push(accepted_condition(
+                        &o.state,
+                        status.service_name.as_deref(),
+                        progress.service_owner.as_deref(),
+                    ));
+                    fresh.push(ready_condition(o, progress.private_dns_deferred));
+                    if is_settled(o, progress.private_dns_deferred) { Next::Resync } else { Next::Poll }
+                }
+                None => {
+                    fresh.push(Condition::new(READY, ConditionStatus::False, "Pending", "waiting for AWS"));
+                    Next::Poll
+                }
+            }
         }
         Err(Failure::Waiting(reason, message)) => {
             fresh.push(Condition::new(SYNCED, ConditionStatus::True, "Waiting", message.clone()));
             fresh.push(Condition::new(READY, ConditionStatus::False, reason, message.clone()));
-            Action::requeue(ctx.settings.transition_poll)
+            Next::Poll
         }
-        Err(Failure::Spec(reason, problems)) => {
-            let message = describe_problems(problems);
-            fresh.push(Condition::new(SYNCED, ConditionStatus::False, reason, message.clone()));
-            fresh.push(Condition::new(
-                READY,
-                ConditionStatus::False,
-                "NotSynced",
-                format!("AWS does not match the spec: {message}"),
-            ));
-            Action::requeue(ctx.settings.resync)
-        }
-        Err(Failure::Aws(e, hint)) => {
-            let mut synced = aws_failure(SYNCED, e);
-            if let Some(hint) = hint {
-                synced.message = format!("{}. Hint: {hint}", synced.message);
-            }
+        Err(failure) => {
+            let synced = match failure {
+                Failure::Spec(reason, problems) => {
+                    Condition::new(SYNCED, ConditionStatus::False, reason, describe_problems(problems))
+                }
+                Failure::Refused(r) => Condition::new(SYNCED, ConditionStatus::False, r.reason, r.message.clone()),
+                Failure::Aws(e, hint) => {
+                    let mut c = aws_failure(SYNCED, e);
+                    if let Some(hint) = hint {
+                        c.message = format!("{}. Hint: {hint}", c.message);
+                    }
+                    c
+                }
+                Failure::Kube(e) => Condition::new(SYNCED, ConditionStatus::False, "KubernetesApiError", e.to_string()),
+                Failure::Waiting(..) => unreachable!("handled above"),
+            };
             fresh.push(Condition::new(
                 READY,
                 ConditionStatus::False,
@@ -141,7 +162,7 @@ async fn apply(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Conte
                 format!("AWS does not match the spec: {}", synced.message),
             ));
             fresh.push(synced);
-            Action::requeue(ctx.settings.resync)
+            Next::Resync
         }
     };
     write_status(api, ep, old.as_ref(), status, fresh).await?;
@@ -151,62 +172,8 @@ async fn apply(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Conte
             ctx.event(ep, EventType::Warning, "SyncFailed", note).await;
             Err(Error::Aws(e))
         }
-        _ => {
-            reconciled(ep, ctx);
-            Ok(action)
-        }
-    }
-}
-
-fn camel(state: &str) -> String {
-    let mut chars = state.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => "Pending".into(),
-    }
-}
-
-fn ready_message(state: &str, progress: &Progress, last_error: Option<&str>) -> String {
-    match state {
-        "pendingAcceptance" => {
-            "the connection waits for the service owner's acceptance (see the Accepted condition)".into()
-        }
-        "available" if progress.private_dns_deferred => {
-            "the endpoint is available; private DNS is being enabled".into()
-        }
-        "rejected" => {
-            "the service owner rejected the connection: ask them to accept it, or delete this InterfaceEndpoint".into()
-        }
-        "failed" => format!("AWS could not create the endpoint: {}", last_error.unwrap_or("no reason given")),
-        other => format!("endpoint is {other}; waiting for AWS"),
-    }
-}
-
-fn accepted_condition(state: &str, service: Option<&str>, owner: Option<&str>) -> Condition {
-    let service = service.unwrap_or("the service");
-    let who = owner.map(|o| format!("AWS account {o}")).unwrap_or_else(|| "the service owner's AWS account".into());
-    match state {
-        "pendingAcceptance" => Condition::new(
-            ACCEPTED,
-            ConditionStatus::False,
-            "PendingAcceptance",
-            format!(
-                "{who} must accept this connection to {service} (AcceptVpcEndpointConnections, or an EndpointConnection with decision Accept)"
-            ),
-        ),
-        "rejected" => Condition::new(
-            ACCEPTED,
-            ConditionStatus::False,
-            "Rejected",
-            format!("{who} rejected the connection to {service}"),
-        ),
-        "available" => Condition::new(
-            ACCEPTED,
-            ConditionStatus::True,
-            "Accepted",
-            format!("the connection to {service} is accepted"),
-        ),
-        other => Condition::new(ACCEPTED, ConditionStatus::Unknown, &camel(other), format!("endpoint is {other}")),
+        Err(Failure::Kube(e)) => Err(e),
+        _ => Ok(reconciled(ep, ctx, next)),
     }
 }
 
@@ -261,22 +228,58 @@ async fn resolve_service(ep: &InterfaceEndpoint, ctx: &Context) -> Result<(Resol
 
 async fn sync(
     ep: &InterfaceEndpoint,
+    api: &Api<InterfaceEndpoint>,
     ctx: &Context,
     status: &mut InterfaceEndpointStatus,
 ) -> Result<Progress, Failure> {
     let owner = owner(ep);
     let identity = ctx
         .identity(&owner.namespace, ep.spec.role_arn.as_deref(), ep.spec.external_id.as_deref())
-        .map_err(|msg| Failure::Spec("RoleNotAllowed", vec![SpecProblem::new("spec.roleArn", msg)]))?;
-    let (service, acceptance_may_be_required) = resolve_service(ep, ctx).await?;
+        .map_err(Failure::Refused)?;
+    if ep.spec.vpc_endpoint_id.is_some() {
+        ctx.may_adopt(&owner.namespace, "spec.vpcEndpointId").map_err(Failure::Refused)?;
+    }
+    let (mut service, mut acceptance_may_be_required) = resolve_service(ep, ctx).await?;
     let generation = ep.meta().generation.unwrap_or(1);
-    let desired = DesiredEndpoint::from_spec(&ep.spec, &service, &owner, generation, &ctx.settings.default_region)
+    let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone());
+    let region = ep.spec.region.clone().unwrap_or(default_region);
+    if status.region.as_deref() != Some(region.as_str()) || status.role_arn != ep.spec.role_arn {
+        let before = status.clone();
+        status.region = Some(region.clone());
+        status.role_arn = ep.spec.role_arn.clone();
+        record_target(api, ep, Some(&before), status).await.map_err(Failure::Kube)?;
+    }
+    let aws = ctx.aws.for_region(&identity, &region).await;
+    status.adopted = ep.spec.vpc_endpoint_id.is_some();
+
+    let (observed, gone) = observe(ep, &aws, status, &owner).await?;
+    let mut service_owner = None;
+    let mut zone_facts = None;
+    if observed.is_none() {
+        // Before creating: what the consumer's account sees of the service
+        // decides the endpoint type and whether acceptance is needed.
+        let remote = service.region.clone().filter(|r| *r != region);
+        let details = aws
+            .service_details(&service.name, remote.as_deref())
+            .await
+            .map_err(|e| Failure::Aws(e, None))
+            .map_err(|f| with_hint(f, ep, &service, &owner, &region));
+        let details = details?;
+        service.gateway = service.gateway || details.gateway;
+        if let Some(required) = details.acceptance_required {
+            acceptance_may_be_required = required;
+        }
+        service_owner = details.owner.clone();
+        zone_facts = Some(details);
+    }
+    let mut desired = DesiredEndpoint::from_spec(&ep.spec, &service, &owner, generation, &region)
         .map_err(|p| Failure::Spec("InvalidSpec", p))?;
-    let aws = ctx.aws.for_region(&identity, &desired.region).await;
+    if let Some(gone) = &gone {
+        desired.client_token = owner.client_token_replacing(generation, gone);
+    }
     status.service_name = Some(desired.service_name.clone());
     status.service_region = desired.service_region.clone();
 
-    let observed = observe(ep, &aws, status, &owner).await?;
     if let Some(o) = &observed {
         let problems = replacement_needed(&desired, o);
         if !problems.is_empty() {
@@ -284,11 +287,24 @@ async fn sync(
             return Err(Failure::Spec("ReplacementRequired", problems));
         }
     }
-    let same_region = desired.service_region.is_none();
-    if observed.is_none() {
-        diagnose(&desired, &aws, same_region).await?;
-    } else if desired.private_dns_enabled == Some(true) && observed.as_ref().is_some_and(|o| !o.private_dns_enabled) {
-        check_vpc_dns(&desired, &aws).await?;
+    let needs_dns_check =
+        desired.private_dns_enabled == Some(true) && observed.as_ref().is_none_or(|o| !o.private_dns_enabled);
+    if needs_dns_check && !observed.as_ref().is_some_and(|o| o.requester_managed) {
+        let (support, hostnames) = aws.vpc_dns_attributes(&desired.vpc_id).await.map_err(|e| Failure::Aws(e, None))?;
+        if let Some(problem) = vpc_dns_problem(&desired, support, hostnames) {
+            return Err(Failure::Spec("VpcDnsDisabled", vec![problem]));
+        }
+    }
+    if let (Some(details), Some(subnets)) = (&zone_facts, &desired.subnet_ids)
+        && desired.service_region.is_none()
+        && !details.availability_zone_ids.is_empty()
+    {
+        let subnets: Vec<String> = subnets.iter().cloned().collect();
+        let zones = aws.subnet_zones(&subnets).await.map_err(|e| Failure::Aws(e, None))?;
+        let problems = subnet_zone_problems(&desired, details, &zones);
+        if !problems.is_empty() {
+            return Err(Failure::Spec("SubnetZoneNotServed", problems));
+        }
     }
 
     let owned = ep.spec.vpc_endpoint_id.is_none();
@@ -297,7 +313,7 @@ async fn sync(
     for action in &actions {
         tracing::info!(action = %action, "applying");
         let created = aws.apply_endpoint_action(endpoint_id.as_deref(), action).await.map_err(|e| {
-            let hint = hint_for(&e, &desired);
+            let hint = hint(e.code.as_deref(), &desired);
             Failure::Aws(e, hint)
         })?;
         if let Some(id) = created {
@@ -314,135 +330,85 @@ async fn sync(
     };
     let deferred = observed.as_ref().is_some_and(|o| private_dns_deferred(&desired, o));
     // Who must accept: worth a lookup only while the connection waits.
-    let service_owner = match &observed {
-        Some(o) if same_region && o.state == "pendingAcceptance" => {
-            aws.service_details(&desired.service_name).await.ok().and_then(|d| d.owner)
-        }
-        _ => None,
-    };
+    if service_owner.is_none()
+        && let Some(o) = &observed
+        && o.state == "pendingAcceptance"
+    {
+        service_owner = aws
+            .service_details(&desired.service_name, desired.service_region.as_deref())
+            .await
+            .ok()
+            .and_then(|d| d.owner);
+    }
     if let Some(o) = &observed {
         fill_status(status, o);
     }
-    Ok(Progress { private_dns_deferred: deferred, service_owner })
+    Ok(Progress { observed, private_dns_deferred: deferred, service_owner })
 }
 
-/// Find the endpoint this object manages: the id in status, the adopted id
-/// in spec, or the one tagged with the object's UID.
+/// An AWS failure before creating, with the hint the plan core gives for it.
+fn with_hint(f: Failure, ep: &InterfaceEndpoint, service: &ResolvedService, owner: &Owner, region: &str) -> Failure {
+    match f {
+        Failure::Aws(e, None) => {
+            let hint = DesiredEndpoint::from_spec(&ep.spec, service, owner, 1, region)
+                .ok()
+                .and_then(|d| hint(e.code.as_deref(), &d));
+            Failure::Aws(e, hint)
+        }
+        other => other,
+    }
+}
+
+/// Find the endpoint this object manages: the adopted id in spec, the id in
+/// status, or the one tagged with the object's UID (after a crash between
+/// create and status write, or when the recorded endpoint was deleted
+/// outside the operator: then the second value names it, and the next
+/// creation gets a new client token). An endpoint that carries another
+/// object's ownership tags is never taken.
 async fn observe(
     ep: &InterfaceEndpoint,
     aws: &RegionClients,
     status: &InterfaceEndpointStatus,
     owner: &Owner,
-) -> Result<Option<ObservedEndpoint>, Failure> {
-    let known = status.vpc_endpoint_id.clone().or_else(|| ep.spec.vpc_endpoint_id.clone());
-    let found = match &known {
-        Some(id) => aws.find_endpoint(id).await,
-        None => aws.find_owned_endpoint(&owner.uid).await,
-    }
-    .map_err(|e| Failure::Aws(e, None))?;
-    if found.is_none()
-        && let Some(id) = &ep.spec.vpc_endpoint_id
-    {
-        return Err(Failure::Spec(
-            "EndpointNotFound",
-            vec![SpecProblem::new(
-                "spec.vpcEndpointId",
-                format!(
-                    "endpoint {id} does not exist in {} for this account: check spec.vpcEndpointId, spec.region and spec.roleArn",
-                    aws.region
-                ),
-            )],
-        ));
-    }
-    Ok(found)
-}
-
-/// Checks before creating: private DNS needs the VPC's DNS attributes, and
-/// the subnets must be in Availability Zones the service serves (compared
-/// by AZ ID: names differ between accounts).
-async fn diagnose(desired: &DesiredEndpoint, aws: &RegionClients, same_region: bool) -> Result<(), Failure> {
-    if desired.private_dns_enabled == Some(true) {
-        check_vpc_dns(desired, aws).await?;
-    }
-    if !same_region || desired.subnet_ids.is_empty() {
-        return Ok(());
-    }
-    let details = match aws.service_details(&desired.service_name).await {
-        Ok(d) => d,
-        Err(e) => {
-            let hint = hint_for(&e, desired);
-            return Err(Failure::Aws(e, hint));
+) -> Result<(Option<ObservedEndpoint>, Option<String>), Failure> {
+    let aws_err = |e| Failure::Aws(e, None);
+    let (found, gone) = match (&ep.spec.vpc_endpoint_id, &status.vpc_endpoint_id) {
+        (Some(adopt), _) => {
+            let Some(found) = aws.find_endpoint(adopt).await.map_err(aws_err)? else {
+                return Err(Failure::Spec(
+                    "EndpointNotFound",
+                    vec![SpecProblem::new(
+                        "spec.vpcEndpointId",
+                        format!(
+                            "endpoint {adopt} does not exist in {} for this account: check spec.vpcEndpointId, spec.region and spec.roleArn",
+                            aws.region
+                        ),
+                    )],
+                ));
+            };
+            (Some(found), None)
         }
+        (None, Some(recorded)) => match aws.find_endpoint(recorded).await.map_err(aws_err)? {
+            Some(found) => (Some(found), None),
+            None => {
+                let replacement = aws.find_owned_endpoint(&owner.uid).await.map_err(aws_err)?;
+                (replacement.filter(|e| e.id != *recorded), Some(recorded.clone()))
+            }
+        },
+        (None, None) => (aws.find_owned_endpoint(&owner.uid).await.map_err(aws_err)?, None),
     };
-    if details.availability_zone_ids.is_empty() {
-        return Ok(());
-    }
-    let subnets: Vec<String> = desired.subnet_ids.iter().cloned().collect();
-    let zones = aws.subnet_zones(&subnets).await.map_err(|e| Failure::Aws(e, None))?;
-    let problems: Vec<SpecProblem> = zones
-        .iter()
-        .filter(|(_, (_, az_id))| !details.availability_zone_ids.contains(az_id))
-        .map(|(subnet, (az, az_id))| {
-            SpecProblem::new(
-                "spec.subnetIds",
-                format!(
-                    "{subnet} is in {az_id} ({az} in this account), which {} does not serve (it serves {}): use subnets in those Availability Zones, or ask the provider to enable the zone",
-                    desired.service_name,
-                    details.availability_zone_ids.join(", ")
-                ),
-            )
-        })
-        .collect();
-    if problems.is_empty() { Ok(()) } else { Err(Failure::Spec("SubnetZoneNotServed", problems)) }
-}
-
-async fn check_vpc_dns(desired: &DesiredEndpoint, aws: &RegionClients) -> Result<(), Failure> {
-    let (support, hostnames) = aws.vpc_dns_attributes(&desired.vpc_id).await.map_err(|e| Failure::Aws(e, None))?;
-    if support && hostnames {
-        return Ok(());
-    }
-    let missing: Vec<&str> = [(!support).then_some("enableDnsSupport"), (!hostnames).then_some("enableDnsHostnames")]
-        .into_iter()
-        .flatten()
-        .collect();
-    Err(Failure::Spec(
-        "VpcDnsDisabled",
-        vec![SpecProblem::new(
-            "spec.privateDnsEnabled",
-            format!(
-                "private DNS needs {} on {}: turn them on (aws ec2 modify-vpc-attribute --vpc-id {} --enable-dns-hostnames '{{\"Value\":true}}', likewise --enable-dns-support) or set privateDnsEnabled: false",
-                missing.join(" and "),
-                desired.vpc_id,
-                desired.vpc_id
+    if let Some(found) = &found
+        && let Ownership::Other(who) = owner.ownership(&found.tags)
+    {
+        return Err(Failure::Refused(Refusal {
+            reason: "OwnedByAnotherObject",
+            message: format!(
+                "endpoint {} carries the ownership tags of {who}: the operator never adopts or changes another object's endpoint; adopt an endpoint no object manages, or release it from its object first (deletionPolicy: Retain removes the tags)",
+                found.id
             ),
-        )],
-    ))
-}
-
-/// A hint for errors whose AWS message does not say what to change.
-fn hint_for(e: &AwsError, desired: &DesiredEndpoint) -> Option<String> {
-    if e.code.as_deref() != Some("InvalidServiceName") {
-        return None;
+        }));
     }
-    let name_region = region_of_service_name(&desired.service_name);
-    Some(match (name_region, &desired.service_region) {
-        (Some(r), None) if r != desired.region && !is_aws_service(&desired.service_name) => format!(
-            "{} is a service in {r} and the endpoint is in {}: for cross-region PrivateLink set spec.serviceRegion: {r} (the provider must list {} in supportedRegions)",
-            desired.service_name, desired.region, desired.region
-        ),
-        (Some(r), None) if r != desired.region => format!(
-            "{} is an AWS service in {r}; AWS services are reachable only from their own region: create the endpoint in {r}",
-            desired.service_name
-        ),
-        _ => format!(
-            "check the service name and region, and that the service owner allows your account (their allowedPrincipals){}",
-            desired
-                .service_region
-                .as_ref()
-                .map(|r| format!(" and lists {} in supportedRegions of the service in {r}", desired.region))
-                .unwrap_or_default()
-        ),
-    })
+    Ok((found, gone))
 }
 
 fn fill_status(status: &mut InterfaceEndpointStatus, o: &ObservedEndpoint) {
@@ -465,50 +431,74 @@ fn fill_status(status: &mut InterfaceEndpointStatus, o: &ObservedEndpoint) {
 }
 
 /// Delete the endpoint and wait until AWS no longer lists it, so the
-/// subnets and security groups it used are free. Requester-managed
-/// endpoints are never deleted: the condition and an Event name their owner.
+/// subnets and security groups it used are free. With Retain, only the
+/// ownership tags go. Requester-managed endpoints are never deleted: the
+/// condition and an Event name their owner. Cleanup acts with the identity
+/// and in the region recorded at creation.
 async fn cleanup(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Context) -> Result<Action, Error> {
-    if ep.spec.deletion_policy.retains() {
-        ctx.event(ep, EventType::Normal, "Retained", "deletionPolicy is Retain: the endpoint is left in AWS".into())
-            .await;
-        return Ok(Action::await_change());
-    }
-    let owner = owner(ep);
-    let Ok(identity) = ctx.identity(&owner.namespace, ep.spec.role_arn.as_deref(), ep.spec.external_id.as_deref())
+    let status = ep.status.as_ref();
+    let recorded = match status {
+        Some(s) if s.region.is_some() => s.region.clone().map(|r| (r, s.role_arn.clone())),
+        // Written before regions were recorded: the spec still names them.
+        Some(s) if s.vpc_endpoint_id.is_some() => Some((
+            ep.spec.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone()),
+            ep.spec.role_arn.clone(),
+        )),
+        _ => None,
+    };
+    let Some(CleanupTarget { identity, region, policy }) =
+        cleanup_target(api, ep, status, ctx, recorded, ep.spec.external_id.as_deref(), effective_policy(ep)).await?
     else {
         return Ok(Action::await_change());
     };
-    let region = ep.spec.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone());
     let aws = ctx.aws.for_region(&identity, &region).await;
-    let known = ep.status.as_ref().and_then(|s| s.vpc_endpoint_id.clone()).or_else(|| ep.spec.vpc_endpoint_id.clone());
-    let existing = match known {
-        Some(id) => aws.find_endpoint(&id).await?,
-        None => aws.find_owned_endpoint(&owner.uid).await?,
+    let owner = owner(ep);
+    let known = status.and_then(|s| s.vpc_endpoint_id.clone()).or_else(|| ep.spec.vpc_endpoint_id.clone());
+    let existing = match &known {
+        Some(id) => aws.find_endpoint(id).await,
+        None => aws.find_owned_endpoint(&owner.uid).await,
     };
-    let Some(endpoint) = existing else { return Ok(Action::await_change()) };
+    let endpoint = match existing {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(Action::await_change()),
+        Err(e) => return Err(deletion_refused(api, ep, status, ctx, e).await),
+    };
+    let found =
+        Found { what: "endpoint", id: &endpoint.id, tags: &endpoint.tags, taggable: !endpoint.requester_managed };
+    if let Some(done) = let_go(api, ep, status, ctx, &aws, &owner, found, policy).await {
+        return done;
+    }
     match plan_deletion(Some(&endpoint), false) {
         EndpointDeletion::RequesterManaged(why) => {
             let message = format!(
                 "{why}. The operator does not delete requester-managed endpoints; the object is removed and the endpoint left in AWS"
             );
-            block_deletion(api, ep, ep.status.as_ref(), "RequesterManaged", &message).await?;
+            block_deletion(api, ep, status, "RequesterManaged", &message).await?;
             ctx.event(ep, EventType::Warning, "RequesterManaged", message).await;
             Ok(Action::await_change())
         }
         EndpointDeletion::Delete => {
             if let Err(e) = aws.apply_endpoint_action(Some(&endpoint.id), &EndpointAction::Delete).await {
-                return Err(deletion_refused(api, ep, ep.status.as_ref(), ctx, e).await);
+                return Err(deletion_refused(api, ep, status, ctx, e).await);
             }
             ctx.event(ep, EventType::Normal, "Deleted", format!("deleted endpoint {}", endpoint.id)).await;
-            wait_until_gone(&aws, &endpoint.id).await
+            wait_until_gone(api, ep, ctx, &aws, &endpoint.id).await
         }
-        EndpointDeletion::Nothing => wait_until_gone(&aws, &endpoint.id).await,
+        EndpointDeletion::Nothing => wait_until_gone(api, ep, ctx, &aws, &endpoint.id).await,
     }
 }
 
-async fn wait_until_gone(aws: &RegionClients, id: &str) -> Result<Action, Error> {
-    match aws.find_endpoint(id).await? {
-        Some(o) => Err(Error::Waiting(format!("endpoint {id} is still listed by AWS ({})", o.state))),
-        None => Ok(Action::await_change()),
+async fn wait_until_gone(
+    api: &Api<InterfaceEndpoint>,
+    ep: &InterfaceEndpoint,
+    ctx: &Context,
+    aws: &RegionClients,
+    id: &str,
+) -> Result<Action, Error> {
+    match aws.find_endpoint(id).await {
+        Ok(Some(o)) => Err(Error::Waiting(format!("endpoint {id} is still listed by AWS ({})", o.state))),
+        Ok(None) => Ok(Action::await_change()),
+        Err(e) if e.is_retryable() => Err(Error::Aws(e)),
+        Err(e) => Err(deletion_blocked(api, ep, ep.status.as_ref(), ctx, &e.reason(), &e.with_fix()).await),
     }
 }

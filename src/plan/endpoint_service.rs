@@ -7,6 +7,7 @@ use std::fmt;
 use super::tags::{Owner, describe_set, desired_tags, tag_diff};
 use super::{SpecProblem, set_diff, write_lists};
 use crate::api::EndpointServiceSpec;
+use crate::api::common::partition_of;
 
 /// Which kind of load balancer fronts the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,23 +36,22 @@ impl LoadBalancerKind {
     }
 }
 
-/// What the spec asks AWS to hold, with defaults resolved.
+/// What the spec asks AWS to hold, with defaults resolved. A field that is
+/// None is left as AWS has it: what an adopted service's spec omits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredService {
     /// Region of the service.
     pub region: String,
-    /// Kind of the load balancers.
-    pub load_balancer_kind: LoadBalancerKind,
-    /// Load balancer ARNs.
-    pub load_balancer_arns: BTreeSet<String>,
+    /// Kind and ARNs of the load balancers.
+    pub load_balancers: Option<(LoadBalancerKind, BTreeSet<String>)>,
     /// Whether connections need acceptance.
-    pub acceptance_required: bool,
+    pub acceptance_required: Option<bool>,
     /// Principals allowed to connect.
-    pub allowed_principals: BTreeSet<String>,
+    pub allowed_principals: Option<BTreeSet<String>>,
     /// Remote regions consumers may connect from (the service's own region excluded).
-    pub supported_regions: BTreeSet<String>,
-    /// Private DNS name.
-    pub private_dns_name: Option<String>,
+    pub supported_regions: Option<BTreeSet<String>>,
+    /// Private DNS name: `Some(None)` means none.
+    pub private_dns_name: Option<Option<String>>,
     /// IP address types; empty leaves AWS's setting alone.
     pub supported_ip_address_types: BTreeSet<String>,
     /// Tags including the ownership tags.
@@ -62,57 +62,92 @@ pub struct DesiredService {
 
 impl DesiredService {
     /// Resolve a spec into desired state, refusing what AWS would refuse.
+    /// For a service the operator creates, what the spec omits takes the
+    /// defaults (acceptance required, no principals, no remote regions, no
+    /// private DNS name); for an adopted one (`spec.serviceId`) it is left as
+    /// it is.
     pub fn from_spec(
         spec: &EndpointServiceSpec,
         owner: &Owner,
         generation: i64,
         default_region: &str,
     ) -> Result<Self, Vec<SpecProblem>> {
+        let adopted = spec.service_id.is_some();
         let region = spec.region.clone().unwrap_or_else(|| default_region.to_string());
         let mut problems = Vec::new();
-        let (kind, arns) = match (&spec.network_load_balancer_arns, &spec.gateway_load_balancer_arns) {
-            (Some(arns), None) => (LoadBalancerKind::Network, arns.clone()),
-            (None, Some(arns)) => (LoadBalancerKind::Gateway, arns.clone()),
-            _ => {
+        let load_balancers = match (&spec.network_load_balancer_arns, &spec.gateway_load_balancer_arns) {
+            (Some(arns), None) => Some((LoadBalancerKind::Network, arns.clone())),
+            (None, Some(arns)) => Some((LoadBalancerKind::Gateway, arns.clone())),
+            (Some(_), Some(_)) => {
                 problems.push(SpecProblem::new(
                     "spec",
-                    "set exactly one of networkLoadBalancerArns and gatewayLoadBalancerArns",
+                    "set at most one of networkLoadBalancerArns and gatewayLoadBalancerArns",
                 ));
-                (LoadBalancerKind::Network, Vec::new())
+                None
+            }
+            (None, None) if adopted => None,
+            (None, None) => {
+                problems.push(SpecProblem::new(
+                    "spec",
+                    "set networkLoadBalancerArns or gatewayLoadBalancerArns to create a service (or serviceId to adopt an existing one)",
+                ));
+                None
             }
         };
-        if arns.is_empty() && problems.is_empty() {
-            problems.push(SpecProblem::new(kind.field(), "list at least one load balancer ARN"));
-        }
-        for (i, arn) in arns.iter().enumerate() {
-            match arn.split(':').nth(3) {
-                Some(lb_region) if lb_region == region => {}
-                Some(lb_region) => problems.push(SpecProblem::new(
-                    format!("{}[{i}]", kind.field()),
-                    format!(
-                        "load balancer is in {lb_region} but the service is in {region}: an endpoint service uses load balancers of its own region; set spec.region to {lb_region} or use a load balancer in {region}"
-                    ),
-                )),
-                None => problems.push(SpecProblem::new(format!("{}[{i}]", kind.field()), "not a load balancer ARN")),
+        if let Some((kind, arns)) = &load_balancers {
+            if arns.is_empty() {
+                problems.push(SpecProblem::new(kind.field(), "list at least one load balancer ARN"));
+            }
+            for (i, arn) in arns.iter().enumerate() {
+                match arn.split(':').nth(3) {
+                    Some(lb_region) if lb_region == region => {}
+                    Some(lb_region) => problems.push(SpecProblem::new(
+                        format!("{}[{i}]", kind.field()),
+                        format!(
+                            "load balancer is in {lb_region} but the service is in {region}: an endpoint service uses load balancers of its own region; set spec.region to {lb_region} or use a load balancer in {region}"
+                        ),
+                    )),
+                    None => {
+                        problems.push(SpecProblem::new(format!("{}[{i}]", kind.field()), "not a load balancer ARN"))
+                    }
+                }
+            }
+            if *kind == LoadBalancerKind::Gateway && spec.private_dns_name.is_some() {
+                problems.push(SpecProblem::new(
+                    "spec.privateDnsName",
+                    "Gateway Load Balancer endpoint services have no private DNS name; remove the field",
+                ));
             }
         }
-        if kind == LoadBalancerKind::Gateway && spec.private_dns_name.is_some() {
-            problems.push(SpecProblem::new(
-                "spec.privateDnsName",
-                "Gateway Load Balancer endpoint services have no private DNS name; remove the field",
-            ));
+        let partition = partition_of(&region);
+        for (i, remote) in spec.supported_regions.iter().flatten().enumerate() {
+            if partition_of(remote) != partition {
+                problems.push(SpecProblem::new(
+                    format!("spec.supportedRegions[{i}]"),
+                    format!(
+                        "{remote} is in partition {}, the service's region {region} in {partition}: cross-region PrivateLink stays within one partition; remove {remote}",
+                        partition_of(remote)
+                    ),
+                ));
+            }
         }
         if !problems.is_empty() {
             return Err(problems);
         }
+        let set = |v: &Option<Vec<String>>| v.as_ref().map(|v| v.iter().cloned().collect::<BTreeSet<_>>());
+        let owned_default = |v: Option<BTreeSet<String>>| if adopted { v } else { Some(v.unwrap_or_default()) };
         Ok(Self {
-            supported_regions: spec.supported_regions.iter().filter(|r| **r != region).cloned().collect(),
+            supported_regions: owned_default(set(&spec.supported_regions))
+                .map(|regions| regions.into_iter().filter(|r| *r != region).collect()),
             region,
-            load_balancer_kind: kind,
-            load_balancer_arns: arns.into_iter().collect(),
-            acceptance_required: spec.acceptance_required,
-            allowed_principals: spec.allowed_principals.iter().cloned().collect(),
-            private_dns_name: spec.private_dns_name.clone(),
+            load_balancers: load_balancers.map(|(kind, arns)| (kind, arns.into_iter().collect())),
+            acceptance_required: spec.acceptance_required.or((!adopted).then_some(true)),
+            allowed_principals: owned_default(set(&spec.allowed_principals)),
+            private_dns_name: match &spec.private_dns_name {
+                Some(name) => Some(Some(name.clone())),
+                None if adopted => None,
+                None => Some(None),
+            },
             supported_ip_address_types: spec
                 .supported_ip_address_types
                 .iter()
@@ -126,7 +161,12 @@ impl DesiredService {
     /// True when consumers from other regions may connect: AWS then needs the
     /// load balancers in at least 2 Availability Zones.
     pub fn is_cross_region(&self) -> bool {
-        !self.supported_regions.is_empty()
+        self.supported_regions.as_ref().is_some_and(|r| !r.is_empty())
+    }
+
+    /// The load balancer ARNs the spec names (none when left alone).
+    pub fn load_balancer_arns(&self) -> Vec<String> {
+        self.load_balancers.as_ref().map(|(_, arns)| arns.iter().cloned().collect()).unwrap_or_default()
     }
 }
 
@@ -216,10 +256,9 @@ pub struct ServiceChanges {
     pub acceptance_required: Option<bool>,
     /// Kind of the load balancers added and removed.
     pub load_balancer_kind: Option<LoadBalancerKind>,
-    /// Load balancers to add.
+    /// Load balancers to add (removals are a separate call: AWS refuses
+    /// them while endpoints are connected, and must not block the rest).
     pub add_load_balancers: Vec<String>,
-    /// Load balancers to remove.
-    pub remove_load_balancers: Vec<String>,
     /// New private DNS name.
     pub private_dns_name: Option<String>,
     /// Remove the private DNS name.
@@ -248,6 +287,8 @@ pub enum ServiceAction {
     Create(Box<CreateService>),
     /// ModifyVpcEndpointServiceConfiguration.
     Modify(ServiceChanges),
+    /// ModifyVpcEndpointServiceConfiguration removing load balancers, alone.
+    RemoveLoadBalancers(LoadBalancerKind, Vec<String>),
     /// ModifyVpcEndpointServicePermissions with AddAllowedPrincipals.
     AddAllowedPrincipals(Vec<String>),
     /// ModifyVpcEndpointServicePermissions with RemoveAllowedPrincipals.
@@ -265,7 +306,9 @@ impl ServiceAction {
     pub fn aws_action(&self) -> &'static str {
         match self {
             ServiceAction::Create(_) => "CreateVpcEndpointServiceConfiguration",
-            ServiceAction::Modify(_) => "ModifyVpcEndpointServiceConfiguration",
+            ServiceAction::Modify(_) | ServiceAction::RemoveLoadBalancers(..) => {
+                "ModifyVpcEndpointServiceConfiguration"
+            }
             ServiceAction::AddAllowedPrincipals(_) | ServiceAction::RemoveAllowedPrincipals(_) => {
                 "ModifyVpcEndpointServicePermissions"
             }
@@ -310,12 +353,11 @@ impl fmt::Display for ServiceAction {
                     write!(f, " acceptanceRequired={a}")?;
                 }
                 let kind = c.load_balancer_kind.map(LoadBalancerKind::elb_type).unwrap_or("");
-                let (add_lbs, remove_lbs) = (format!("add {kind}LoadBalancers"), format!("remove {kind}LoadBalancers"));
+                let add_lbs = format!("add {kind}LoadBalancers");
                 write_lists(
                     f,
                     &[
                         (&add_lbs, &c.add_load_balancers),
-                        (&remove_lbs, &c.remove_load_balancers),
                         ("add supportedRegions", &c.add_supported_regions),
                         ("remove supportedRegions", &c.remove_supported_regions),
                         ("add supportedIpAddressTypes", &c.add_ip_address_types),
@@ -329,6 +371,9 @@ impl fmt::Display for ServiceAction {
                     write!(f, " removePrivateDnsName")?;
                 }
                 Ok(())
+            }
+            ServiceAction::RemoveLoadBalancers(kind, arns) => {
+                write!(f, " remove {}LoadBalancers=[{}]", kind.elb_type(), list(arns))
             }
             ServiceAction::AddAllowedPrincipals(p) => write!(f, " add=[{}]", list(p)),
             ServiceAction::RemoveAllowedPrincipals(p) => write!(f, " remove=[{}]", list(p)),
@@ -344,7 +389,8 @@ impl fmt::Display for ServiceAction {
 /// The actions that make AWS hold `desired`. `observed` is None when no
 /// service exists yet; `principals` are the observed allowed principals.
 /// `owned` is true when the operator created the service, so tags it does
-/// not know are removed; on an adopted service they are kept.
+/// not know are removed; on an adopted service they are kept. Removing
+/// load balancers comes last, in a call of its own.
 pub fn plan(
     desired: &DesiredService,
     observed: Option<&ObservedService>,
@@ -353,41 +399,57 @@ pub fn plan(
 ) -> Vec<ServiceAction> {
     let mut actions = Vec::new();
     let Some(observed) = observed.filter(|o| !o.is_gone()) else {
+        let Some((kind, arns)) = &desired.load_balancers else {
+            // Adoption of a service that does not exist: nothing to create from.
+            return actions;
+        };
         actions.push(ServiceAction::Create(Box::new(CreateService {
             region: desired.region.clone(),
-            load_balancer_kind: desired.load_balancer_kind,
-            load_balancer_arns: desired.load_balancer_arns.iter().cloned().collect(),
-            acceptance_required: desired.acceptance_required,
-            private_dns_name: desired.private_dns_name.clone(),
+            load_balancer_kind: *kind,
+            load_balancer_arns: arns.iter().cloned().collect(),
+            acceptance_required: desired.acceptance_required.unwrap_or(true),
+            private_dns_name: desired.private_dns_name.clone().flatten(),
             supported_ip_address_types: desired.supported_ip_address_types.iter().cloned().collect(),
-            supported_regions: desired.supported_regions.iter().cloned().collect(),
+            supported_regions: desired.supported_regions.iter().flatten().cloned().collect(),
             tags: desired.tags.clone(),
             client_token: desired.client_token.clone(),
         })));
-        if !desired.allowed_principals.is_empty() {
-            actions.push(ServiceAction::AddAllowedPrincipals(desired.allowed_principals.iter().cloned().collect()));
+        if let Some(principals) = desired.allowed_principals.as_ref().filter(|p| !p.is_empty()) {
+            actions.push(ServiceAction::AddAllowedPrincipals(principals.iter().cloned().collect()));
         }
         return actions;
     };
 
-    let kind = desired.load_balancer_kind;
-    let (add_lbs, remove_lbs) = set_diff(&desired.load_balancer_arns, observed.load_balancers(kind));
+    let (kind, add_lbs, remove_lbs) = match &desired.load_balancers {
+        Some((kind, arns)) => {
+            let (add, remove) = set_diff(arns, observed.load_balancers(*kind));
+            (Some(*kind), add, remove)
+        }
+        None => (None, Vec::new(), Vec::new()),
+    };
     let observed_remote: BTreeSet<String> =
         observed.supported_regions.keys().filter(|r| **r != desired.region).cloned().collect();
-    let (add_regions, remove_regions) = set_diff(&desired.supported_regions, &observed_remote);
+    let (add_regions, remove_regions) = match &desired.supported_regions {
+        Some(regions) => set_diff(regions, &observed_remote),
+        None => (Vec::new(), Vec::new()),
+    };
     let (add_ip, remove_ip) = if desired.supported_ip_address_types.is_empty() {
         (Vec::new(), Vec::new())
     } else {
         set_diff(&desired.supported_ip_address_types, &observed.supported_ip_address_types)
     };
+    let (set_dns, remove_dns) = match &desired.private_dns_name {
+        Some(Some(name)) => (observed.private_dns_name.as_ref() != Some(name)).then(|| (Some(name.clone()), false)),
+        Some(None) => observed.private_dns_name.is_some().then_some((None, true)),
+        None => None,
+    }
+    .unwrap_or((None, false));
     let changes = ServiceChanges {
-        acceptance_required: (observed.acceptance_required != desired.acceptance_required)
-            .then_some(desired.acceptance_required),
-        load_balancer_kind: Some(kind),
+        acceptance_required: desired.acceptance_required.filter(|a| *a != observed.acceptance_required),
+        load_balancer_kind: kind,
         add_load_balancers: add_lbs,
-        remove_load_balancers: remove_lbs,
-        private_dns_name: desired.private_dns_name.clone().filter(|d| observed.private_dns_name.as_ref() != Some(d)),
-        remove_private_dns_name: desired.private_dns_name.is_none() && observed.private_dns_name.is_some(),
+        private_dns_name: set_dns,
+        remove_private_dns_name: remove_dns,
         add_ip_address_types: add_ip,
         remove_ip_address_types: remove_ip,
         add_supported_regions: add_regions,
@@ -397,12 +459,14 @@ pub fn plan(
         actions.push(ServiceAction::Modify(changes));
     }
 
-    let (add_principals, remove_principals) = set_diff(&desired.allowed_principals, principals);
-    if !add_principals.is_empty() {
-        actions.push(ServiceAction::AddAllowedPrincipals(add_principals));
-    }
-    if !remove_principals.is_empty() {
-        actions.push(ServiceAction::RemoveAllowedPrincipals(remove_principals));
+    if let Some(desired_principals) = &desired.allowed_principals {
+        let (add_principals, remove_principals) = set_diff(desired_principals, principals);
+        if !add_principals.is_empty() {
+            actions.push(ServiceAction::AddAllowedPrincipals(add_principals));
+        }
+        if !remove_principals.is_empty() {
+            actions.push(ServiceAction::RemoveAllowedPrincipals(remove_principals));
+        }
     }
 
     let (set_tags, delete_tags) = tag_diff(&desired.tags, &observed.tags, owned);
@@ -411,6 +475,9 @@ pub fn plan(
     }
     if !delete_tags.is_empty() {
         actions.push(ServiceAction::DeleteTags(delete_tags));
+    }
+    if let (Some(kind), false) = (kind, remove_lbs.is_empty()) {
+        actions.push(ServiceAction::RemoveLoadBalancers(kind, remove_lbs));
     }
     actions
 }
@@ -423,6 +490,49 @@ pub fn plan_deletion(observed: Option<&ObservedService>, retain: bool) -> Vec<Se
         Some(o) if !retain && !o.is_gone() => vec![ServiceAction::Delete],
         _ => Vec::new(),
     }
+}
+
+/// One consumer endpoint's connection to a service, as the provider sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedConnection {
+    /// The consumer's endpoint (`vpce-…`).
+    pub endpoint_id: String,
+    /// Account that owns the endpoint.
+    pub owner: Option<String>,
+    /// pendingAcceptance, pending, available, rejected, failed, deleting, deleted.
+    pub state: String,
+    /// Region of the endpoint.
+    pub region: Option<String>,
+}
+
+impl ObservedConnection {
+    /// True while the endpoint holds the service: AWS refuses to delete the
+    /// service, or to remove its load balancers, until it is rejected.
+    pub fn holds_service(&self) -> bool {
+        matches!(self.state.as_str(), "available" | "pendingAcceptance" | "pending")
+    }
+}
+
+/// Why AWS refused to remove load balancers, naming the endpoints that hold
+/// them and what to do.
+pub fn load_balancer_removal_blocked(removed: &[String], connections: &[ObservedConnection]) -> String {
+    let holders: Vec<String> = connections
+        .iter()
+        .filter(|c| c.holds_service())
+        .map(|c| match &c.owner {
+            Some(owner) => format!("{} (account {owner}, {})", c.endpoint_id, c.state),
+            None => format!("{} ({})", c.endpoint_id, c.state),
+        })
+        .collect();
+    let held = if holders.is_empty() {
+        "endpoints are connected".to_string()
+    } else {
+        format!("endpoints {} are connected", holders.join(", "))
+    };
+    format!(
+        "load balancers {} cannot be removed while {held}: reject those connections (an EndpointConnection with decision Reject) or ask their owners to delete the endpoints; the other changes were applied",
+        removed.join(", ")
+    )
 }
 
 /// A load balancer as ELBv2 reports it.
@@ -442,9 +552,10 @@ pub struct ObservedLoadBalancer {
 /// each must exist, be of the spec's kind and active, and span at least 2
 /// Availability Zones when the service is cross-region.
 pub fn check_load_balancers(desired: &DesiredService, found: &[ObservedLoadBalancer]) -> Vec<SpecProblem> {
-    let kind = desired.load_balancer_kind;
+    let Some((kind, arns)) = &desired.load_balancers else { return Vec::new() };
+    let kind = *kind;
     let mut problems = Vec::new();
-    for arn in &desired.load_balancer_arns {
+    for arn in arns {
         let field = kind.field();
         let Some(lb) = found.iter().find(|lb| &lb.arn == arn) else {
             problems.push(SpecProblem::new(
@@ -515,14 +626,14 @@ mod tests {
     /// The service AWS would hold after applying `desired`.
     fn in_sync(d: &DesiredService) -> (ObservedService, BTreeSet<String>) {
         let mut regions: BTreeMap<String, Option<String>> =
-            d.supported_regions.iter().map(|r| (r.clone(), Some("Available".into()))).collect();
+            d.supported_regions.iter().flatten().map(|r| (r.clone(), Some("Available".into()))).collect();
         regions.insert(d.region.clone(), Some("Available".into()));
         let observed = ObservedService {
             id: "vpce-svc-0123456789abcdef0".into(),
             state: Some("Available".into()),
-            acceptance_required: d.acceptance_required,
-            network_load_balancer_arns: d.load_balancer_arns.clone(),
-            private_dns_name: d.private_dns_name.clone(),
+            acceptance_required: d.acceptance_required.unwrap_or(true),
+            network_load_balancer_arns: d.load_balancer_arns().into_iter().collect(),
+            private_dns_name: d.private_dns_name.clone().flatten(),
             supported_ip_address_types: if d.supported_ip_address_types.is_empty() {
                 BTreeSet::from(["ipv4".to_string()])
             } else {
@@ -532,7 +643,7 @@ mod tests {
             tags: d.tags.clone(),
             ..Default::default()
         };
-        (observed, d.allowed_principals.clone())
+        (observed, d.allowed_principals.clone().unwrap_or_default())
     }
 
     #[test]
@@ -552,7 +663,7 @@ mod tests {
     #[test]
     fn create_without_principals_is_one_call() {
         let mut s = spec();
-        s.allowed_principals.clear();
+        s.allowed_principals = None;
         assert_eq!(plan(&desired(&s), None, &BTreeSet::new(), true).len(), 1);
     }
 
@@ -574,8 +685,8 @@ mod tests {
     #[test]
     fn sets_in_another_order_need_nothing() {
         let mut s = spec();
-        s.allowed_principals.reverse();
-        s.supported_regions.reverse();
+        s.allowed_principals.as_mut().unwrap().reverse();
+        s.supported_regions.as_mut().unwrap().reverse();
         let (observed, principals) = in_sync(&desired(&spec()));
         assert_eq!(plan(&desired(&s), Some(&observed), &principals, true), vec![]);
     }
@@ -583,9 +694,9 @@ mod tests {
     #[test]
     fn own_region_in_supported_regions_is_ignored_on_both_sides() {
         let mut s = spec();
-        s.supported_regions.push("us-east-1".into());
+        s.supported_regions.as_mut().unwrap().push("us-east-1".into());
         let d = desired(&s);
-        assert!(!d.supported_regions.contains("us-east-1"));
+        assert!(!d.supported_regions.as_ref().unwrap().contains("us-east-1"));
         let (observed, principals) = in_sync(&d);
         assert!(observed.supported_regions.contains_key("us-east-1"));
         assert_eq!(plan(&d, Some(&observed), &principals, true), vec![]);
@@ -606,20 +717,70 @@ mod tests {
     }
 
     #[test]
-    fn regions_acceptance_and_load_balancers_change_in_one_modify() {
+    fn regions_acceptance_and_added_load_balancers_change_in_one_modify_removals_in_another() {
         let mut s = spec();
-        s.acceptance_required = false;
-        s.supported_regions = vec!["us-west-2".into(), "ap-northeast-1".into()];
+        s.acceptance_required = Some(false);
+        s.supported_regions = Some(vec!["us-west-2".into(), "ap-northeast-1".into()]);
         s.network_load_balancer_arns = Some(vec![NLB_B.into()]);
         let (observed, principals) = in_sync(&desired(&spec()));
         let actions = plan(&desired(&s), Some(&observed), &principals, true);
-        let [ServiceAction::Modify(c)] = actions.as_slice() else { panic!("expected one modify, got {actions:?}") };
+        let [ServiceAction::Modify(c), ServiceAction::RemoveLoadBalancers(kind, removed)] = actions.as_slice() else {
+            panic!("expected a modify, then the removal alone, got {actions:?}")
+        };
         assert_eq!(c.acceptance_required, Some(false));
         assert_eq!(c.add_load_balancers, vec![NLB_B.to_string()]);
-        assert_eq!(c.remove_load_balancers, vec![NLB_A.to_string()]);
         assert_eq!(c.add_supported_regions, vec!["ap-northeast-1".to_string()]);
         assert_eq!(c.remove_supported_regions, vec!["eu-west-1".to_string()]);
         assert!(!c.remove_private_dns_name);
+        assert_eq!((*kind, removed.clone()), (LoadBalancerKind::Network, vec![NLB_A.to_string()]));
+    }
+
+    #[test]
+    fn adoption_with_a_minimal_spec_changes_nothing_but_ownership_tags() {
+        let adopt: EndpointServiceSpec =
+            serde_json::from_value(serde_json::json!({"serviceId": "vpce-svc-0123456789abcdef0"})).unwrap();
+        let d = desired(&adopt);
+        assert_eq!(d.acceptance_required, None);
+        assert_eq!(d.allowed_principals, None);
+        assert_eq!(d.supported_regions, None);
+        assert_eq!(d.private_dns_name, None);
+        assert_eq!(d.load_balancers, None);
+        let mut s = spec();
+        s.private_dns_name = Some("api.example.com".into());
+        s.acceptance_required = Some(false);
+        let (mut observed, principals) = in_sync(&desired(&s));
+        observed.tags = BTreeMap::from([("owner".into(), "someone-else".into())]);
+        let actions = plan(&d, Some(&observed), &principals, false);
+        let [ServiceAction::SetTags(tags)] = actions.as_slice() else { panic!("{actions:?}") };
+        assert!(tags.keys().all(|k| k.starts_with("privatelink.dev/")), "{tags:?}");
+        assert!(check_load_balancers(&d, &[]).is_empty(), "no load balancers named, none checked");
+        assert_eq!(plan(&d, None, &BTreeSet::new(), false), vec![], "nothing to create from");
+    }
+
+    #[test]
+    fn refused_load_balancer_removal_names_the_endpoints_that_hold_it() {
+        let connections = vec![
+            ObservedConnection {
+                endpoint_id: "vpce-0aaa".into(),
+                owner: Some("444455556666".into()),
+                state: "available".into(),
+                region: None,
+            },
+            ObservedConnection { endpoint_id: "vpce-0bbb".into(), owner: None, state: "rejected".into(), region: None },
+        ];
+        let why = load_balancer_removal_blocked(&[NLB_A.to_string()], &connections);
+        assert!(why.contains("vpce-0aaa (account 444455556666, available)"), "{why}");
+        assert!(!why.contains("vpce-0bbb"), "a rejected connection holds nothing: {why}");
+        assert!(why.contains("decision Reject"), "{why}");
+    }
+
+    #[test]
+    fn supported_regions_stay_in_the_partition() {
+        let mut s = spec();
+        s.supported_regions = Some(vec!["cn-north-1".into(), "us-west-2".into()]);
+        let problems = DesiredService::from_spec(&s, &owner(), 1, "us-east-1").unwrap_err();
+        assert_eq!(problems[0].field, "spec.supportedRegions[0]");
+        assert!(problems[0].message.contains("aws-cn"), "{}", problems[0]);
     }
 
     #[test]
@@ -692,7 +853,7 @@ mod tests {
 
         s.network_load_balancer_arns = None;
         let problems = DesiredService::from_spec(&s, &owner(), 1, "us-east-1").unwrap_err();
-        assert!(problems[0].message.contains("exactly one"));
+        assert!(problems[0].message.contains("set networkLoadBalancerArns or gatewayLoadBalancerArns"));
 
         s.gateway_load_balancer_arns = Some(vec![
             "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/gwy/g/0123456789abcdef".into(),
@@ -730,7 +891,7 @@ mod tests {
         let one_zone = check_load_balancers(&d, &[lb(NLB_A, "network", "active", 1)]);
         assert!(one_zone[0].message.contains("at least 2 availability zones"), "{one_zone:?}");
         let mut same_region = spec();
-        same_region.supported_regions.clear();
+        same_region.supported_regions = None;
         assert_eq!(check_load_balancers(&desired(&same_region), &[lb(NLB_A, "network", "active", 1)]), vec![]);
     }
 }

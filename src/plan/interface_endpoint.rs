@@ -9,6 +9,8 @@ use serde_json::Value;
 use super::tags::{Owner, describe_set, desired_tags, tag_diff};
 use super::{SpecProblem, set_diff, write_lists};
 use crate::api::InterfaceEndpointSpec;
+use crate::api::common::partition_of;
+use crate::api::conditions::{ACCEPTED, Condition, ConditionStatus, READY};
 use crate::api::interface_endpoint::{DnsRecordIpType, EndpointIpAddressType};
 
 /// The service an endpoint connects to, resolved from `serviceName` or `serviceRef`.
@@ -23,15 +25,27 @@ pub struct ResolvedService {
 }
 
 /// True for AWS's own services (`com.amazonaws.<region>.<service>`), which
-/// never require acceptance and cannot be reached cross-region.
+/// never require acceptance. Some of them can be reached from another region
+/// (see [`CROSS_REGION_AWS_SERVICES`]).
 pub fn is_aws_service(name: &str) -> bool {
     name.starts_with("com.amazonaws.") && !name.starts_with("com.amazonaws.vpce.")
 }
 
-/// The region embedded in a service name, if any.
+/// The AWS services AWS documents as reachable across regions through an
+/// interface endpoint with a service region ("Cross-region enabled AWS
+/// services", since Nov 2025). Only used to explain AWS's refusal: the list
+/// grows, so nothing is refused on it.
+pub const CROSS_REGION_AWS_SERVICES: &str =
+    "s3, iam, ecr.api, ecr.dkr, kms, kms-fips, ecs, lambda, kinesis-firehose, kinesisanalytics(-fips), route53";
+
+/// The region embedded in a service name, if any (`com.amazonaws.iam` and
+/// other global services name none).
 pub fn region_of_service_name(name: &str) -> Option<&str> {
     let rest = name.strip_prefix("com.amazonaws.vpce.").or_else(|| name.strip_prefix("com.amazonaws."))?;
-    rest.split('.').next()
+    let first = rest.split('.').next()?;
+    let looks_like_region = first.split('-').count() >= 3
+        && first.rsplit('-').next().is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    looks_like_region.then_some(first)
 }
 
 /// What the spec asks AWS to hold.
@@ -47,8 +61,8 @@ pub struct DesiredEndpoint {
     pub service_region: Option<String>,
     /// Gateway Load Balancer endpoint rather than interface endpoint.
     pub gateway: bool,
-    /// Subnets.
-    pub subnet_ids: BTreeSet<String>,
+    /// Subnets; None leaves an adopted endpoint's subnets alone.
+    pub subnet_ids: Option<BTreeSet<String>>,
     /// Subnets with fixed addresses: (subnet, ipv4, ipv6), used at creation.
     pub subnet_configurations: Vec<(String, Option<String>, Option<String>)>,
     /// Security groups.
@@ -97,13 +111,26 @@ impl DesiredEndpoint {
         default_region: &str,
     ) -> Result<Self, Vec<SpecProblem>> {
         let region = spec.region.clone().unwrap_or_else(|| default_region.to_string());
+        let adopted = spec.vpc_endpoint_id.is_some();
         let mut problems = Vec::new();
         let service_region = service.region.clone().filter(|r| *r != region);
-        if service_region.is_some() && is_aws_service(&service.name) {
+        if let Some(remote) = &service_region
+            && partition_of(remote) != partition_of(&region)
+        {
             problems.push(SpecProblem::new(
                 "spec.serviceRegion",
                 format!(
-                    "{} is an AWS service: AWS services are reachable only from their own region, so create the endpoint in that region and remove serviceRegion",
+                    "the service is in {remote} (partition {}) and the endpoint in {region} (partition {}): PrivateLink does not cross partitions; use a service of the endpoint's partition",
+                    partition_of(remote),
+                    partition_of(&region)
+                ),
+            ));
+        }
+        if service.gateway && spec.private_dns_enabled == Some(true) {
+            problems.push(SpecProblem::new(
+                "spec.privateDnsEnabled",
+                format!(
+                    "{} is a Gateway Load Balancer endpoint service: its endpoints have no private DNS; remove privateDnsEnabled",
                     service.name
                 ),
             ));
@@ -126,17 +153,17 @@ impl DesiredEndpoint {
             },
         };
         let (subnet_ids, subnet_configurations) = match (&spec.subnet_ids, &spec.subnet_configurations) {
-            (Some(ids), _) => (ids.iter().cloned().collect(), Vec::new()),
+            (Some(ids), _) => (Some(ids.iter().cloned().collect::<BTreeSet<_>>()), Vec::new()),
             (None, Some(configs)) => (
-                configs.iter().map(|c| c.subnet_id.clone()).collect(),
+                Some(configs.iter().map(|c| c.subnet_id.clone()).collect()),
                 configs.iter().map(|c| (c.subnet_id.clone(), c.ipv4.clone(), c.ipv6.clone())).collect(),
             ),
-            (None, None) => (BTreeSet::new(), Vec::new()),
+            (None, None) => (None, Vec::new()),
         };
-        if subnet_ids.is_empty() && !service.gateway {
+        if !adopted && subnet_ids.as_ref().is_none_or(BTreeSet::is_empty) {
             problems.push(SpecProblem::new(
                 "spec.subnetIds",
-                "an interface endpoint needs at least one subnet: list subnetIds (one per Availability Zone)",
+                "an endpoint needs at least one subnet: list subnetIds (one per Availability Zone)",
             ));
         }
         if !problems.is_empty() {
@@ -300,7 +327,7 @@ impl fmt::Display for EndpointAction {
                 if let Some(r) = &e.service_region {
                     write!(f, " serviceRegion={r}")?;
                 }
-                let subnets: Vec<String> = e.subnet_ids.iter().cloned().collect();
+                let subnets: Vec<String> = e.subnet_ids.iter().flatten().cloned().collect();
                 write!(f, " subnets=[{}]", list(&subnets))?;
                 let groups: Vec<String> = e.security_group_ids.iter().cloned().collect();
                 write_lists(f, &[("securityGroups", &groups)])?;
@@ -385,7 +412,8 @@ pub fn replacement_needed(desired: &DesiredEndpoint, observed: &ObservedEndpoint
     problems
 }
 
-/// The actions that make AWS hold `desired`.
+/// The actions that make AWS hold `desired`: none on a requester-managed
+/// endpoint (AWS refuses to modify or tag those).
 ///
 /// `acceptance_may_be_required`: the service requires acceptance, or it is
 /// not known. Private DNS is then created off and enabled once the endpoint
@@ -398,6 +426,10 @@ pub fn plan(
     owned: bool,
 ) -> Vec<EndpointAction> {
     let Some(observed) = observed.filter(|o| !o.is_gone()) else {
+        if desired.subnet_ids.is_none() {
+            // Adoption of an endpoint that does not exist: nothing to create from.
+            return Vec::new();
+        }
         let private_dns = match desired.private_dns_enabled {
             Some(true) if acceptance_may_be_required => Some(false),
             other => other,
@@ -407,8 +439,15 @@ pub fn plan(
             private_dns_enabled: private_dns,
         }))];
     };
+    if observed.requester_managed {
+        // AWS refuses every change to an endpoint an AWS service manages.
+        return Vec::new();
+    }
     let mut actions = Vec::new();
-    let (add_subnets, remove_subnets) = set_diff(&desired.subnet_ids, &observed.subnet_ids);
+    let (add_subnets, remove_subnets) = match &desired.subnet_ids {
+        Some(subnets) => set_diff(subnets, &observed.subnet_ids),
+        None => (Vec::new(), Vec::new()),
+    };
     // Without security groups in the spec AWS uses the VPC's default group:
     // leave it alone rather than fight it.
     let (add_groups, remove_groups) = if desired.security_group_ids.is_empty() {
@@ -502,6 +541,187 @@ pub fn requester_owner(o: &ObservedEndpoint) -> String {
     )
 }
 
+/// What DescribeVpcEndpointServices tells a consumer about a service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceDetails {
+    /// Account that owns the service.
+    pub owner: Option<String>,
+    /// Whether connections need the owner's acceptance.
+    pub acceptance_required: Option<bool>,
+    /// Availability Zone names (in the caller's account).
+    pub availability_zones: Vec<String>,
+    /// Availability Zone IDs (the same in every account).
+    pub availability_zone_ids: Vec<String>,
+    /// True for a Gateway Load Balancer endpoint service.
+    pub gateway: bool,
+}
+
+/// Subnets in Availability Zones the service does not serve, compared by
+/// AZ ID (names differ between accounts). `zones` maps each subnet to its
+/// (AZ name, AZ ID). Only meaningful for a service in the endpoint's region.
+pub fn subnet_zone_problems(
+    desired: &DesiredEndpoint,
+    service: &ServiceDetails,
+    zones: &BTreeMap<String, (String, String)>,
+) -> Vec<SpecProblem> {
+    if service.availability_zone_ids.is_empty() || desired.service_region.is_some() {
+        return Vec::new();
+    }
+    zones
+        .iter()
+        .filter(|(_, (_, az_id))| !service.availability_zone_ids.contains(az_id))
+        .map(|(subnet, (az, az_id))| {
+            SpecProblem::new(
+                "spec.subnetIds",
+                format!(
+                    "{subnet} is in {az_id} ({az} in this account), which {} does not serve (it serves {}): use subnets in those Availability Zones, or ask the provider to enable the zone",
+                    desired.service_name,
+                    service.availability_zone_ids.join(", ")
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Private DNS needs the VPC's `enableDnsSupport` and `enableDnsHostnames`.
+pub fn vpc_dns_problem(desired: &DesiredEndpoint, dns_support: bool, dns_hostnames: bool) -> Option<SpecProblem> {
+    if desired.private_dns_enabled != Some(true) || (dns_support && dns_hostnames) {
+        return None;
+    }
+    let missing: Vec<&str> =
+        [(!dns_support).then_some("enableDnsSupport"), (!dns_hostnames).then_some("enableDnsHostnames")]
+            .into_iter()
+            .flatten()
+            .collect();
+    Some(SpecProblem::new(
+        "spec.privateDnsEnabled",
+        format!(
+            "private DNS needs {} on {}: turn them on (aws ec2 modify-vpc-attribute --vpc-id {} --enable-dns-hostnames '{{\"Value\":true}}', likewise --enable-dns-support) or set privateDnsEnabled: false",
+            missing.join(" and "),
+            desired.vpc_id,
+            desired.vpc_id
+        ),
+    ))
+}
+
+/// What to do about an AWS error whose message does not say what to
+/// change: `InvalidServiceName`, which AWS answers for a name that does not
+/// exist, is not shared with the caller, or is not reachable from the
+/// endpoint's region.
+pub fn hint(code: Option<&str>, desired: &DesiredEndpoint) -> Option<String> {
+    if code != Some("InvalidServiceName") {
+        return None;
+    }
+    let name = &desired.service_name;
+    let name_region = region_of_service_name(name);
+    Some(match (name_region, &desired.service_region) {
+        (Some(r), None) if r != desired.region && !is_aws_service(name) => format!(
+            "{name} is a service in {r} and the endpoint is in {}: for cross-region PrivateLink set spec.serviceRegion: {r} (the provider must list {} in supportedRegions)",
+            desired.region, desired.region
+        ),
+        (Some(r), None) if r != desired.region => format!(
+            "{name} is an AWS service in {r} and the endpoint is in {}: set spec.serviceRegion: {r} if AWS reaches that service across regions (AWS lists {CROSS_REGION_AWS_SERVICES}), or create the endpoint in {r}",
+            desired.region
+        ),
+        (_, Some(r)) if is_aws_service(name) => format!(
+            "AWS does not offer {name} to {} from {r}: only some AWS services are reachable across regions (AWS lists {CROSS_REGION_AWS_SERVICES}); for the others create the endpoint in {r} and remove serviceRegion",
+            desired.region
+        ),
+        _ => format!(
+            "check the service name and region, and that the service owner allows your account (their allowedPrincipals){}",
+            desired
+                .service_region
+                .as_ref()
+                .map(|r| format!(" and lists {} in supportedRegions of the service in {r}", desired.region))
+                .unwrap_or_default()
+        ),
+    })
+}
+
+/// A state name as a condition reason: `pendingAcceptance` → `PendingAcceptance`.
+pub fn state_reason(state: &str) -> String {
+    let mut chars = state.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => "Pending".into(),
+    }
+}
+
+/// The Accepted condition: who must accept while the connection waits.
+pub fn accepted_condition(state: &str, service: Option<&str>, service_owner: Option<&str>) -> Condition {
+    let service = service.unwrap_or("the service");
+    let who =
+        service_owner.map(|o| format!("AWS account {o}")).unwrap_or_else(|| "the service owner's AWS account".into());
+    match state {
+        "pendingAcceptance" => Condition::new(
+            ACCEPTED,
+            ConditionStatus::False,
+            "PendingAcceptance",
+            format!(
+                "{who} must accept this connection to {service} (AcceptVpcEndpointConnections, or an EndpointConnection with decision Accept)"
+            ),
+        ),
+        "rejected" => Condition::new(
+            ACCEPTED,
+            ConditionStatus::False,
+            "Rejected",
+            format!("{who} rejected the connection to {service}"),
+        ),
+        "available" => Condition::new(
+            ACCEPTED,
+            ConditionStatus::True,
+            "Accepted",
+            format!("the connection to {service} is accepted"),
+        ),
+        other => {
+            Condition::new(ACCEPTED, ConditionStatus::Unknown, &state_reason(other), format!("endpoint is {other}"))
+        }
+    }
+}
+
+/// The Ready condition of an endpoint AWS holds.
+pub fn ready_condition(observed: &ObservedEndpoint, private_dns_deferred: bool) -> Condition {
+    if observed.state == "available" && !private_dns_deferred {
+        return Condition::new(
+            READY,
+            ConditionStatus::True,
+            "Available",
+            format!("endpoint {} is available", observed.id),
+        );
+    }
+    let message = match observed.state.as_str() {
+        "pendingAcceptance" => {
+            "the connection waits for the service owner's acceptance (see the Accepted condition)".to_string()
+        }
+        "available" => "the endpoint is available; private DNS is being enabled".to_string(),
+        "rejected" => {
+            "the service owner rejected the connection: ask them to accept it, or delete this InterfaceEndpoint".into()
+        }
+        "failed" => format!(
+            "AWS could not create the endpoint: {}",
+            observed.last_error.as_deref().unwrap_or("no reason given")
+        ),
+        other => format!("endpoint is {other}; waiting for AWS"),
+    };
+    Condition::new(READY, ConditionStatus::False, &state_reason(&observed.state), message)
+}
+
+/// How long AWS may keep the endpoint in this state on its own: transitional
+/// states are polled, terminal ones (available, rejected, failed) wait for
+/// the resync or a change.
+pub fn is_settled(observed: &ObservedEndpoint, private_dns_deferred: bool) -> bool {
+    let waits_for_dns = observed.state == "available" && private_dns_deferred;
+    !(observed.is_transitional() || waits_for_dns)
+}
+
+/// What a requester-managed endpoint's status says: the operator only
+/// observes it.
+pub fn requester_managed_note(observed: &ObservedEndpoint) -> Option<String> {
+    observed.requester_managed.then(|| {
+        format!("{}; AWS refuses changes to it, so the operator only reports its state", requester_owner(observed))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,7 +771,7 @@ mod tests {
             vpc_id: d.vpc_id.clone(),
             service_name: d.service_name.clone(),
             service_region: Some(d.service_region.clone().unwrap_or(d.region.clone())),
-            subnet_ids: d.subnet_ids.clone(),
+            subnet_ids: d.subnet_ids.clone().unwrap_or_default(),
             security_group_ids: d.security_group_ids.clone(),
             private_dns_enabled: d.private_dns_enabled.unwrap_or(false),
             dns_record_ip_type: Some(d.dns_record_ip_type.clone().unwrap_or("ipv4".into())),
@@ -641,7 +861,51 @@ mod tests {
     }
 
     #[test]
-    fn invalid_policy_and_aws_service_cross_region_are_spec_problems() {
+    fn requester_managed_endpoints_are_never_changed_or_tagged() {
+        let d = desired(&spec(serde_json::json!({"securityGroupIds": ["sg-0123456789abcdef9"], "tags": {"a": "b"}})));
+        let mut o = in_sync(&desired(&spec(serde_json::json!({}))));
+        o.tags.clear();
+        o.requester_managed = true;
+        assert_eq!(plan(&d, Some(&o), false, false), vec![]);
+    }
+
+    #[test]
+    fn adopted_endpoint_keeps_its_subnets_when_the_spec_omits_them() {
+        let adopt = spec(serde_json::json!({"vpcEndpointId": "vpce-0123456789abcdef0"}));
+        let mut adopt = adopt;
+        adopt.subnet_ids = None;
+        let d = desired(&adopt);
+        assert_eq!(d.subnet_ids, None);
+        let mut o = in_sync(&desired(&spec(serde_json::json!({}))));
+        o.subnet_ids.insert("subnet-0123456789abcdef5".into());
+        o.tags = d.tags.clone();
+        assert_eq!(plan(&d, Some(&o), false, false), vec![]);
+        assert_eq!(plan(&d, None, false, false), vec![], "nothing to create from");
+        let mut created = adopt.clone();
+        created.vpc_endpoint_id = None;
+        let err = DesiredEndpoint::from_spec(&created, &service(), &owner(), 1, "us-east-1").unwrap_err();
+        assert_eq!(err[0].field, "spec.subnetIds");
+    }
+
+    #[test]
+    fn gateway_endpoints_have_no_private_dns() {
+        let gwlb = ResolvedService { name: SVC.into(), region: None, gateway: true };
+        let err = DesiredEndpoint::from_spec(
+            &spec(serde_json::json!({"privateDnsEnabled": true})),
+            &gwlb,
+            &owner(),
+            1,
+            "us-east-1",
+        )
+        .unwrap_err();
+        assert_eq!(err[0].field, "spec.privateDnsEnabled");
+        let ok = DesiredEndpoint::from_spec(&spec(serde_json::json!({})), &gwlb, &owner(), 1, "us-east-1").unwrap();
+        assert!(ok.gateway);
+        assert!(created(plan(&ok, None, true, true)).endpoint.gateway);
+    }
+
+    #[test]
+    fn invalid_policy_and_cross_partition_service_region_are_spec_problems() {
         let bad = DesiredEndpoint::from_spec(
             &spec(serde_json::json!({"policy": "{not json"})),
             &service(),
@@ -650,13 +914,19 @@ mod tests {
             "us-east-1",
         );
         assert_eq!(bad.unwrap_err()[0].field, "spec.policy");
+        // AWS services may be reached cross-region (since Nov 2025): not refused here.
         let s3 = ResolvedService {
             name: "com.amazonaws.us-west-2.s3".into(),
             region: Some("us-west-2".into()),
             gateway: false,
         };
-        let err = DesiredEndpoint::from_spec(&spec(serde_json::json!({})), &s3, &owner(), 1, "us-east-1").unwrap_err();
-        assert!(err[0].message.contains("reachable only from their own region"), "{err:?}");
+        let d = DesiredEndpoint::from_spec(&spec(serde_json::json!({})), &s3, &owner(), 1, "us-east-1").unwrap();
+        assert_eq!(d.service_region.as_deref(), Some("us-west-2"));
+        let china = ResolvedService { name: SVC.into(), region: Some("cn-north-1".into()), gateway: false };
+        let err =
+            DesiredEndpoint::from_spec(&spec(serde_json::json!({})), &china, &owner(), 1, "us-east-1").unwrap_err();
+        assert_eq!(err[0].field, "spec.serviceRegion");
+        assert!(err[0].message.contains("aws-cn"), "{err:?}");
     }
 
     #[test]
@@ -714,5 +984,59 @@ mod tests {
         assert_eq!(region_of_service_name(SVC), Some("us-east-1"));
         assert_eq!(region_of_service_name("com.amazonaws.eu-west-1.sqs"), Some("eu-west-1"));
         assert_eq!(region_of_service_name("aws.sagemaker.us-east-1.notebook"), None);
+        assert_eq!(region_of_service_name("com.amazonaws.iam"), None);
+        assert_eq!(region_of_service_name("com.amazonaws.us-gov-west-1.s3"), Some("us-gov-west-1"));
+    }
+
+    #[test]
+    fn diagnostics_are_pure_decisions() {
+        let d = desired(&spec(serde_json::json!({"privateDnsEnabled": true})));
+        let p = vpc_dns_problem(&d, true, false).expect("hostnames missing");
+        assert!(p.message.contains("enableDnsHostnames") && !p.message.contains("enableDnsSupport and"), "{p}");
+        assert_eq!(vpc_dns_problem(&d, true, true), None);
+        let service = ServiceDetails { availability_zone_ids: vec!["use1-az1".into()], ..Default::default() };
+        let zones = BTreeMap::from([
+            ("subnet-a".to_string(), ("us-east-1a".to_string(), "use1-az1".to_string())),
+            ("subnet-c".to_string(), ("us-east-1c".to_string(), "use1-az3".to_string())),
+        ]);
+        let problems = subnet_zone_problems(&d, &service, &zones);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("subnet-c is in use1-az3"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn invalid_service_name_hints_name_the_fix() {
+        let remote_svc = spec(serde_json::json!({"region": "us-west-2"}));
+        let d = DesiredEndpoint::from_spec(&remote_svc, &service(), &owner(), 1, "us-east-1").unwrap();
+        let h = hint(Some("InvalidServiceName"), &d).unwrap();
+        assert!(h.contains("set spec.serviceRegion: us-east-1"), "{h}");
+        assert_eq!(hint(Some("InvalidParameter"), &d), None);
+        let sqs = ResolvedService {
+            name: "com.amazonaws.us-east-1.sqs".into(),
+            region: Some("us-east-1".into()),
+            gateway: false,
+        };
+        let d = DesiredEndpoint::from_spec(&remote_svc, &sqs, &owner(), 1, "us-east-1").unwrap();
+        let h = hint(Some("InvalidServiceName"), &d).unwrap();
+        assert!(h.contains("only some AWS services") && h.contains("lambda"), "{h}");
+    }
+
+    #[test]
+    fn conditions_name_who_must_act() {
+        let c = accepted_condition("pendingAcceptance", Some(SVC), Some("111122223333"));
+        assert_eq!(c.reason, "PendingAcceptance");
+        assert!(c.message.contains("AWS account 111122223333 must accept"), "{}", c.message);
+        let d = desired(&spec(serde_json::json!({})));
+        let mut o = in_sync(&d);
+        assert_eq!(ready_condition(&o, false).status, ConditionStatus::True);
+        assert!(is_settled(&o, false));
+        assert!(!is_settled(&o, true), "private DNS still to enable");
+        o.state = "failed".into();
+        o.last_error = Some("boom".into());
+        let r = ready_condition(&o, false);
+        assert_eq!((r.reason.as_str(), r.message.contains("boom")), ("Failed", true));
+        assert!(is_settled(&o, false), "failed is terminal");
+        o.state = "pendingAcceptance".into();
+        assert!(!is_settled(&o, false));
     }
 }

@@ -41,14 +41,56 @@ impl Owner {
         tags.get(OWNER_UID) == Some(&self.uid)
     }
 
+    /// Whose the resource with `tags` is, as far as this object is concerned.
+    pub fn ownership(&self, tags: &BTreeMap<String, String>) -> Ownership {
+        match tags.get(OWNER_UID) {
+            Some(uid) if *uid == self.uid => Ownership::Ours,
+            Some(uid) => Ownership::Other(format!(
+                "{}/{} (uid {uid})",
+                tags.get(OWNER_NAMESPACE).map(String::as_str).unwrap_or("?"),
+                tags.get(OWNER_NAME).map(String::as_str).unwrap_or("?")
+            )),
+            None if tags.contains_key(MANAGED_BY) => Ownership::Other("another privatelink-operator object".into()),
+            None => Ownership::Unowned,
+        }
+    }
+
     /// An idempotency token for creating this object's resource: the same
     /// object at the same generation always sends the same token, so a
     /// restart between "create" and "write status" cannot make a duplicate.
     /// AWS allows at most 64 ASCII characters; a UID is 36.
     pub fn client_token(&self, generation: i64) -> String {
-        let token = format!("{}-{}", self.uid, generation);
-        token.chars().take(64).collect()
+        format!("{}-{}", self.uid, generation).chars().take(64).collect()
     }
+
+    /// The token for creating a replacement of `gone_id`, a resource of this
+    /// object that AWS no longer has (deleted outside the operator). AWS
+    /// answers a reused token with the original resource even after its
+    /// deletion, so the replacement needs a new token; deriving it from the
+    /// gone resource keeps it stable across restarts (no duplicate either).
+    pub fn client_token_replacing(&self, generation: i64, gone_id: &str) -> String {
+        // FNV-1a: stable across builds and platforms, unlike std's hasher.
+        let hash =
+            gone_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        format!("{}-{}-{:08x}", self.uid, generation, hash as u32).chars().take(64).collect()
+    }
+}
+
+/// Whose an AWS resource is, by its ownership tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// It carries no ownership tags of this operator.
+    Unowned,
+    /// It carries this object's UID.
+    Ours,
+    /// It carries another object's ownership tags (described).
+    Other(String),
+}
+
+/// The ownership tag keys: removed when an object lets its resource go
+/// (`deletionPolicy: Retain`), so it can be adopted again.
+pub fn ownership_keys() -> Vec<String> {
+    [MANAGED_BY, OWNER_NAMESPACE, OWNER_NAME, OWNER_UID].iter().map(|k| k.to_string()).collect()
 }
 
 /// The desired tags: the user's plus the ownership tags (which win).
@@ -96,6 +138,29 @@ mod tests {
         assert_eq!(o.client_token(1), o.client_token(1));
         assert_ne!(o.client_token(1), o.client_token(2));
         assert!(o.client_token(i64::MAX).len() <= 64);
+    }
+
+    #[test]
+    fn replacement_tokens_differ_from_the_first_and_are_stable() {
+        let o = owner();
+        let first = o.client_token(3);
+        let again = o.client_token_replacing(3, "vpce-0123456789abcdef0");
+        assert_ne!(first, again);
+        assert_eq!(again, o.client_token_replacing(3, "vpce-0123456789abcdef0"));
+        assert_ne!(again, o.client_token_replacing(3, "vpce-0123456789abcdef1"));
+        assert!(o.client_token_replacing(i64::MAX, "x").len() <= 64);
+    }
+
+    #[test]
+    fn ownership_of_tagged_resources() {
+        let o = owner();
+        assert_eq!(o.ownership(&BTreeMap::new()), Ownership::Unowned);
+        assert_eq!(o.ownership(&o.tags()), Ownership::Ours);
+        let other = Owner { namespace: "team-b".into(), name: "x".into(), uid: "other-uid".into() };
+        let Ownership::Other(who) = o.ownership(&other.tags()) else { panic!() };
+        assert!(who.contains("team-b/x") && who.contains("other-uid"), "{who}");
+        let look_alike = BTreeMap::from([(MANAGED_BY.to_string(), "privatelink-operator".to_string())]);
+        assert!(matches!(o.ownership(&look_alike), Ownership::Other(_)));
     }
 
     #[test]

@@ -88,26 +88,28 @@ def _token_record(backend: Any) -> dict[str, Any]:
     return backend._sim_client_tokens
 
 
-def _idempotent(backend: Any, kind: str, token: str | None, params: dict[str, Any], lookup) -> Any | None:
+def _idempotent(backend: Any, kind: str, token: str | None, params: dict[str, Any]) -> Any | None:
     """AWS idempotency: the same ClientToken with the same parameters returns
-    the resource of the first call; other parameters are refused."""
+    the resource of the first call, even after that resource was deleted
+    (EC2 keeps tokens for a while: re-creating needs a new token); other
+    parameters are refused."""
     if not token:
         return None
     record = _token_record(backend).get((kind, token))
     if record is None:
         return None
-    fingerprint, resource_id = record
+    fingerprint, resource = record
     if fingerprint != json.dumps(params, sort_keys=True, default=str):
         raise SimError(
             "IdempotentParameterMismatch",
             f"The client token '{token}' was already used with different parameters.",
         )
-    return lookup(resource_id)
+    return resource
 
 
-def _remember_token(backend: Any, kind: str, token: str | None, params: dict[str, Any], resource_id: str) -> None:
+def _remember_token(backend: Any, kind: str, token: str | None, params: dict[str, Any], resource: Any) -> None:
     if token:
-        _token_record(backend)[(kind, token)] = (json.dumps(params, sort_keys=True, default=str), resource_id)
+        _token_record(backend)[(kind, token)] = (json.dumps(params, sort_keys=True, default=str), resource)
 
 
 # --- Load balancers ---------------------------------------------------------
@@ -140,6 +142,9 @@ def _patch_service_configuration_model() -> None:
 
     def __init__(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
+        # AWS names the type of a Gateway Load Balancer service GatewayLoadBalancer.
+        if self.gateway_load_balancer_arns:
+            self._service_type_name = "GatewayLoadBalancer"
         self.supported_ip_address_types = ["ipv4"]
         self.connections: dict[str, dict[str, Any]] = {}
         self.private_dns_state = "pendingVerification" if self.private_dns_name else None
@@ -180,7 +185,7 @@ def _patch_service_configuration_responses() -> None:
         }
         token = self._get_param("ClientToken")
         with STATE_LOCK:
-            existing = _idempotent(backend, "service", token, params, backend.configurations.get)
+            existing = _idempotent(backend, "service", token, params)
             if existing is not None:
                 return ActionResult({"ServiceConfiguration": existing, "ClientToken": token})
             lbs = backend.elbv2_backend.describe_load_balancers(arns=params["nlb"] + params["gwlb"], names=None)
@@ -196,7 +201,7 @@ def _patch_service_configuration_responses() -> None:
             if params["ip"]:
                 config.supported_ip_address_types = list(params["ip"])
             config.availability_zone_ids = sorted({_az_id(backend, s.availability_zone) for lb in lbs for s in lb.subnets})
-            _remember_token(backend, "service", token, params, config.id)
+            _remember_token(backend, "service", token, params, config)
             return ActionResult({"ServiceConfiguration": config, "ClientToken": token})
 
     def modify(self) -> ActionResult:
@@ -214,9 +219,17 @@ def _patch_service_configuration_responses() -> None:
             for region in self._get_param("RemoveSupportedRegions", []):
                 if region not in config._supported_region_names:
                     raise InvalidParameterValue(f"Region {region} is not a supported region of {service_id}")
-            for arn in self._get_param("RemoveNetworkLoadBalancerArns", []):
-                if arn not in config.network_load_balancer_arns:
+            removing = self._get_param("RemoveNetworkLoadBalancerArns", []) + self._get_param("RemoveGatewayLoadBalancerArns", [])
+            for arn in removing:
+                if arn not in config.network_load_balancer_arns + config.gateway_load_balancer_arns:
                     raise InvalidParameterValue(f"Load balancer {arn} is not associated with {service_id}")
+            holders = [c["endpoint_id"] for c in config.connections.values() if c["state"] in ("available", "pendingAcceptance", "pending")]
+            if removing and holders:
+                # AWS: load balancers cannot be removed while endpoints are attached.
+                raise SimError(
+                    "InvalidParameter",
+                    f"Cannot remove load balancers from service {service_id} with existing endpoint connections",
+                )
             result = original_modify(self)
             config.supported_ip_address_types = sorted(set(remaining))
             if self._get_bool_param("RemovePrivateDnsName", if_none=False):
@@ -247,6 +260,7 @@ def _patch_service_configuration_responses() -> None:
                     ))
                     continue
                 deletable.append(service_id)
+                config.service_state = "Deleted"
             self.ec2_backend.delete_vpc_endpoint_service_configurations(deletable)
         return ActionResult({"Unsuccessful": unsuccessful})
 
@@ -290,20 +304,51 @@ def _allowed(config: Any, account: str, principals: set[str]) -> bool:
     return "*" in allowed or bool(principals & allowed)
 
 
+# AWS services AWS makes reachable from other regions ("Cross-region enabled
+# AWS services", VPC PrivateLink guide, since Nov 2025), by the last part of
+# their name; every other AWS service stays regional.
+CROSS_REGION_AWS_SERVICES = {
+    "s3", "ecr.api", "ecr.dkr", "kms", "kms-fips", "ecs", "lambda",
+    "kinesis-firehose", "kinesisanalytics", "kinesisanalytics-fips",
+}
+
+
+def _aws_service_short_name(service_name: str) -> str | None:
+    m = AWS_SERVICE_NAME.match(service_name)
+    return service_name[len(f"com.amazonaws.{m.group(1)}."):] if m else None
+
+
+def _visible_services(backend: Any, account: str, caller_region: str, service_region: str) -> list[dict[str, Any]]:
+    """The services a consumer in `caller_region` can see in
+    `service_region`: AWS's own (only the cross-region capable ones from
+    another region) and endpoint services that allow its account (and, from
+    another region, list the caller's region in their supported regions)."""
+    remote = service_region != caller_region
+    aws_services = [
+        dict(d, ServiceRegion=service_region) if remote else d
+        for d in backend._collect_default_endpoint_services(account, service_region)
+        if not remote or _aws_service_short_name(d["ServiceName"]) in CROSS_REGION_AWS_SERVICES
+    ]
+    custom = [
+        dict(config.to_dict(), AvailabilityZoneIds=config.availability_zone_ids, ServiceRegion=service_region)
+        for b in _backends_in(service_region)
+        for config in list(b.configurations.values())
+        if _allowed(config, account, {f"arn:aws:iam::{account}:root"})
+        and (not remote or caller_region in config._supported_region_names)
+    ]
+    return aws_services + custom
+
+
 def _patch_service_discovery() -> None:
     """AWS: DescribeVpcEndpointServices shows a consumer the endpoint
     services of other accounts that allow it, and hides the others (a name
-    it may not use is InvalidServiceName)."""
+    it may not use is InvalidServiceName); with ServiceRegions it shows what
+    the consumer's region can reach in those regions."""
 
-    def describe_vpc_endpoint_services(self, service_names, filters, max_results, next_token, region):
-        default_services = self._collect_default_endpoint_services(self.account_id, region)
-        visible = [
-            dict(config.to_dict(), AvailabilityZoneIds=config.availability_zone_ids)
-            for backend in _backends_in(region)
-            for config in list(backend.configurations.values())
-            if _allowed(config, self.account_id, {f"arn:aws:iam::{self.account_id}:root"})
-        ]
-        all_services = default_services + visible
+    def describe_vpc_endpoint_services(self, service_names, filters, max_results, next_token, region, service_regions=None):
+        all_services = []
+        for service_region in service_regions or [region]:
+            all_services += _visible_services(self, self.account_id, region, service_region)
         known = {x["ServiceName"] for x in all_services}
         for name in service_names:
             if name not in known:
@@ -312,7 +357,23 @@ def _patch_service_discovery() -> None:
         page, token = _page(found, max_results, next_token)
         return {"servicesDetails": page, "serviceNames": [x["ServiceName"] for x in page], "nextToken": token}
 
+    def describe_response(self) -> ActionResult:
+        services = self.ec2_backend.describe_vpc_endpoint_services(
+            service_names=self._get_param("ServiceNames", []),
+            filters=self._get_param("Filters", []),
+            max_results=self._get_int_param("MaxResults"),
+            next_token=self._get_param("NextToken"),
+            region=self.region,
+            service_regions=self._get_param("ServiceRegions", []),
+        )
+        return ActionResult({
+            "ServiceNames": services["serviceNames"],
+            "ServiceDetails": services["servicesDetails"],
+            "NextToken": services["nextToken"],
+        })
+
     vpc_models.VPCBackend.describe_vpc_endpoint_services = describe_vpc_endpoint_services
+    EC2Response.describe_vpc_endpoint_services = describe_response
 
 
 # --- VPC endpoints -------------------------------------------------------------
@@ -343,12 +404,13 @@ def _patch_endpoints() -> None:
             return config
         aws = AWS_SERVICE_NAME.match(service_name)
         if aws:
-            if service_region and service_region != region:
-                # Cross-region works for endpoint services only, never AWS services.
+            target_region = service_region or region
+            if aws.group(1) != target_region:
                 raise InvalidServiceName(service_name)
-            if aws.group(1) != region:
+            # Cross-region reaches only the AWS services AWS made cross-region capable.
+            if target_region != region and _aws_service_short_name(service_name) not in CROSS_REGION_AWS_SERVICES:
                 raise InvalidServiceName(service_name)
-            known = {s["ServiceName"] for s in response.ec2_backend._collect_default_endpoint_services(response.current_account, region)}
+            known = {s["ServiceName"] for s in response.ec2_backend._collect_default_endpoint_services(response.current_account, target_region)}
             if service_name not in known:
                 raise InvalidServiceName(service_name)
             return None
@@ -372,7 +434,7 @@ def _patch_endpoints() -> None:
         }
         backend = self.ec2_backend
         with STATE_LOCK:
-            existing = _idempotent(backend, "endpoint", token, params, backend.vpc_end_points.get)
+            existing = _idempotent(backend, "endpoint", token, params)
             if existing is not None:
                 return ActionResult({"VpcEndpoint": existing, "ClientToken": token})
             config = resolve_service(self, service_name, service_region)
@@ -397,7 +459,7 @@ def _patch_endpoints() -> None:
                 }
                 endpoint._sim_service = config
                 _publish(config, endpoint.id, "Connect")
-            _remember_token(backend, "endpoint", token, params, endpoint.id)
+            _remember_token(backend, "endpoint", token, params, endpoint)
             return ActionResult({"VpcEndpoint": endpoint, "ClientToken": token})
 
     def modify(self) -> ActionResult:
@@ -406,6 +468,7 @@ def _patch_endpoints() -> None:
             endpoint = self.ec2_backend.vpc_end_points.get(endpoint_id)
             if endpoint is None:
                 raise InvalidVpcEndPointIdError(endpoint_id)
+            _refuse_requester_managed(endpoint)
             if self._get_param("ServiceRegion") is not None:
                 raise SimError("InvalidParameter", "ServiceRegion cannot be modified; create a new endpoint")
             result = original_modify(self)
@@ -462,6 +525,33 @@ def _patch_endpoints() -> None:
     vpc_models.VPCEndPoint.ip_address_type = "ipv4"
     vpc_models.VPCEndPoint.service_region = None
     vpc_models.VPCEndPoint.dns_options = None
+
+
+def _refuse_requester_managed(endpoint: Any) -> None:
+    """AWS: an endpoint an AWS service manages cannot be changed by the customer."""
+    if getattr(endpoint, "requester_managed", False):
+        raise SimError(
+            "OperationNotPermitted",
+            f"Operation is not allowed for requester-managed VPC endpoints for the service {endpoint.service_name}.",
+        )
+
+
+def _patch_tags() -> None:
+    """AWS refuses CreateTags/DeleteTags on requester-managed endpoints."""
+    original_create = EC2Response.create_tags
+    original_delete = EC2Response.delete_tags
+
+    def guarded(original):
+        def handler(self) -> ActionResult:
+            for resource_id in self._get_param("Resources", []):
+                endpoint = self.ec2_backend.vpc_end_points.get(resource_id)
+                if endpoint is not None:
+                    _refuse_requester_managed(endpoint)
+            return original(self)
+        return handler
+
+    EC2Response.create_tags = guarded(original_create)
+    EC2Response.delete_tags = guarded(original_delete)
 
 
 def _page(items: list[Any], max_results: int | None, next_token: str | None) -> tuple[list[Any], str | None]:
@@ -757,4 +847,5 @@ def install() -> None:
     _patch_notifications()
     _patch_private_dns()
     _patch_security_groups()
+    _patch_tags()
     _installed = True

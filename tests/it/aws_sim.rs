@@ -370,6 +370,14 @@ async fn requester_managed_endpoints_cannot_be_deleted() {
         "{error:?}"
     );
     assert_eq!(ec2.describe_vpc_endpoints().vpc_endpoint_ids(&id).send().await.unwrap().vpc_endpoints().len(), 1);
+    // Nor modified, nor tagged.
+    let err = ec2.modify_vpc_endpoint().vpc_endpoint_id(&id).private_dns_enabled(true).send().await.unwrap_err();
+    assert!(format!("{:?}", err.into_service_error()).contains("requester-managed"));
+    let tag = aws_sdk_ec2::types::Tag::builder().key("k").value("v").build();
+    let err = ec2.create_tags().resources(&id).tags(tag.clone()).send().await.unwrap_err();
+    assert!(format!("{:?}", err.into_service_error()).contains("requester-managed"));
+    let err = ec2.delete_tags().resources(&id).tags(tag).send().await.unwrap_err();
+    assert!(format!("{:?}", err.into_service_error()).contains("requester-managed"));
 }
 
 #[tokio::test]
@@ -395,9 +403,10 @@ async fn cross_region_rules() {
     assert_eq!(try_create("us-west-2", name.clone(), None).await, Err("InvalidServiceName".into()));
     // From a region the service does not support.
     assert_eq!(try_create("eu-west-1", name.clone(), Some(REGION)).await, Err("InvalidServiceName".into()));
-    // Never for AWS services.
+    // AWS services: only those AWS made cross-region capable (S3 yes, SQS no).
+    assert_eq!(try_create("us-west-2", "com.amazonaws.us-east-1.s3".into(), Some(REGION)).await, Ok(()));
     assert_eq!(
-        try_create("us-west-2", "com.amazonaws.us-east-1.s3".into(), Some(REGION)).await,
+        try_create("us-west-2", "com.amazonaws.us-east-1.sqs".into(), Some(REGION)).await,
         Err("InvalidServiceName".into())
     );
     // Unknown names.
@@ -437,6 +446,12 @@ async fn client_tokens_are_idempotent() {
     assert_eq!(first, second, "same token and parameters return the same endpoint");
     let err = create(true).await.unwrap_err().into_service_error();
     assert_eq!(code(&err), "IdempotentParameterMismatch");
+    // After the endpoint is deleted, the token still answers with it (deleted): re-creating needs a new token.
+    ec2.delete_vpc_endpoints().vpc_endpoint_ids(&first).send().await.unwrap();
+    let replay = create(false).await.unwrap();
+    let replay = replay.vpc_endpoint().unwrap();
+    assert_eq!(replay.vpc_endpoint_id(), Some(first.as_str()));
+    assert_eq!(replay.state().map(|s| s.as_str()), Some("deleted"));
 
     // The same holds for endpoint service configurations.
     let ec2p = ec2_as(provider, REGION).await;
@@ -454,6 +469,89 @@ async fn client_tokens_are_idempotent() {
     assert_eq!(first, second);
     let err = create_service(false).await.unwrap_err().into_service_error();
     assert_eq!(code(&err), "IdempotentParameterMismatch");
+    ec2p.delete_vpc_endpoint_service_configurations().service_ids(&first).send().await.unwrap();
+    let replay = create_service(true).await.unwrap();
+    let replay = replay.service_configuration().unwrap();
+    assert_eq!(replay.service_id(), Some(first.as_str()), "a reused token answers with the deleted service");
+    assert_eq!(replay.service_state().map(|s| s.as_str()), Some("Deleted"));
+}
+
+#[tokio::test]
+async fn load_balancers_cannot_be_removed_while_endpoints_are_connected() {
+    let (provider, consumer) = ("200000000031", "200000000032");
+    let (svc, name) = service(provider, REGION, false, 2, &[]).await;
+    allow(provider, &svc, "*").await;
+    let ec2p = ec2_as(provider, REGION).await;
+    let config = ec2p.describe_vpc_endpoint_service_configurations().service_ids(&svc).send().await.unwrap();
+    let nlb = config.service_configurations()[0].network_load_balancer_arns()[0].clone();
+    let other = sim_load_balancer(provider, REGION, "second-nlb", LoadBalancerTypeEnum::Network, 2).await;
+    ec2p.modify_vpc_endpoint_service_configuration()
+        .service_id(&svc)
+        .add_network_load_balancer_arns(&other)
+        .send()
+        .await
+        .expect("adding works");
+    let (endpoint_id, _) = endpoint(consumer, REGION, &name, None).await;
+    let err = ec2p
+        .modify_vpc_endpoint_service_configuration()
+        .service_id(&svc)
+        .remove_network_load_balancer_arns(&nlb)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(format!("{err:?}").contains("existing endpoint connections"), "{err:?}");
+    ec2p.reject_vpc_endpoint_connections().service_id(&svc).vpc_endpoint_ids(&endpoint_id).send().await.unwrap();
+    ec2p.modify_vpc_endpoint_service_configuration()
+        .service_id(&svc)
+        .remove_network_load_balancer_arns(&nlb)
+        .send()
+        .await
+        .expect("removing works once no endpoint holds the service");
+}
+
+#[tokio::test]
+async fn service_discovery_knows_types_and_other_regions() {
+    let (provider, consumer) = ("200000000033", "200000000034");
+    let gwlb = sim_load_balancer(provider, REGION, "gwlb-type", LoadBalancerTypeEnum::Gateway, 2).await;
+    let created = ec2_as(provider, REGION)
+        .await
+        .create_vpc_endpoint_service_configuration()
+        .gateway_load_balancer_arns(gwlb)
+        .send()
+        .await
+        .unwrap();
+    let gw = created.service_configuration().unwrap();
+    let (gw_id, gw_name) = (gw.service_id().unwrap().to_string(), gw.service_name().unwrap().to_string());
+    allow(provider, &gw_id, "*").await;
+    let (remote_id, remote_name) = service(provider, REGION, false, 2, &["us-west-2"]).await;
+    allow(provider, &remote_id, "*").await;
+
+    let here = ec2_as(consumer, REGION).await;
+    let out = here.describe_vpc_endpoint_services().service_names(&gw_name).send().await.unwrap();
+    let types: Vec<&str> =
+        out.service_details()[0].service_type().iter().filter_map(|t| t.service_type()).map(|t| t.as_str()).collect();
+    assert_eq!(types, ["GatewayLoadBalancer"]);
+
+    // From us-west-2, with ServiceRegions: the remote endpoint service and cross-region AWS services.
+    let west = ec2_as(consumer, "us-west-2").await;
+    let out =
+        west.describe_vpc_endpoint_services().service_names(&remote_name).service_regions(REGION).send().await.unwrap();
+    assert_eq!(out.service_details()[0].service_region(), Some(REGION));
+    let s3 = format!("com.amazonaws.{REGION}.s3");
+    let out = west.describe_vpc_endpoint_services().service_names(&s3).service_regions(REGION).send().await.unwrap();
+    assert!(out.service_details().iter().all(|d| d.service_name() == Some(s3.as_str())));
+    let err = west
+        .describe_vpc_endpoint_services()
+        .service_names(format!("com.amazonaws.{REGION}.sqs"))
+        .service_regions(REGION)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(code(&err), "InvalidServiceName", "SQS is not reachable across regions");
+    let err = west.describe_vpc_endpoint_services().service_names(&gw_name).send().await.unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidServiceName", "without ServiceRegions: this region only");
 }
 
 #[tokio::test]

@@ -90,7 +90,7 @@ fn endpoint_service_good_examples() {
             "region": "us-east-1",
             "networkLoadBalancerArns": [NLB],
             "allowedPrincipals": ["*", "arn:aws:iam::111122223333:root", "arn:aws:iam::111122223333:role/team/app", "arn:aws:iam::111122223333:user/alice"],
-            "supportedRegions": ["us-west-2", "eu-central-1", "us-gov-west-1"],
+            "supportedRegions": ["us-west-2", "eu-central-1"],
             "privateDnsName": "api.example.com",
             "supportedIpAddressTypes": ["ipv4", "ipv6"],
             "notifications": [{"snsTopicArn": "arn:aws:sns:us-east-1:111122223333:pl-events", "events": ["Connect", "Accept"]}],
@@ -103,12 +103,34 @@ fn endpoint_service_good_examples() {
         }),
     );
     good(ES, json!({"networkLoadBalancerArns": [NLB], "privateDnsName": "*.example.com"}));
+    // Adoption with a minimal spec: what it omits stays as AWS has it.
+    good(ES, json!({"serviceId": "vpce-svc-0123456789abcdef0"}));
+    good(
+        ES,
+        json!({"region": "us-gov-west-1", "networkLoadBalancerArns": [NLB], "supportedRegions": ["us-gov-east-1"]}),
+    );
+    let most: serde_json::Map<String, Value> = (0..46).map(|i| (format!("k{i}"), json!("v"))).collect();
+    good(ES, json!({"networkLoadBalancerArns": [NLB], "tags": most}));
 }
 
 #[test]
 fn endpoint_service_schema_refusals() {
-    bad(ES, json!({}), "set exactly one of networkLoadBalancerArns and gatewayLoadBalancerArns");
-    bad(ES, json!({"networkLoadBalancerArns": [NLB], "gatewayLoadBalancerArns": [GWLB]}), "set exactly one");
+    bad(ES, json!({}), "set networkLoadBalancerArns or gatewayLoadBalancerArns to create a service");
+    bad(
+        ES,
+        json!({"networkLoadBalancerArns": [NLB], "gatewayLoadBalancerArns": [GWLB]}),
+        "set at most one of networkLoadBalancerArns and gatewayLoadBalancerArns",
+    );
+    bad(
+        ES,
+        json!({"region": "us-east-1", "networkLoadBalancerArns": [NLB], "supportedRegions": ["us-west-2", "cn-north-1"]}),
+        "supportedRegions must be in the service's partition",
+    );
+    bad(
+        ES,
+        json!({"region": "cn-north-1", "networkLoadBalancerArns": [NLB], "supportedRegions": ["us-gov-west-1"]}),
+        "cross-region PrivateLink does not cross partitions",
+    );
     bad(ES, json!({"networkLoadBalancerArns": []}), "at least 1 items");
     bad(ES, json!({"networkLoadBalancerArns": [GWLB]}), "should match");
     bad(
@@ -180,8 +202,9 @@ fn endpoint_service_schema_refusals() {
     );
     bad(ES, json!({"networkLoadBalancerArns": [NLB], "tags": {"privatelink.dev/uid": "x"}}), "reserved");
     bad(ES, json!({"networkLoadBalancerArns": [NLB], "tags": {"k": "v".repeat(257)}}), "Too long");
-    let many: serde_json::Map<String, Value> = (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
-    bad(ES, json!({"networkLoadBalancerArns": [NLB], "tags": many}), "at most 50");
+    // AWS allows 50 tags; the operator adds 4 ownership tags.
+    let many: serde_json::Map<String, Value> = (0..47).map(|i| (format!("k{i}"), json!("v"))).collect();
+    bad(ES, json!({"networkLoadBalancerArns": [NLB], "tags": many}), "at most 46");
     bad(ES, json!({"networkLoadBalancerArns": [NLB], "deletionPolicy": "Orphan"}), "Unsupported value");
     bad(ES, json!({"networkLoadBalancerArns": [NLB], "acceptanceRequired": "yes"}), "must be of type boolean");
     bad(ES, json!({"networkLoadBalancerArns": [NLB], "loadBalancers": []}), "unknown field");
@@ -214,6 +237,20 @@ fn endpoint_service_immutable_fields() {
         json!({"region": "us-east-1", "networkLoadBalancerArns": [NLB], "serviceId": "vpce-svc-0123456789abcdef1"}),
         "serviceId is immutable",
     );
+    let with_role =
+        json!({"networkLoadBalancerArns": [NLB], "roleArn": "arn:aws:iam::111122223333:role/a", "externalId": "one"});
+    good_update(
+        ES,
+        with_role.clone(),
+        json!({"networkLoadBalancerArns": [NLB], "roleArn": "arn:aws:iam::111122223333:role/a", "externalId": "two"}),
+    );
+    bad_update(
+        ES,
+        with_role.clone(),
+        json!({"networkLoadBalancerArns": [NLB], "roleArn": "arn:aws:iam::444455556666:role/a"}),
+        "roleArn is immutable",
+    );
+    bad_update(ES, with_role, json!({"networkLoadBalancerArns": [NLB]}), "roleArn is immutable");
 }
 
 #[test]
@@ -311,16 +348,20 @@ fn interface_endpoint_rules() {
     good(IE, endpoint(json!({"serviceName": "com.amazonaws.us-east-1.sqs"})));
     bad(IE, endpoint(json!({"serviceName": null})), "set exactly one of serviceName and serviceRef");
     bad(IE, endpoint(json!({"serviceRef": {"name": "api"}})), "exactly one");
+    // AWS services may be reached across regions (AWS keeps the list): not refused at apply time.
+    good(
+        IE,
+        endpoint(
+            json!({"serviceName": "com.amazonaws.us-west-2.s3", "serviceRegion": "us-west-2", "region": "us-east-1"}),
+        ),
+    );
+    good(IE, endpoint(json!({"serviceName": "com.amazonaws.ap-northeast-1.ssm", "serviceRegion": "ap-northeast-1"})));
     bad(
         IE,
-        endpoint(json!({"serviceName": "com.amazonaws.ap-northeast-1.ssm", "serviceRegion": "ap-northeast-1"})),
-        "serviceRegion cannot be used with AWS services",
+        endpoint(json!({"region": "us-east-1", "serviceRegion": "cn-northwest-1"})),
+        "serviceRegion must be in the endpoint's partition",
     );
-    bad(
-        IE,
-        endpoint(json!({"serviceName": "com.amazonaws.us-east-1.s3", "serviceRegion": "us-east-1"})),
-        "reachable only from their own region",
-    );
+    bad(IE, endpoint(json!({"region": "us-gov-west-1", "serviceRegion": "us-east-1"})), "does not cross partitions");
     bad(
         IE,
         endpoint(json!({"subnetConfigurations": [{"subnetId": "subnet-0123456789abcdef0"}]})),
@@ -381,4 +422,11 @@ fn interface_endpoint_immutable_fields() {
     );
     let adopted = endpoint(json!({"vpcEndpointId": "vpce-0123456789abcdef0"}));
     bad_update(IE, adopted, endpoint(json!({"vpcEndpointId": "vpce-0123456789abcdef1"})), "vpcEndpointId is immutable");
+    let with_role = endpoint(json!({"roleArn": "arn:aws:iam::111122223333:role/a"}));
+    bad_update(IE, with_role.clone(), endpoint(json!({})), "roleArn is immutable");
+    good_update(
+        IE,
+        with_role,
+        endpoint(json!({"roleArn": "arn:aws:iam::111122223333:role/a", "externalId": "rotated"})),
+    );
 }

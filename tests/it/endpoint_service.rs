@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::support::{TestEnv, create, load_balancer, sdk, wait_for, wait_gone};
+use crate::support::{TestEnv, create, load_balancer, namespaces, sdk, wait_for, wait_gone};
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
 use kube::ResourceExt;
@@ -175,7 +175,7 @@ async fn adopt_existing_service_and_retain_it() {
         .expect("create service outside the operator");
     let id = existing.service_configuration().and_then(|s| s.service_id()).expect("id").to_string();
 
-    let mut env = TestEnv::new(region).await;
+    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-a"])).await;
     env.start_endpoint_services();
     let api: Api<EndpointService> = env.api("team-a");
     create(

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    TestEnv, code, create, ec2_as, endpoint_request, load_balancer, sim_control, sim_service, sim_vpc, wait_for,
-    wait_gone,
+    TestEnv, allow_all, code, create, ec2_as, endpoint_request, load_balancer, namespaces, open_service, sim_control,
+    sim_service, sim_vpc, wait_for, wait_gone,
 };
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter};
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
@@ -82,23 +82,11 @@ async fn enable_vpc_dns(region: &str, vpc: &str) {
         .expect("enable DNS hostnames");
 }
 
-async fn allow_all(provider: &str, region: &str, service_id: &str) {
-    ec2_as(provider, region)
-        .await
-        .modify_vpc_endpoint_service_permissions()
-        .service_id(service_id)
-        .add_allowed_principals("*")
-        .send()
-        .await
-        .expect("allow");
-}
-
 #[tokio::test]
 async fn same_region_lifecycle_with_security_groups_policy_and_deletion() {
     let region = "ca-central-1";
     let provider = "400000000001";
-    let (svc, name) = sim_service(provider, region, false, 2, &[]).await;
-    allow_all(provider, region, &svc).await;
+    let (_, name) = open_service(provider, region, false).await;
     let vpc = sim_vpc(OPERATOR, region, 2).await;
     let (sg1, sg2) = (security_group(region, &vpc.id, "ep-1").await, security_group(region, &vpc.id, "ep-2").await);
     let policy = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"*"}]}"#;
@@ -295,8 +283,7 @@ async fn cross_region_endpoint_and_service_region_rules() {
 async fn adoption_retain_and_requester_managed_endpoints() {
     let region = "sa-east-1";
     let provider = "400000000003";
-    let (svc, name) = sim_service(provider, region, false, 2, &[]).await;
-    allow_all(provider, region, &svc).await;
+    let (_, name) = open_service(provider, region, false).await;
     let vpc = sim_vpc(OPERATOR, region, 1).await;
     let existing = endpoint_request(&ec2_as(OPERATOR, region).await, &vpc, &name)
         .send()
@@ -313,7 +300,7 @@ async fn adoption_retain_and_requester_managed_endpoints() {
     .await;
     let managed = managed["VpcEndpointId"].as_str().unwrap().to_string();
 
-    let mut env = TestEnv::new(region).await;
+    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-b"])).await;
     env.start_interface_endpoints();
     let api: Api<InterfaceEndpoint> = env.api("team-b");
     let spec = |id: &str, retain: bool| {
@@ -325,7 +312,15 @@ async fn adoption_retain_and_requester_managed_endpoints() {
     let adopted = wait_for(&api, "adopted", TIMEOUT, "Ready", |e| ready_at(e, 1).then(|| e.clone())).await;
     assert_eq!(adopted.status.and_then(|s| s.vpc_endpoint_id).as_deref(), Some(existing.as_str()));
     let fw = wait_for(&api, "firewall", TIMEOUT, "Ready", |e| ready_at(e, 1).then(|| e.clone())).await;
+    let (_, reason, message) = condition(&fw, SYNCED).expect("Synced");
+    assert_eq!(reason, "RequesterManaged");
+    assert!(message.contains("AWS Network Firewall") && message.contains("only reports"), "{message}");
     assert!(fw.status.expect("status").requester_managed);
+    let managed_tags = aws_endpoint(region, &managed).await.expect("endpoint").tags().to_vec();
+    assert!(
+        managed_tags.iter().all(|t| !t.key().unwrap_or_default().starts_with("privatelink.dev/")),
+        "a requester-managed endpoint is never tagged: {managed_tags:?}"
+    );
 
     // Retain leaves the adopted endpoint in AWS.
     api.delete("adopted", &DeleteParams::default()).await.expect("delete");
@@ -350,8 +345,7 @@ async fn adoption_retain_and_requester_managed_endpoints() {
 async fn diagnostics_name_the_cause_and_the_fix() {
     let region = "eu-south-1";
     let provider = "400000000004";
-    let (svc, name) = sim_service(provider, region, false, 2, &[]).await;
-    allow_all(provider, region, &svc).await;
+    let (_, name) = open_service(provider, region, false).await;
     let vpc = sim_vpc(OPERATOR, region, 3).await;
     let mut env = TestEnv::new(region).await;
     env.start_interface_endpoints();

@@ -10,3 +10,4 @@ mod crds;
 mod endpoint_service;
 mod interface_endpoint;
 mod plan_cli;
+mod tenancy;

@@ -71,9 +71,9 @@ fn missing_path_is_a_clear_error() {
     assert!(stderr.contains("cannot read no/such/dir"), "{stderr}");
 }
 
-/// `plan --live -f manifest` against the simulator; returns stdout of a successful run.
-fn plan_live(manifest: &std::path::Path, region: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
+/// `plan --live -f manifest` against the simulator.
+fn plan_live_output(manifest: &std::path::Path, region: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
         .args(["plan", "--live", "-f"])
         .arg(manifest)
         .env("AWS_ENDPOINT_URL", crate::support::aws_endpoint())
@@ -81,7 +81,12 @@ fn plan_live(manifest: &std::path::Path, region: &str) -> String {
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", region)
         .output()
-        .expect("binary runs");
+        .expect("binary runs")
+}
+
+/// `plan --live -f manifest` against the simulator; returns stdout of a successful run.
+fn plan_live(manifest: &std::path::Path, region: &str) -> String {
+    let out = plan_live_output(manifest, region);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
@@ -146,5 +151,67 @@ async fn live_plan_reads_aws_and_plans_only_the_difference() {
     assert!(stdout.contains(&format!("found {ep} (pendingAcceptance)")), "{stdout}");
     assert!(stdout.contains(&format!("ModifyVpcEndpoint add securityGroups=[{sg}]")), "{stdout}");
     assert!(!stdout.contains("CreateVpcEndpoint "), "{stdout}");
+    assert!(stdout.contains("needs namespace team-b in the operator's --adopt-namespaces"), "{stdout}");
+
+    // What AWS cannot modify is refused as `run` refuses it (ReplacementRequired), not planned as a Modify.
+    let other_vpc = crate::support::sim_vpc(crate::support::DEFAULT_ACCOUNT, region, 1).await;
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: privatelink.dev/v1alpha1\nkind: InterfaceEndpoint\nmetadata: {{name: adopted, namespace: team-b}}\nspec:\n  vpcEndpointId: {ep}\n  region: {region}\n  vpcId: {}\n  serviceName: com.amazonaws.vpce.{region}.{id}\n  subnetIds: [{}]\n",
+            other_vpc.id, vpc.subnets[0]
+        ),
+    )
+    .unwrap();
+    let out = plan_live_output(&manifest, region);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("spec.vpcId") && stderr.contains("cannot move between VPCs"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `privatelink-operator run ARGS`, for settings refused before anything starts.
+fn run_refused(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
+        .arg("run")
+        .args(args)
+        .env("KUBECONFIG", "/nonexistent")
+        .env_remove("PLO_RESYNC_SECONDS")
+        .output()
+        .expect("binary runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn bad_settings_are_refused_at_start() {
+    let (code, stderr) = run_refused(&["--resync-seconds", "0"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--resync-seconds"), "{stderr}");
+    let (code, stderr) = run_refused(&["--poll-seconds", "-5"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, stderr) = run_refused(&["--concurrency", "0"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, stderr) = run_refused(&["--adopt-namespaces", "team-a*"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("whole segments") && stderr.contains("team-a-*"), "{stderr}");
+    let (code, stderr) = run_refused(&["--allowed-role", "team-a=arn:aws:iam::111122223333:role/team*"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--allowed-role"), "{stderr}");
+}
+
+#[test]
+fn a_directory_is_read_for_yaml_files_only() {
+    let dir = std::env::temp_dir().join(format!("plo-plan-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/provider-service.yaml"),
+        dir.join("provider-service.yaml"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("README.md"), "# Notes: [not yaml\n").unwrap();
+    std::fs::write(dir.join("kustomization.json"), "{ not json").unwrap();
+    let (code, stdout, stderr) = plan(&["-f", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("EndpointService payments/payments-api"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }

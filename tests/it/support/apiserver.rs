@@ -172,6 +172,18 @@ async fn handle(
     let Some(path) = parse_path(req.uri().path()) else {
         return status_error(StatusCode::NOT_FOUND, "NotFound", format!("no route for {}", req.uri().path()));
     };
+    // Only this project's kinds and what the operator writes besides them are served.
+    let served = path.collection.starts_with("privatelink.dev/")
+        || path.collection.starts_with("events.k8s.io/")
+        || path.collection.starts_with("coordination.k8s.io/")
+        || path.collection == "v1/events";
+    if !served {
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("the server could not find {}", path.collection),
+        );
+    }
     let q = query(&req);
     let method = req.method().clone();
     let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();

@@ -83,12 +83,30 @@ pub struct TestEnv {
 impl TestEnv {
     /// A fresh API server and context; `region` is the operator's default region.
     pub async fn new(region: &str) -> Self {
+        Self::with_settings(region, |_| {}).await
+    }
+
+    /// A fresh API server and a context whose settings `configure` adjusts
+    /// (tenancy rules, regions…).
+    pub async fn with_settings(region: &str, configure: impl FnOnce(&mut Settings)) -> Self {
         init_logs();
         let server = ApiServer::start().await;
         let client = server.client();
         let aws = aws_clients().await;
-        let ctx = Arc::new(Context::new(client.clone(), aws.clone(), settings(region)));
+        let mut s = settings(region);
+        configure(&mut s);
+        let ctx = Arc::new(Context::new(client.clone(), aws.clone(), s));
         Self { server, client, aws, ctx, tasks: Vec::new() }
+    }
+
+    /// Stop the controllers and restart the operator with changed settings
+    /// (as an operator upgrade or a settings change does); the controllers
+    /// are started again by the test.
+    pub async fn restart_with(&mut self, configure: impl FnOnce(&mut Settings)) {
+        self.stop_controllers().await;
+        let mut s = self.ctx.settings.clone();
+        configure(&mut s);
+        self.ctx = Arc::new(Context::new(self.client.clone(), self.aws.clone(), s));
     }
 
     /// Start the EndpointService controller in the background.
@@ -367,6 +385,32 @@ pub async fn sim_service(
         .unwrap();
     let config = out.service_configuration().unwrap();
     (config.service_id().unwrap().to_string(), config.service_name().unwrap().to_string())
+}
+
+/// An endpoint service of `provider` (NLB in 2 AZs) that every principal may
+/// connect to; returns (service id, service name).
+pub async fn open_service(provider: &str, region: &str, acceptance: bool) -> (String, String) {
+    let (id, name) = sim_service(provider, region, acceptance, 2, &[]).await;
+    allow_all(provider, region, &id).await;
+    (id, name)
+}
+
+/// Let every principal connect to `service_id` (as its provider account).
+pub async fn allow_all(provider: &str, region: &str, service_id: &str) {
+    ec2_as(provider, region)
+        .await
+        .modify_vpc_endpoint_service_permissions()
+        .service_id(service_id)
+        .add_allowed_principals("*")
+        .send()
+        .await
+        .expect("allow");
+}
+
+/// Namespace patterns for a settings field.
+pub fn namespaces(patterns: &[&str]) -> privatelink_operator::config::NamespaceSet {
+    let list: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+    privatelink_operator::config::NamespaceSet::parse(&list, "test").expect("namespace patterns")
 }
 
 /// A string that differs between calls.
