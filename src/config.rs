@@ -203,8 +203,11 @@ pub struct Settings {
     pub base_backoff: Duration,
     /// Longest retry delay after failures.
     pub max_backoff: Duration,
-    /// Namespace to watch; None watches all.
-    pub namespace: Option<String>,
+    /// Namespaces to watch; empty watches all.
+    pub namespaces: Vec<String>,
+    /// Only objects whose labels match this selector are reconciled (for
+    /// splitting objects between several operator deployments).
+    pub label_selector: Option<String>,
     /// Objects reconciled at the same time, per kind.
     pub concurrency: u16,
     /// Which namespaces may use which credentials and adopt.
@@ -220,7 +223,8 @@ impl Settings {
             transition_poll: Duration::from_secs(10),
             base_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
-            namespace: None,
+            namespaces: Vec::new(),
+            label_selector: None,
             concurrency: 8,
             tenancy: Tenancy::default(),
         }

@@ -25,9 +25,13 @@ enum Command {
         /// Region for objects that name none; defaults to the AWS SDK's region.
         #[arg(long, env = "AWS_REGION")]
         region: Option<String>,
-        /// Watch only this namespace (default: all).
-        #[arg(long, env = "PLO_NAMESPACE")]
-        namespace: Option<String>,
+        /// Watch only these namespaces (comma-separated or repeated; default: all).
+        #[arg(long = "namespace", env = "PLO_NAMESPACES", value_delimiter = ',')]
+        namespaces: Vec<String>,
+        /// Reconcile only objects whose labels match this selector (e.g.
+        /// `privatelink.dev/shard=a`), to split objects between deployments.
+        #[arg(long, env = "PLO_LABEL_SELECTOR")]
+        label_selector: Option<String>,
         /// Seconds between resyncs that catch drift made outside the operator (at least 1).
         #[arg(long, env = "PLO_RESYNC_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
         resync_seconds: u64,
@@ -93,7 +97,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run {
             region,
-            namespace,
+            namespaces,
+            label_selector,
             resync_seconds,
             poll_seconds,
             concurrency,
@@ -141,14 +146,16 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 };
                 let mut settings = Settings::new(region);
-                settings.namespace = namespace;
+                settings.namespaces = namespaces.into_iter().filter(|n| !n.is_empty()).collect();
+                settings.label_selector = label_selector.filter(|l| !l.is_empty());
                 settings.resync = std::time::Duration::from_secs(resync_seconds);
                 settings.transition_poll = std::time::Duration::from_secs(poll_seconds);
                 settings.concurrency = concurrency;
                 settings.tenancy = tenancy;
                 tracing::info!(
                     region = %settings.default_region,
-                    namespace = ?settings.namespace,
+                    namespaces = ?settings.namespaces,
+                    label_selector = ?settings.label_selector,
                     operator_credentials = %settings.tenancy.operator_credentials,
                     adopters = %settings.tenancy.adopters,
                     "starting"

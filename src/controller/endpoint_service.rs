@@ -7,12 +7,12 @@ use std::sync::Arc;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::{
     CleanupTarget, Context, Error, Found, Next, Refusal, aws_failure, block_deletion, cleanup_target, deletion_blocked,
-    deletion_refused, drive, error_policy, let_go, reconcile_with_finalizer, reconciled, record_target, write_status,
+    deletion_refused, drive, error_policy, let_go, reconcile_with_finalizer, reconciled, record_target, scopes,
+    watch_config, write_status,
 };
 use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED};
 use crate::api::endpoint_service::{PrivateDnsNameConfiguration, SupportedRegionStatus};
@@ -25,21 +25,18 @@ use crate::plan::endpoint_service::{
 use crate::plan::tags::{Owner, Ownership};
 use crate::plan::{SpecProblem, describe_problems};
 
-/// Run the EndpointService controller until the stream ends.
+/// Run the EndpointService controllers (one per watched namespace, or one
+/// for the cluster) until their streams end.
 pub async fn run(ctx: Arc<Context>) {
-    let api: Api<EndpointService> = match &ctx.settings.namespace {
-        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
-        None => Api::all(ctx.client.clone()),
-    };
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
-    drive(
-        Controller::new(api, watcher::Config::default().any_semantic()).with_config(config).shutdown_on_signal().run(
+    let controllers = scopes::<EndpointService>(&ctx).into_iter().map(|api| {
+        drive(Controller::new(api, watch_config(&ctx)).with_config(config.clone()).shutdown_on_signal().run(
             reconcile,
             error_policy,
-            ctx,
-        ),
-    )
-    .await;
+            ctx.clone(),
+        ))
+    });
+    futures::future::join_all(controllers).await;
 }
 
 /// Reconcile one EndpointService: the finalizer decides between apply and cleanup.

@@ -9,12 +9,12 @@ use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use super::{
     CleanupTarget, Context, Error, Found, Next, Refusal, aws_failure, block_deletion, cleanup_target, deletion_blocked,
-    deletion_refused, drive, error_policy, let_go, reconcile_with_finalizer, reconciled, record_target, write_status,
+    deletion_refused, drive, error_policy, let_go, reconcile_with_finalizer, reconciled, record_target, scopes,
+    watch_config, write_status,
 };
 use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED};
 use crate::api::interface_endpoint::DnsEntry;
@@ -28,32 +28,34 @@ use crate::plan::interface_endpoint::{
 use crate::plan::tags::{Owner, Ownership};
 use crate::plan::{SpecProblem, describe_problems};
 
-/// Run the InterfaceEndpoint controller until the stream ends. A change to
-/// an EndpointService wakes the endpoints that reference it.
+/// Run the InterfaceEndpoint controllers (one per watched namespace, or one
+/// for the cluster) until their streams end. A change to an EndpointService
+/// wakes the endpoints that reference it.
 pub async fn run(ctx: Arc<Context>) {
-    let (endpoints, services): (Api<InterfaceEndpoint>, Api<EndpointService>) = match &ctx.settings.namespace {
-        Some(ns) => (Api::namespaced(ctx.client.clone(), ns), Api::namespaced(ctx.client.clone(), ns)),
-        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
-    };
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
-    let controller = Controller::new(endpoints, watcher::Config::default().any_semantic()).with_config(config);
-    let store = controller.store();
-    drive(
-        controller
-            .watches(services, watcher::Config::default().any_semantic(), move |svc: EndpointService| {
-                let ns = svc.namespace();
-                let name = svc.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|ep| ep.namespace() == ns && ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name))
-                    .map(|ep| ObjectRef::from_obj(ep.as_ref()))
-                    .collect::<Vec<_>>()
-            })
-            .shutdown_on_signal()
-            .run(reconcile, error_policy, ctx),
-    )
-    .await;
+    let services = scopes::<EndpointService>(&ctx);
+    let controllers = scopes::<InterfaceEndpoint>(&ctx).into_iter().zip(services).map(|(endpoints, services)| {
+        let controller = Controller::new(endpoints, watch_config(&ctx)).with_config(config.clone());
+        let store = controller.store();
+        drive(
+            controller
+                .watches(services, watch_config(&ctx), move |svc: EndpointService| {
+                    let ns = svc.namespace();
+                    let name = svc.name_any();
+                    store
+                        .state()
+                        .into_iter()
+                        .filter(|ep| {
+                            ep.namespace() == ns && ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name)
+                        })
+                        .map(|ep| ObjectRef::from_obj(ep.as_ref()))
+                        .collect::<Vec<_>>()
+                })
+                .shutdown_on_signal()
+                .run(reconcile, error_policy, ctx.clone()),
+        )
+    });
+    futures::future::join_all(controllers).await;
 }
 
 /// Reconcile one InterfaceEndpoint: the finalizer decides between apply and cleanup.

@@ -363,6 +363,29 @@ where
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
+/// The APIs a controller of kind `K` watches: one per watched namespace, or
+/// the whole cluster.
+pub fn scopes<K>(ctx: &Context) -> Vec<Api<K>>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    if ctx.settings.namespaces.is_empty() {
+        vec![Api::all(ctx.client.clone())]
+    } else {
+        ctx.settings.namespaces.iter().map(|ns| Api::namespaced(ctx.client.clone(), ns)).collect()
+    }
+}
+
+/// The watch configuration every controller uses: any semantic (the
+/// watch cache may answer), and the operator's label selector.
+pub fn watch_config(ctx: &Context) -> kube::runtime::watcher::Config {
+    let config = kube::runtime::watcher::Config::default().any_semantic();
+    match &ctx.settings.label_selector {
+        Some(selector) => config.labels(selector),
+        None => config,
+    }
+}
+
 /// Fail fast when the API server does not serve a kind (its CRD is not
 /// installed): the controller would otherwise retry its watch forever.
 pub async fn check_crd<K>(client: &kube::Client) -> Result<(), String>

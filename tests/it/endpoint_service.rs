@@ -175,7 +175,7 @@ async fn adopt_existing_service_and_retain_it() {
         .expect("create service outside the operator");
     let id = existing.service_configuration().and_then(|s| s.service_id()).expect("id").to_string();
 
-    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-a"])).await;
+    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-a-*"])).await;
     env.start_endpoint_services();
     let api: Api<EndpointService> = env.api("team-a");
     create(
@@ -273,10 +273,9 @@ async fn role_outside_the_allow_list_is_refused() {
 async fn schema_refuses_bad_input_at_apply_time() {
     let env = TestEnv::new("us-east-1").await;
     let api: Api<EndpointService> = env.api("team-a");
-    let err = api
-        .create(&Default::default(), &service("bad", json!({"networkLoadBalancerArns": ["not-an-arn"]})))
-        .await
-        .expect_err("schema refuses");
+    let mut bad = service("bad", json!({"networkLoadBalancerArns": ["not-an-arn"]}));
+    bad.metadata.namespace = None;
+    let err = api.create(&Default::default(), &bad).await.expect_err("schema refuses");
     let kube::Error::Api(status) = err else { panic!("expected an API error, got {err:?}") };
     assert_eq!(status.code, 422);
     assert!(status.message.contains("spec.networkLoadBalancerArns[0]"), "{}", status.message);

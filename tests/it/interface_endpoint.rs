@@ -300,7 +300,7 @@ async fn adoption_retain_and_requester_managed_endpoints() {
     .await;
     let managed = managed["VpcEndpointId"].as_str().unwrap().to_string();
 
-    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-b"])).await;
+    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-b-*"])).await;
     env.start_interface_endpoints();
     let api: Api<InterfaceEndpoint> = env.api("team-b");
     let spec = |id: &str, retain: bool| {
@@ -332,7 +332,7 @@ async fn adoption_retain_and_requester_managed_endpoints() {
     api.delete("firewall", &DeleteParams::default()).await.expect("delete");
     wait_gone(&api, "firewall", TIMEOUT).await;
     assert!(aws_endpoint(region, &managed).await.is_some(), "requester-managed endpoint left in AWS");
-    let events = env.server.objects("events.k8s.io/v1/events");
+    let events = env.events("team-b").await;
     let warning = events
         .iter()
         .find(|e| e["reason"] == json!("RequesterManaged"))

@@ -123,7 +123,7 @@ async fn tenant_b_cannot_adopt_modify_or_delete_tenant_a_resources() {
     let (_, remote_name) = open_service(provider, region, false).await;
     let vpc = sim_vpc(DEFAULT_ACCOUNT, region, 1).await;
     // Both teams may adopt: the ownership tags alone must keep B off A's resources.
-    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-a", "team-b"])).await;
+    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-a-*", "team-b-*"])).await;
     env.start_endpoint_services();
     env.start_interface_endpoints();
     let a_services: Api<EndpointService> = env.api("team-a");
@@ -174,7 +174,7 @@ async fn tenant_b_cannot_adopt_modify_or_delete_tenant_a_resources() {
         wait_for(&b_services, "grab", TIMEOUT, "Synced=False", |s| svc_condition(s, SYNCED).filter(|c| c.0 == "False"))
             .await;
     assert_eq!(reason, "OwnedByAnotherObject", "{message}");
-    assert!(message.contains("team-a/api"), "the message names the owner: {message}");
+    assert!(message.contains(&format!("{}/api", env.ns("team-a"))), "the message names the owner: {message}");
     let (_, reason, message) =
         wait_for(&b_endpoints, "grab", TIMEOUT, "Synced=False", |e| ep_condition(e, SYNCED).filter(|c| c.0 == "False"))
             .await;
@@ -200,9 +200,9 @@ async fn tenant_b_cannot_adopt_modify_or_delete_tenant_a_resources() {
 async fn refused_namespaces_get_a_condition_and_cause_no_aws_call() {
     let region = "ap-southeast-4";
     let mut env = TestEnv::with_settings(region, |s| {
-        s.tenancy.operator_credentials = namespaces(&["team-a"]);
+        s.tenancy.operator_credentials = namespaces(&["team-a-*"]);
         s.tenancy.allowed_roles =
-            RoleAllowList::parse(&["team-a=arn:aws:iam::111122223333:role/*".to_string()]).expect("roles");
+            RoleAllowList::parse(&["team-a-*=arn:aws:iam::111122223333:role/*".to_string()]).expect("roles");
     })
     .await;
     env.start_endpoint_services();
@@ -240,7 +240,8 @@ async fn refused_namespaces_get_a_condition_and_cause_no_aws_call() {
         wait_for(&admin, "role", TIMEOUT, "RoleNotAllowed", |e| ep_condition(e, SYNCED).filter(|c| c.0 == "False"))
             .await;
     assert_eq!(reason, "RoleNotAllowed");
-    assert!(message.contains("`team-admin=arn:aws:iam::111122223333:role/consumer`"), "{message}");
+    let wanted = format!("`{}=arn:aws:iam::111122223333:role/consumer`", env.ns("team-admin"));
+    assert!(message.contains(&wanted), "{message}");
     let calls = env.aws.counter().since(&before);
     assert!(calls.calls.is_empty(), "refused objects made AWS calls: {:?}", calls.calls);
 
@@ -279,7 +280,7 @@ async fn adopting_with_a_minimal_spec_leaves_the_service_as_it_was() {
     ec2.modify_vpc_endpoint_service_permissions().service_id(&id).add_allowed_principals(root).send().await.unwrap();
     let before = service_config(DEFAULT_ACCOUNT, region, &id).await.expect("service");
 
-    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-a"])).await;
+    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-a-*"])).await;
     env.start_endpoint_services();
     let api: Api<EndpointService> = env.api("team-a");
     create(&api, &service("team-a", "legacy", json!({"serviceId": id}))).await;
@@ -348,7 +349,7 @@ async fn a_role_removed_from_the_allow_list_blocks_deletion_until_released() {
     let nlb = sim_load_balancer(account, region, "assumed", LoadBalancerTypeEnum::Network, 2).await;
     let mut env = TestEnv::with_settings(region, |s| {
         s.tenancy.allowed_roles =
-            RoleAllowList::parse(&[format!("team-r=arn:aws:iam::{account}:role/*")]).expect("roles");
+            RoleAllowList::parse(&[format!("team-r-*=arn:aws:iam::{account}:role/*")]).expect("roles");
     })
     .await;
     env.start_endpoint_services();

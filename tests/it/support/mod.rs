@@ -1,20 +1,19 @@
-//! Shared test harness: the in-process Kubernetes API server, the AWS
-//! simulator connection, and helpers that wait for conditions with a deadline.
+//! Shared test harness: the real Kubernetes API server (a namespace set per
+//! test), the AWS simulator connection, and helpers that wait for
+//! conditions with a deadline.
 
-pub mod apiserver;
+pub mod kube;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::kube::api::{Api, PostParams};
+use ::kube::{Resource, ResourceExt};
 use aws_sdk_ec2::config::{Credentials, Region};
-use kube::api::{Api, PostParams};
-use kube::{Resource, ResourceExt};
 use privatelink_operator::aws::AwsClients;
 use privatelink_operator::config::Settings;
 use privatelink_operator::controller::Context;
 use serde::de::DeserializeOwned;
-
-pub use apiserver::ApiServer;
 
 /// Where the AWS simulator listens; `tests/run.sh` starts it and sets this.
 pub fn aws_endpoint() -> String {
@@ -71,32 +70,51 @@ pub fn init_logs() {
         .try_init();
 }
 
-/// An API server, an AWS connection and an operator context.
+/// The namespaces every test environment has, by the names tests use; each
+/// environment's are suffixed with its id, so tests share one API server and
+/// still run in parallel.
+pub const NAMESPACES: &[&str] = &["team-a", "team-b", "team-c", "team-r", "team-admin"];
+
+/// A test's corner of the API server, an AWS connection and an operator
+/// context whose controllers watch only that corner.
 pub struct TestEnv {
-    pub server: ApiServer,
-    pub client: kube::Client,
+    /// Suffix of this environment's namespaces.
+    pub id: String,
+    /// Admin client, for fixtures and assertions.
+    pub client: ::kube::Client,
     pub aws: AwsClients,
     pub ctx: Arc<Context>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl TestEnv {
-    /// A fresh API server and context; `region` is the operator's default region.
+    /// A fresh environment; `region` is the operator's default region.
     pub async fn new(region: &str) -> Self {
         Self::with_settings(region, |_| {}).await
     }
 
-    /// A fresh API server and a context whose settings `configure` adjusts
-    /// (tenancy rules, regions…).
+    /// A fresh environment whose operator settings `configure` adjusts
+    /// (tenancy rules, regions…). Namespaces in patterns are written
+    /// `team-a-*`: they match this environment's `team-a-<id>`.
     pub async fn with_settings(region: &str, configure: impl FnOnce(&mut Settings)) -> Self {
         init_logs();
-        let server = ApiServer::start().await;
-        let client = server.client();
+        let id = uuid_like()[..8].to_string();
+        let client = kube::admin_client().await;
+        for logical in NAMESPACES {
+            kube::ensure_namespace(&client, &format!("{logical}-{id}")).await;
+        }
+        let operator = kube::operator_client(&client).await;
         let aws = aws_clients().await;
         let mut s = settings(region);
+        s.namespaces = NAMESPACES.iter().map(|n| format!("{n}-{id}")).collect();
         configure(&mut s);
-        let ctx = Arc::new(Context::new(client.clone(), aws.clone(), s));
-        Self { server, client, aws, ctx, tasks: Vec::new() }
+        let ctx = Arc::new(Context::new(operator, aws.clone(), s));
+        Self { id, client, aws, ctx, tasks: Vec::new() }
+    }
+
+    /// The real name of a namespace tests call `logical` (`team-a`).
+    pub fn ns(&self, logical: &str) -> String {
+        format!("{logical}-{}", self.id)
     }
 
     /// Stop the controllers and restart the operator with changed settings
@@ -106,7 +124,7 @@ impl TestEnv {
         self.stop_controllers().await;
         let mut s = self.ctx.settings.clone();
         configure(&mut s);
-        self.ctx = Arc::new(Context::new(self.client.clone(), self.aws.clone(), s));
+        self.ctx = Arc::new(Context::new(self.ctx.client.clone(), self.aws.clone(), s));
     }
 
     /// Start the EndpointService controller in the background.
@@ -129,12 +147,19 @@ impl TestEnv {
         }
     }
 
-    /// A namespaced API.
-    pub fn api<K>(&self, ns: &str) -> Api<K>
+    /// An admin API in the namespace tests call `logical`.
+    pub fn api<K>(&self, logical: &str) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
     {
-        Api::namespaced(self.client.clone(), ns)
+        Api::namespaced(self.client.clone(), &self.ns(logical))
+    }
+
+    /// The Events (events.k8s.io/v1) in the namespace tests call `logical`, as JSON.
+    pub async fn events(&self, logical: &str) -> Vec<serde_json::Value> {
+        let api: Api<k8s_openapi::api::events::v1::Event> = self.api(logical);
+        let list = api.list(&Default::default()).await.expect("list events");
+        list.items.iter().map(|e| serde_json::to_value(e).expect("event as JSON")).collect()
     }
 }
 
@@ -146,12 +171,15 @@ impl Drop for TestEnv {
     }
 }
 
-/// Create an object through the API server.
+/// Create an object through the API server, in the namespace of `api`
+/// (whatever namespace the object names).
 pub async fn create<K>(api: &Api<K>, obj: &K) -> K
 where
     K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
-    api.create(&PostParams::default(), obj).await.unwrap_or_else(|e| panic!("create {}: {e}", obj.name_any()))
+    let mut obj = obj.clone();
+    obj.meta_mut().namespace = None;
+    api.create(&PostParams::default(), &obj).await.unwrap_or_else(|e| panic!("create {}: {e}", obj.name_any()))
 }
 
 /// Poll until `check` returns Some, or fail after `timeout` with the last object seen.
