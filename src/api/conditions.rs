@@ -1,7 +1,7 @@
-//! Status conditions in the shape of Kubernetes `metav1.Condition`.
+//! Status conditions: the Kubernetes `metav1.Condition` type, the types this
+//! operator sets, and how fresh observations merge into previous ones.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 /// Condition type: AWS matches the spec and the resource is usable.
 pub const READY: &str = "Ready";
@@ -11,9 +11,15 @@ pub const SYNCED: &str = "Synced";
 pub const DELETION_BLOCKED: &str = "DeletionBlocked";
 /// Condition type (InterfaceEndpoint, EndpointConnection): the service provider accepted the connection.
 pub const ACCEPTED: &str = "Accepted";
+/// Condition type (EndpointService): the private DNS name's domain is verified.
+pub const PRIVATE_DNS_VERIFIED: &str = "PrivateDnsVerified";
+/// Condition type (EndpointService): connection notifications can be delivered.
+pub const NOTIFICATIONS_DELIVERABLE: &str = "NotificationsDeliverable";
+/// Condition type (EndpointService): who can connect, and whether anyone reviews it.
+pub const EXPOSURE: &str = "ExposureReviewed";
 
 /// Status of a condition.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConditionStatus {
     /// The condition holds.
     True,
@@ -23,43 +29,37 @@ pub enum ConditionStatus {
     Unknown,
 }
 
-/// One observation of the object's state, as in Kubernetes API conventions.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    /// Kind of condition: Ready, Synced, Accepted, DeletionBlocked.
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// True, False or Unknown.
-    pub status: ConditionStatus,
-    /// One-word CamelCase reason, e.g. `Available`, `InvalidParameter`, `LoadBalancerNotFound`.
-    pub reason: String,
-    /// What was seen and what to do about it.
-    pub message: String,
-    /// The `metadata.generation` this condition was computed for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// When the status last changed (RFC 3339).
-    pub last_transition_time: String,
-}
-
-impl Condition {
-    /// A condition with no transition time yet; [`merge_conditions`] sets it.
-    pub fn new(type_: &str, status: ConditionStatus, reason: &str, message: impl Into<String>) -> Self {
-        Self {
-            type_: type_.to_string(),
-            status,
-            reason: reason.to_string(),
-            message: message.into(),
-            observed_generation: None,
-            last_transition_time: String::new(),
+impl ConditionStatus {
+    /// As Kubernetes writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
         }
     }
+}
 
-    /// True when this is a condition of `type_` with status True.
-    pub fn is_true(&self, type_: &str) -> bool {
-        self.type_ == type_ && self.status == ConditionStatus::True
+/// A condition with no transition time yet; [`merge_conditions`] sets it.
+pub fn condition(type_: &str, status: ConditionStatus, reason: &str, message: impl Into<String>) -> Condition {
+    Condition {
+        type_: type_.to_string(),
+        status: status.as_str().to_string(),
+        reason: reason.to_string(),
+        message: message.into(),
+        observed_generation: None,
+        last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
     }
+}
+
+/// True when `c` is a condition of `type_` with status True.
+pub fn is_true(c: &Condition, type_: &str) -> bool {
+    c.type_ == type_ && c.status == "True"
+}
+
+/// The condition of `type_`, if any.
+pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
 }
 
 /// Merge freshly computed conditions into the previous ones: the transition
@@ -69,15 +69,15 @@ pub fn merge_conditions(
     previous: &[Condition],
     fresh: Vec<Condition>,
     generation: Option<i64>,
-    now: &str,
+    now: jiff::Timestamp,
 ) -> Vec<Condition> {
     let mut merged: Vec<Condition> =
         previous.iter().filter(|old| !fresh.iter().any(|f| f.type_ == old.type_)).cloned().collect();
     for mut cond in fresh {
         cond.observed_generation = generation;
         cond.last_transition_time = match previous.iter().find(|p| p.type_ == cond.type_) {
-            Some(p) if p.status == cond.status && !p.last_transition_time.is_empty() => p.last_transition_time.clone(),
-            _ => now.to_string(),
+            Some(p) if p.status == cond.status => p.last_transition_time.clone(),
+            _ => Time(now),
         };
         merged.push(cond);
     }
@@ -90,7 +90,7 @@ pub fn without(conditions: Vec<Condition>, type_: &str) -> Vec<Condition> {
     conditions.into_iter().filter(|c| c.type_ != type_).collect()
 }
 
-/// Schema for a `conditions` list: a map keyed by `type`.
+/// Schema for a `conditions` list: Kubernetes conditions, a map keyed by `type`.
 pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let item = generator.subschema_for::<Condition>();
     schemars::json_schema!({
@@ -106,34 +106,30 @@ pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars:
 mod tests {
     use super::*;
 
+    fn at(secs: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(secs).expect("time")
+    }
+
     #[test]
     fn transition_time_kept_when_status_unchanged() {
         let old =
-            merge_conditions(&[], vec![Condition::new(READY, ConditionStatus::True, "Available", "ok")], Some(1), "t1");
-        let again = merge_conditions(
-            &old,
-            vec![Condition::new(READY, ConditionStatus::True, "Available", "ok")],
-            Some(2),
-            "t2",
-        );
-        assert_eq!(again[0].last_transition_time, "t1");
+            merge_conditions(&[], vec![condition(READY, ConditionStatus::True, "Available", "ok")], Some(1), at(1));
+        let again =
+            merge_conditions(&old, vec![condition(READY, ConditionStatus::True, "Available", "ok")], Some(2), at(2));
+        assert_eq!(again[0].last_transition_time, Time(at(1)));
         assert_eq!(again[0].observed_generation, Some(2));
-        let flipped = merge_conditions(
-            &again,
-            vec![Condition::new(READY, ConditionStatus::False, "Pending", "wait")],
-            Some(2),
-            "t3",
-        );
-        assert_eq!(flipped[0].last_transition_time, "t3");
+        let flipped =
+            merge_conditions(&again, vec![condition(READY, ConditionStatus::False, "Pending", "wait")], Some(2), at(3));
+        assert_eq!(flipped[0].last_transition_time, Time(at(3)));
     }
 
     #[test]
     fn other_conditions_are_kept_and_sorted() {
-        let old = merge_conditions(&[], vec![Condition::new(SYNCED, ConditionStatus::True, "Synced", "")], None, "t1");
-        let merged =
-            merge_conditions(&old, vec![Condition::new(READY, ConditionStatus::False, "Pending", "")], None, "t2");
+        let old = merge_conditions(&[], vec![condition(SYNCED, ConditionStatus::True, "Synced", "")], None, at(1));
+        let merged = merge_conditions(&old, vec![condition(READY, ConditionStatus::False, "Pending", "")], None, at(2));
         let types: Vec<_> = merged.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, ["Ready", "Synced"]);
+        assert!(find(&merged, SYNCED).is_some_and(|c| is_true(c, SYNCED)));
         assert!(without(merged, READY).iter().all(|c| c.type_ != READY));
     }
 }

@@ -10,20 +10,18 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    CleanupTarget, Context, Error, Found, Next, Refusal, aws_failure, block_deletion, cleanup_target, deletion_blocked,
-    deletion_refused, drive, error_policy, let_go, reconcile_with_finalizer, reconciled, record_target, scopes,
-    watch_config, write_status,
+    CleanupTarget, Context, Error, Failure, Found, Reconcile, Refusal, Settled, block_deletion, cleanup_target,
+    deletion_blocked, deletion_refused, drive, error_policy, let_go, record_target, scopes, watch_config,
 };
-use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED};
 use crate::api::endpoint_service::{PrivateDnsNameConfiguration, SupportedRegionStatus};
 use crate::api::{DeletionPolicy, EndpointService, EndpointServiceStatus, InterfaceEndpoint};
-use crate::aws::{AwsError, RegionClients};
+use crate::aws::RegionClients;
+use crate::plan::SpecProblem;
 use crate::plan::endpoint_service::{
     DesiredService, ObservedService, ServiceAction, check_load_balancers, load_balancer_removal_blocked, plan,
-    plan_deletion,
+    plan_deletion, service_ready,
 };
 use crate::plan::tags::{Owner, Ownership};
-use crate::plan::{SpecProblem, describe_problems};
 
 /// Run the EndpointService controllers (one per watched namespace, or one
 /// for the cluster) until their streams end.
@@ -39,42 +37,32 @@ pub async fn run(ctx: Arc<Context>) {
     futures::future::join_all(controllers).await;
 }
 
-/// Reconcile one EndpointService: the finalizer decides between apply and cleanup.
+/// Reconcile one EndpointService (the shared skeleton, filled in below).
 pub async fn reconcile(svc: Arc<EndpointService>, ctx: Arc<Context>) -> Result<Action, Error> {
-    reconcile_with_finalizer(
-        svc,
-        ctx,
-        |o, api, ctx| async move { apply(&o, &api, &ctx).await },
-        |o, api, ctx| async move { cleanup(&o, &api, &ctx).await },
-    )
-    .await
+    super::reconcile(svc, ctx).await
 }
 
-/// Why a reconcile did not reach the desired state.
-enum Failure {
-    /// The spec cannot work as written; nothing to retry until it changes.
-    Spec(&'static str, Vec<SpecProblem>),
-    /// The tenancy rules forbid what the object asks; no AWS call was made.
-    Refused(Refusal),
-    /// An AWS call failed; the second field, when set, replaces AWS's fix.
-    Aws(AwsError, Option<String>),
-    /// The Kubernetes API failed while recording where the service lives.
-    Kube(Error),
-}
+impl Reconcile for EndpointService {
+    type Status = EndpointServiceStatus;
 
-impl Failure {
-    fn condition(&self) -> Condition {
-        match self {
-            Failure::Spec(reason, problems) => {
-                Condition::new(SYNCED, ConditionStatus::False, reason, describe_problems(problems))
-            }
-            Failure::Refused(r) => Condition::new(SYNCED, ConditionStatus::False, r.reason, r.message.clone()),
-            Failure::Aws(e, None) => aws_failure(SYNCED, e),
-            Failure::Aws(e, Some(why)) => {
-                Condition::new(SYNCED, ConditionStatus::False, &e.reason(), format!("{e}. {why}"))
-            }
-            Failure::Kube(e) => Condition::new(SYNCED, ConditionStatus::False, "KubernetesApiError", e.to_string()),
-        }
+    fn status(&self) -> Option<&EndpointServiceStatus> {
+        self.status.as_ref()
+    }
+
+    async fn sync(
+        &self,
+        api: &Api<EndpointService>,
+        ctx: &Context,
+        status: &mut EndpointServiceStatus,
+    ) -> Result<Settled, Failure> {
+        status.deletion_policy = Some(effective_policy(self));
+        sync(self, api, ctx, status).await?;
+        let (ready, next) = service_ready(status.service_state.as_deref(), status.service_name.as_deref());
+        Ok(Settled::new(vec![ready], next))
+    }
+
+    async fn cleanup(&self, api: &Api<EndpointService>, ctx: &Context) -> Result<Action, Error> {
+        cleanup(self, api, ctx).await
     }
 }
 
@@ -90,70 +78,6 @@ fn effective_policy(svc: &EndpointService) -> DeletionPolicy {
     } else {
         DeletionPolicy::Delete
     })
-}
-
-/// Make AWS match the spec and report what is there.
-async fn apply(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Context) -> Result<Action, Error> {
-    let old = svc.status.clone();
-    let mut status = old.clone().unwrap_or_default();
-    status.deletion_policy = Some(effective_policy(svc));
-    let outcome = sync(svc, api, ctx, &mut status).await;
-    let mut fresh = Vec::new();
-    let next = match &outcome {
-        Ok(()) => {
-            fresh.push(Condition::new(SYNCED, ConditionStatus::True, "Synced", "AWS matches the spec"));
-            let state = status.service_state.clone().unwrap_or_else(|| "Pending".into());
-            match state.as_str() {
-                "Available" => {
-                    fresh.push(Condition::new(
-                        READY,
-                        ConditionStatus::True,
-                        "Available",
-                        format!("endpoint service {} is available", status.service_name.as_deref().unwrap_or("")),
-                    ));
-                    Next::Resync
-                }
-                "Pending" => {
-                    fresh.push(Condition::new(
-                        READY,
-                        ConditionStatus::False,
-                        "Pending",
-                        "endpoint service is being created; waiting for AWS to make it Available",
-                    ));
-                    Next::Poll
-                }
-                other => {
-                    fresh.push(Condition::new(
-                        READY,
-                        ConditionStatus::False,
-                        other,
-                        format!("endpoint service is {other}: AWS will not make it Available on its own; check the load balancers, or delete and recreate the EndpointService"),
-                    ));
-                    Next::Resync
-                }
-            }
-        }
-        Err(failure) => {
-            let synced = failure.condition();
-            fresh.push(Condition::new(
-                READY,
-                ConditionStatus::False,
-                "NotSynced",
-                format!("AWS does not match the spec: {}", synced.message),
-            ));
-            fresh.push(synced);
-            Next::Resync
-        }
-    };
-    write_status(api, svc, old.as_ref(), status, fresh).await?;
-    match outcome {
-        Ok(()) | Err(Failure::Spec(..)) | Err(Failure::Refused(_)) => Ok(reconciled(svc, ctx, next)),
-        Err(Failure::Aws(e, why)) => {
-            ctx.event(svc, EventType::Warning, "SyncFailed", why.unwrap_or_else(|| e.with_fix())).await;
-            Err(Error::Aws(e))
-        }
-        Err(Failure::Kube(e)) => Err(e),
-    }
 }
 
 /// Tenancy, dereference, validate, plan and apply; fills `status` as it learns.

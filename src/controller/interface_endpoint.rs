@@ -12,21 +12,20 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    CleanupTarget, Context, Error, Found, Next, Refusal, aws_failure, block_deletion, cleanup_target, deletion_blocked,
-    deletion_refused, drive, error_policy, let_go, reconcile_with_finalizer, reconciled, record_target, scopes,
-    watch_config, write_status,
+    CleanupTarget, Context, Error, Failure, Found, Next, Reconcile, Refusal, Settled, block_deletion, cleanup_target,
+    deletion_blocked, deletion_refused, drive, error_policy, let_go, record_target, scopes, watch_config,
 };
-use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED};
+use crate::api::conditions::{ConditionStatus, READY, condition};
 use crate::api::interface_endpoint::DnsEntry;
 use crate::api::{DeletionPolicy, EndpointService, InterfaceEndpoint, InterfaceEndpointStatus};
-use crate::aws::{AwsError, RegionClients};
+use crate::aws::RegionClients;
+use crate::plan::SpecProblem;
 use crate::plan::interface_endpoint::{
     DesiredEndpoint, EndpointAction, EndpointDeletion, ObservedEndpoint, ResolvedService, accepted_condition, hint,
     is_aws_service, is_settled, plan, plan_deletion, private_dns_deferred, ready_condition, replacement_needed,
     requester_managed_note, subnet_zone_problems, vpc_dns_problem,
 };
 use crate::plan::tags::{Owner, Ownership};
-use crate::plan::{SpecProblem, describe_problems};
 
 /// Run the InterfaceEndpoint controllers (one per watched namespace, or one
 /// for the cluster) until their streams end. A change to an EndpointService
@@ -58,29 +57,45 @@ pub async fn run(ctx: Arc<Context>) {
     futures::future::join_all(controllers).await;
 }
 
-/// Reconcile one InterfaceEndpoint: the finalizer decides between apply and cleanup.
+/// Reconcile one InterfaceEndpoint (the shared skeleton, filled in below).
 pub async fn reconcile(ep: Arc<InterfaceEndpoint>, ctx: Arc<Context>) -> Result<Action, Error> {
-    reconcile_with_finalizer(
-        ep,
-        ctx,
-        |o, api, ctx| async move { apply(&o, &api, &ctx).await },
-        |o, api, ctx| async move { cleanup(&o, &api, &ctx).await },
-    )
-    .await
+    super::reconcile(ep, ctx).await
 }
 
-/// Why a reconcile did not reach the desired state.
-enum Failure {
-    /// Waiting on something outside this object (its EndpointService).
-    Waiting(&'static str, String),
-    /// The spec cannot work as written.
-    Spec(&'static str, Vec<SpecProblem>),
-    /// The tenancy rules forbid what the object asks; no AWS call was made.
-    Refused(Refusal),
-    /// An AWS call failed; the second field is a hint to add to AWS's fix.
-    Aws(AwsError, Option<String>),
-    /// The Kubernetes API failed while recording where the endpoint lives.
-    Kube(Error),
+impl Reconcile for InterfaceEndpoint {
+    type Status = InterfaceEndpointStatus;
+
+    fn status(&self) -> Option<&InterfaceEndpointStatus> {
+        self.status.as_ref()
+    }
+
+    async fn sync(
+        &self,
+        api: &Api<InterfaceEndpoint>,
+        ctx: &Context,
+        status: &mut InterfaceEndpointStatus,
+    ) -> Result<Settled, Failure> {
+        status.deletion_policy = Some(effective_policy(self));
+        let progress = sync(self, api, ctx, status).await?;
+        let Some(o) = &progress.observed else {
+            return Ok(Settled::new(
+                vec![condition(READY, ConditionStatus::False, "Pending", "waiting for AWS")],
+                Next::Poll,
+            ));
+        };
+        let conditions = vec![
+            accepted_condition(&o.state, status.service_name.as_deref(), progress.service_owner.as_deref()),
+            ready_condition(o, progress.private_dns_deferred),
+        ];
+        let next = if is_settled(o, progress.private_dns_deferred) { Next::Resync } else { Next::Poll };
+        let mut settled = Settled::new(conditions, next);
+        settled.synced = requester_managed_note(o).map(|note| ("RequesterManaged", note));
+        Ok(settled)
+    }
+
+    async fn cleanup(&self, api: &Api<InterfaceEndpoint>, ctx: &Context) -> Result<Action, Error> {
+        cleanup(self, api, ctx).await
+    }
 }
 
 fn owner(ep: &InterfaceEndpoint) -> Owner {
@@ -105,78 +120,6 @@ struct Progress {
     private_dns_deferred: bool,
     /// Account that must accept the connection, when known.
     service_owner: Option<String>,
-}
-
-async fn apply(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Context) -> Result<Action, Error> {
-    let old = ep.status.clone();
-    let mut status = old.clone().unwrap_or_default();
-    status.deletion_policy = Some(effective_policy(ep));
-    let outcome = sync(ep, api, ctx, &mut status).await;
-    let mut fresh = Vec::new();
-    let next = match &outcome {
-        Ok(progress) => {
-            let synced = match progress.observed.as_ref().and_then(requester_managed_note) {
-                Some(note) => Condition::new(SYNCED, ConditionStatus::True, "RequesterManaged", note),
-                None => Condition::new(SYNCED, ConditionStatus::True, "Synced", "AWS matches the spec"),
-            };
-            fresh.push(synced);
-            match &progress.observed {
-                Some(o) => {
-                    fresh.push(accepted_condition(
-                        &o.state,
-                        status.service_name.as_deref(),
-                        progress.service_owner.as_deref(),
-                    ));
-                    fresh.push(ready_condition(o, progress.private_dns_deferred));
-                    if is_settled(o, progress.private_dns_deferred) { Next::Resync } else { Next::Poll }
-                }
-                None => {
-                    fresh.push(Condition::new(READY, ConditionStatus::False, "Pending", "waiting for AWS"));
-                    Next::Poll
-                }
-            }
-        }
-        Err(Failure::Waiting(reason, message)) => {
-            fresh.push(Condition::new(SYNCED, ConditionStatus::True, "Waiting", message.clone()));
-            fresh.push(Condition::new(READY, ConditionStatus::False, reason, message.clone()));
-            Next::Poll
-        }
-        Err(failure) => {
-            let synced = match failure {
-                Failure::Spec(reason, problems) => {
-                    Condition::new(SYNCED, ConditionStatus::False, reason, describe_problems(problems))
-                }
-                Failure::Refused(r) => Condition::new(SYNCED, ConditionStatus::False, r.reason, r.message.clone()),
-                Failure::Aws(e, hint) => {
-                    let mut c = aws_failure(SYNCED, e);
-                    if let Some(hint) = hint {
-                        c.message = format!("{}. Hint: {hint}", c.message);
-                    }
-                    c
-                }
-                Failure::Kube(e) => Condition::new(SYNCED, ConditionStatus::False, "KubernetesApiError", e.to_string()),
-                Failure::Waiting(..) => unreachable!("handled above"),
-            };
-            fresh.push(Condition::new(
-                READY,
-                ConditionStatus::False,
-                "NotSynced",
-                format!("AWS does not match the spec: {}", synced.message),
-            ));
-            fresh.push(synced);
-            Next::Resync
-        }
-    };
-    write_status(api, ep, old.as_ref(), status, fresh).await?;
-    match outcome {
-        Err(Failure::Aws(e, hint)) => {
-            let note = format!("{}{}", e.with_fix(), hint.map(|h| format!(". Hint: {h}")).unwrap_or_default());
-            ctx.event(ep, EventType::Warning, "SyncFailed", note).await;
-            Err(Error::Aws(e))
-        }
-        Err(Failure::Kube(e)) => Err(e),
-        _ => Ok(reconciled(ep, ctx, next)),
-    }
 }
 
 /// The service named by `serviceName`, or by `serviceRef` once that

@@ -1,23 +1,27 @@
 //! The reconcilers. What the kinds share lives here once: the context with
-//! the tenancy rules, the error type, polling and backoff, status patching,
-//! events, and the first steps of every cleanup.
+//! the tenancy rules, the error type, polling and backoff, events; the
+//! reconcile skeleton every kind fills in ([`skeleton`]), status writing
+//! ([`status`]) and the first and last steps of every cleanup ([`cleanup`]).
 
+pub mod cleanup;
 pub mod endpoint_service;
 pub mod interface_endpoint;
+pub mod skeleton;
+pub mod status;
+
+pub use cleanup::{CleanupTarget, Found, cleanup_target, deletion_blocked, deletion_refused, let_go, record_target};
+pub use skeleton::{Failure, Reconcile, Settled, reconcile};
+pub use status::{ObjectStatus, apply_status, block_deletion, write_status};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Resource, ResourceExt};
-use serde::Serialize;
-use serde_json::Value;
 
-use crate::api::conditions::{Condition, ConditionStatus, DELETION_BLOCKED, merge_conditions, without};
-use crate::api::{DeletionPolicy, EndpointConnectionStatus, EndpointServiceStatus, InterfaceEndpointStatus};
 use crate::aws::{AwsClients, AwsError, Identity};
 use crate::config::Settings;
 
@@ -184,7 +188,7 @@ impl Context {
         Duration::from_secs_f64(base.min(self.settings.resync.as_secs_f64()))
     }
 
-    fn forget(&self, key: &str) {
+    pub(crate) fn forget(&self, key: &str) {
         for map in [&self.failures, &self.polls] {
             if let Ok(mut m) = map.lock() {
                 m.remove(key);
@@ -229,7 +233,7 @@ pub fn truncate_note(note: String) -> String {
 }
 
 /// Key of an object for backoff and poll bookkeeping: kind, namespace, name.
-fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectKey {
+pub(crate) fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectKey {
     format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
@@ -245,13 +249,7 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, error: &Error, c
     Action::requeue(delay)
 }
 
-/// How a successful reconcile schedules the next one.
-pub enum Next {
-    /// AWS is still changing the resource: poll, less often each time.
-    Poll,
-    /// Nothing moves on its own: look again at the resync.
-    Resync,
-}
+pub use crate::plan::Next;
 
 /// Note a successful reconcile (resets the backoff) and schedule the next.
 pub fn reconciled<K: Resource<DynamicType = ()>>(obj: &K, ctx: &Context, next: Next) -> Action {
@@ -264,103 +262,6 @@ pub fn reconciled<K: Resource<DynamicType = ()>>(obj: &K, ctx: &Context, next: N
             Action::requeue(ctx.settings.resync)
         }
     }
-}
-
-/// The current time as Kubernetes writes it (RFC 3339, seconds).
-pub fn now() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
-}
-
-/// A JSON merge patch (RFC 7386) turning `old` into `new`: changed keys,
-/// added keys, and removed keys as null. Lists are replaced whole.
-pub fn merge_patch(old: &Value, new: &Value) -> Option<Value> {
-    match (old, new) {
-        (Value::Object(o), Value::Object(n)) => {
-            let mut patch = serde_json::Map::new();
-            for (k, nv) in n {
-                match o.get(k) {
-                    Some(ov) if ov == nv => {}
-                    Some(ov) if ov.is_object() && nv.is_object() => {
-                        if let Some(p) = merge_patch(ov, nv) {
-                            patch.insert(k.clone(), p);
-                        }
-                    }
-                    _ => {
-                        patch.insert(k.clone(), nv.clone());
-                    }
-                }
-            }
-            for k in o.keys() {
-                if !n.contains_key(k) {
-                    patch.insert(k.clone(), Value::Null);
-                }
-            }
-            (!patch.is_empty()).then_some(Value::Object(patch))
-        }
-        _ if old == new => None,
-        _ => Some(new.clone()),
-    }
-}
-
-/// Write `status` when it differs from what the object holds: only the
-/// changed fields are sent, and nothing when nothing changed.
-pub async fn patch_status<K, S>(api: &Api<K>, obj: &K, old: Option<&S>, new: &S) -> Result<bool, kube::Error>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: Serialize,
-{
-    let old = old.and_then(|s| serde_json::to_value(s).ok()).unwrap_or(Value::Object(Default::default()));
-    let new = serde_json::to_value(new).unwrap_or(Value::Null);
-    let Some(diff) = merge_patch(&old, &new) else { return Ok(false) };
-    let patch = serde_json::json!({ "status": diff });
-    api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    Ok(true)
-}
-
-/// Reconcile one namespaced object through the finalizer: `apply` while it
-/// lives, `cleanup` once it is being deleted (the finalizer goes when
-/// `cleanup` returns Ok, and the object's backoff and poll state with it).
-/// Logs carry the kind and `namespace/name`.
-pub async fn reconcile_with_finalizer<K, A, FA, C, FC>(
-    obj: Arc<K>,
-    ctx: Arc<Context>,
-    apply: A,
-    cleanup: C,
-) -> Result<Action, Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
-    A: FnOnce(Arc<K>, Api<K>, Arc<Context>) -> FA,
-    FA: std::future::Future<Output = Result<Action, Error>>,
-    C: FnOnce(Arc<K>, Api<K>, Arc<Context>) -> FC,
-    FC: std::future::Future<Output = Result<Action, Error>>,
-{
-    use tracing::Instrument;
-    let kind = K::kind(&()).to_string();
-    let ns = obj.namespace().ok_or_else(|| Error::Invalid(format!("{kind} without namespace")))?;
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    let span = tracing::info_span!("reconcile", kind = %kind, object = %format!("{ns}/{}", obj.name_any()));
-    let inner = api.clone();
-    let key = object_key(obj.as_ref());
-    let forget = ctx.clone();
-    kube::runtime::finalizer::finalizer(&api, FINALIZER, obj, |event| async move {
-        match event {
-            kube::runtime::finalizer::Event::Apply(o) => apply(o, inner, ctx).await,
-            kube::runtime::finalizer::Event::Cleanup(o) => {
-                let done = cleanup(o, inner, ctx).await;
-                if done.is_ok() {
-                    forget.forget(&key);
-                }
-                done
-            }
-        }
-    })
-    .instrument(span)
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// The APIs a controller of kind `K` watches: one per watched namespace, or
@@ -431,264 +332,10 @@ where
         .await;
 }
 
-/// A status with conditions and an observed generation: what every kind's
-/// status shares.
-pub trait ObjectStatus: Serialize + Clone + Default {
-    /// The conditions.
-    fn conditions(&self) -> &[Condition];
-    /// Replace the conditions.
-    fn set_conditions(&mut self, conditions: Vec<Condition>);
-    /// Record the generation the status describes.
-    fn set_observed_generation(&mut self, generation: Option<i64>);
-}
-
-macro_rules! object_status {
-    ($($t:ty),*) => {$(
-        impl ObjectStatus for $t {
-            fn conditions(&self) -> &[Condition] {
-                &self.conditions
-            }
-            fn set_conditions(&mut self, conditions: Vec<Condition>) {
-                self.conditions = conditions;
-            }
-            fn set_observed_generation(&mut self, generation: Option<i64>) {
-                self.observed_generation = generation;
-            }
-        }
-    )*};
-}
-object_status!(EndpointServiceStatus, EndpointConnectionStatus, InterfaceEndpointStatus);
-
-/// Write a reconcile's outcome: `fresh` conditions merged into the previous
-/// ones (DeletionBlocked dropped, since the object is not being deleted),
-/// the observed generation, and only if anything changed.
-pub async fn write_status<K, S>(
-    api: &Api<K>,
-    obj: &K,
-    old: Option<&S>,
-    mut status: S,
-    fresh: Vec<Condition>,
-) -> Result<(), kube::Error>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: ObjectStatus,
-{
-    let generation = obj.meta().generation;
-    let previous = old.map(|s| s.conditions()).unwrap_or_default();
-    status.set_conditions(without(merge_conditions(previous, fresh, generation, &now()), DELETION_BLOCKED));
-    status.set_observed_generation(generation);
-    patch_status(api, obj, old, &status).await.map(|_| ())
-}
-
-/// Show why deletion waits: a DeletionBlocked condition with the cause and the fix.
-pub async fn block_deletion<K, S>(
-    api: &Api<K>,
-    obj: &K,
-    old: Option<&S>,
-    reason: &str,
-    message: &str,
-) -> Result<(), kube::Error>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: ObjectStatus,
-{
-    let mut status = old.cloned().unwrap_or_default();
-    let previous = old.map(|s| s.conditions()).unwrap_or_default();
-    status.set_conditions(merge_conditions(
-        previous,
-        vec![Condition::new(DELETION_BLOCKED, ConditionStatus::True, reason, message)],
-        obj.meta().generation,
-        &now(),
-    ));
-    patch_status(api, obj, old, &status).await.map(|_| ())
-}
-
-/// How to let an object go when its cleanup cannot act, for messages.
-pub fn release_hint<K: Resource<DynamicType = ()>>(obj: &K) -> String {
-    format!(
-        "to delete the object anyway and leave AWS as it is, annotate it: kubectl annotate {} {} -n {} {RELEASE_ANNOTATION}=true",
-        K::plural(&()).trim_end_matches('s').to_lowercase(),
-        obj.name_any(),
-        obj.namespace().unwrap_or_default()
-    )
-}
-
-/// Deletion cannot act: show it as DeletionBlocked with the cause, the fix
-/// and the way to let go, publish a Warning Event, and return the error
-/// that retries with backoff.
-pub async fn deletion_blocked<K, S>(
-    api: &Api<K>,
-    obj: &K,
-    old: Option<&S>,
-    ctx: &Context,
-    reason: &str,
-    cause: &str,
-) -> Error
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: ObjectStatus,
-{
-    let message = format!("{cause}; {}", release_hint(obj));
-    if let Err(k) = block_deletion(api, obj, old, reason, &message).await {
-        return Error::Kube(k);
-    }
-    ctx.event(obj, EventType::Warning, "DeletionBlocked", message.clone()).await;
-    Error::Blocked(message)
-}
-
-/// AWS refused a deletion: DeletionBlocked with AWS's words, the fix and the
-/// way to let go; retried with backoff.
-pub async fn deletion_refused<K, S>(api: &Api<K>, obj: &K, old: Option<&S>, ctx: &Context, e: AwsError) -> Error
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: ObjectStatus,
-{
-    match deletion_blocked(api, obj, old, ctx, &e.reason(), &e.with_fix()).await {
-        Error::Blocked(_) => Error::Aws(e),
-        other => other,
-    }
-}
-
-/// Where cleanup acts: what the object recorded when it first changed AWS.
-pub struct CleanupTarget {
-    /// The identity the resource was created or adopted with.
-    pub identity: Identity,
-    /// Its region.
-    pub region: String,
-    /// Delete or Retain.
-    pub policy: DeletionPolicy,
-}
-
-/// The first steps of every cleanup. None: the finalizer may go with no AWS
-/// call — the object asked to be released, or never changed AWS (nothing
-/// recorded). Otherwise the identity and region recorded at creation, if the
-/// tenancy settings still allow the namespace to act with them; if not,
-/// deletion is blocked visibly (nothing is orphaned silently).
-pub async fn cleanup_target<K, S>(
-    api: &Api<K>,
-    obj: &K,
-    old: Option<&S>,
-    ctx: &Context,
-    recorded: Option<(String, Option<String>)>,
-    external_id: Option<&str>,
-    policy: DeletionPolicy,
-) -> Result<Option<CleanupTarget>, Error>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: ObjectStatus,
-{
-    if obj.annotations().get(RELEASE_ANNOTATION).map(String::as_str) == Some("true") {
-        ctx.event(
-            obj,
-            EventType::Warning,
-            "Released",
-            format!("{RELEASE_ANNOTATION}=true: the finalizer is removed and the AWS resource left as it is"),
-        )
-        .await;
-        return Ok(None);
-    }
-    let Some((region, role)) = recorded else { return Ok(None) };
-    let ns = obj.namespace().unwrap_or_default();
-    match ctx.identity(&ns, role.as_deref(), external_id) {
-        Ok(identity) => Ok(Some(CleanupTarget { identity, region, policy })),
-        Err(refusal) => Err(deletion_blocked(
-            api,
-            obj,
-            old,
-            ctx,
-            refusal.reason,
-            &format!("cleanup in {region} cannot act: {}", refusal.message),
-        )
-        .await),
-    }
-}
-
-/// The resource cleanup found, as far as letting go is concerned.
-pub struct Found<'a> {
-    /// "endpoint service", "endpoint": for messages.
-    pub what: &'static str,
-    /// Its AWS id.
-    pub id: &'a str,
-    /// Its tags.
-    pub tags: &'a std::collections::BTreeMap<String, String>,
-    /// False when AWS refuses tag changes on it (requester-managed).
-    pub taggable: bool,
-}
-
-/// The steps of cleanup before any deletion: a resource carrying another
-/// object's ownership tags is left alone (announced by a Warning Event);
-/// with Retain, the ownership tags are removed and the resource stays.
-/// None: go on and delete.
-#[allow(clippy::too_many_arguments)]
-pub async fn let_go<K, S>(
-    api: &Api<K>,
-    obj: &K,
-    old: Option<&S>,
-    ctx: &Context,
-    aws: &crate::aws::RegionClients,
-    owner: &crate::plan::tags::Owner,
-    found: Found<'_>,
-    policy: DeletionPolicy,
-) -> Option<Result<Action, Error>>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: ObjectStatus,
-{
-    use crate::plan::tags::{Ownership, ownership_keys};
-    let Found { what, id, tags, taggable } = found;
-    if let Ownership::Other(who) = owner.ownership(tags) {
-        let note = format!("{what} {id} belongs to {who}; it is left as it is");
-        ctx.event(obj, EventType::Warning, "NotOwned", note).await;
-        return Some(Ok(Action::await_change()));
-    }
-    if !policy.retains() {
-        return None;
-    }
-    if owner.owns(tags)
-        && taggable
-        && let Err(e) = aws.delete_tags(id, &ownership_keys()).await
-    {
-        return Some(Err(deletion_refused(api, obj, old, ctx, e).await));
-    }
-    let note = format!("deletionPolicy is Retain: {what} {id} is left in AWS, without ownership tags");
-    ctx.event(obj, EventType::Normal, "Retained", note).await;
-    Some(Ok(Action::await_change()))
-}
-
-/// Write the identity and region an object is about to act with into its
-/// status, before the first AWS change, so cleanup finds them whatever the
-/// spec or the settings say later.
-pub async fn record_target<K, S>(api: &Api<K>, obj: &K, old: Option<&S>, recorded: &S) -> Result<(), Error>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    S: ObjectStatus,
-{
-    patch_status(api, obj, old, recorded).await.map(|_| ()).map_err(Error::Kube)
-}
-
-/// The condition for a failed AWS call: AWS's code and message verbatim, then the fix.
-pub fn aws_failure(type_: &str, e: &AwsError) -> Condition {
-    Condition::new(type_, ConditionStatus::False, &e.reason(), e.with_fix())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn merge_patch_sends_changes_and_nulls_removed_keys() {
-        let old = json!({"a": 1, "b": {"c": 1, "d": 2}, "e": [1], "gone": true});
-        let new = json!({"a": 1, "b": {"c": 1, "d": 3}, "e": [1, 2], "new": "x"});
-        assert_eq!(merge_patch(&old, &new), Some(json!({"b": {"d": 3}, "e": [1, 2], "new": "x", "gone": null})));
-        assert_eq!(merge_patch(&new, &new), None);
-    }
-
-    #[test]
-    fn now_is_rfc3339() {
-        let t = now();
-        assert!(t.ends_with('Z') && t.contains('T'), "{t}");
-    }
 
     fn context() -> Context {
         let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("uri")))

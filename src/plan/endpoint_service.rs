@@ -4,10 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use super::Next;
 use super::tags::{Owner, describe_set, desired_tags, tag_diff};
 use super::{SpecProblem, set_diff, write_lists};
 use crate::api::EndpointServiceSpec;
 use crate::api::common::partition_of;
+use crate::api::conditions::{Condition, ConditionStatus, READY, condition};
 
 /// Which kind of load balancer fronts the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -489,6 +491,42 @@ pub fn plan_deletion(observed: Option<&ObservedService>, retain: bool) -> Vec<Se
     match observed {
         Some(o) if !retain && !o.is_gone() => vec![ServiceAction::Delete],
         _ => Vec::new(),
+    }
+}
+
+/// The Ready condition of a service in `state`, and when to look again:
+/// poll while AWS creates it, resync once it is Available or failed.
+pub fn service_ready(state: Option<&str>, name: Option<&str>) -> (Condition, Next) {
+    match state.unwrap_or("Pending") {
+        "Available" => (
+            condition(
+                READY,
+                ConditionStatus::True,
+                "Available",
+                format!("endpoint service {} is available", name.unwrap_or("")),
+            ),
+            Next::Resync,
+        ),
+        "Pending" => (
+            condition(
+                READY,
+                ConditionStatus::False,
+                "Pending",
+                "endpoint service is being created; waiting for AWS to make it Available",
+            ),
+            Next::Poll,
+        ),
+        other => (
+            condition(
+                READY,
+                ConditionStatus::False,
+                other,
+                format!(
+                    "endpoint service is {other}: AWS will not make it Available on its own; check the load balancers, or delete and recreate the EndpointService"
+                ),
+            ),
+            Next::Resync,
+        ),
     }
 }
 

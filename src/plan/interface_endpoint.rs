@@ -10,7 +10,7 @@ use super::tags::{Owner, describe_set, desired_tags, tag_diff};
 use super::{SpecProblem, set_diff, write_lists};
 use crate::api::InterfaceEndpointSpec;
 use crate::api::common::partition_of;
-use crate::api::conditions::{ACCEPTED, Condition, ConditionStatus, READY};
+use crate::api::conditions::{ACCEPTED, Condition, ConditionStatus, READY, condition};
 use crate::api::interface_endpoint::{DnsRecordIpType, EndpointIpAddressType};
 
 /// The service an endpoint connects to, resolved from `serviceName` or `serviceRef`.
@@ -653,7 +653,7 @@ pub fn accepted_condition(state: &str, service: Option<&str>, service_owner: Opt
     let who =
         service_owner.map(|o| format!("AWS account {o}")).unwrap_or_else(|| "the service owner's AWS account".into());
     match state {
-        "pendingAcceptance" => Condition::new(
+        "pendingAcceptance" => condition(
             ACCEPTED,
             ConditionStatus::False,
             "PendingAcceptance",
@@ -661,33 +661,23 @@ pub fn accepted_condition(state: &str, service: Option<&str>, service_owner: Opt
                 "{who} must accept this connection to {service} (AcceptVpcEndpointConnections, or an EndpointConnection with decision Accept)"
             ),
         ),
-        "rejected" => Condition::new(
+        "rejected" => condition(
             ACCEPTED,
             ConditionStatus::False,
             "Rejected",
             format!("{who} rejected the connection to {service}"),
         ),
-        "available" => Condition::new(
-            ACCEPTED,
-            ConditionStatus::True,
-            "Accepted",
-            format!("the connection to {service} is accepted"),
-        ),
-        other => {
-            Condition::new(ACCEPTED, ConditionStatus::Unknown, &state_reason(other), format!("endpoint is {other}"))
+        "available" => {
+            condition(ACCEPTED, ConditionStatus::True, "Accepted", format!("the connection to {service} is accepted"))
         }
+        other => condition(ACCEPTED, ConditionStatus::Unknown, &state_reason(other), format!("endpoint is {other}")),
     }
 }
 
 /// The Ready condition of an endpoint AWS holds.
 pub fn ready_condition(observed: &ObservedEndpoint, private_dns_deferred: bool) -> Condition {
     if observed.state == "available" && !private_dns_deferred {
-        return Condition::new(
-            READY,
-            ConditionStatus::True,
-            "Available",
-            format!("endpoint {} is available", observed.id),
-        );
+        return condition(READY, ConditionStatus::True, "Available", format!("endpoint {} is available", observed.id));
     }
     let message = match observed.state.as_str() {
         "pendingAcceptance" => {
@@ -703,7 +693,7 @@ pub fn ready_condition(observed: &ObservedEndpoint, private_dns_deferred: bool) 
         ),
         other => format!("endpoint is {other}; waiting for AWS"),
     };
-    Condition::new(READY, ConditionStatus::False, &state_reason(&observed.state), message)
+    condition(READY, ConditionStatus::False, &state_reason(&observed.state), message)
 }
 
 /// How long AWS may keep the endpoint in this state on its own: transitional
@@ -1028,7 +1018,7 @@ mod tests {
         assert!(c.message.contains("AWS account 111122223333 must accept"), "{}", c.message);
         let d = desired(&spec(serde_json::json!({})));
         let mut o = in_sync(&d);
-        assert_eq!(ready_condition(&o, false).status, ConditionStatus::True);
+        assert_eq!(ready_condition(&o, false).status, "True");
         assert!(is_settled(&o, false));
         assert!(!is_settled(&o, true), "private DNS still to enable");
         o.state = "failed".into();

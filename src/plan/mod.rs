@@ -9,6 +9,16 @@ pub mod tags;
 
 use std::collections::BTreeSet;
 
+/// How soon to look at an object again: poll while AWS is still changing
+/// it, otherwise wait for the resync (or a change to the object).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// AWS is still changing the resource: poll, less often each time.
+    Poll,
+    /// Nothing moves on its own: look again at the resync.
+    Resync,
+}
+
 /// Elements of `desired` missing from `observed`, and elements of `observed`
 /// not in `desired`: the add and remove halves of reconciling a set.
 pub fn set_diff<T: Ord + Clone>(desired: &BTreeSet<T>, observed: &BTreeSet<T>) -> (Vec<T>, Vec<T>) {

@@ -29,7 +29,7 @@ fn condition(svc: &EndpointService, type_: &str) -> Option<(String, String, Stri
         .conditions
         .iter()
         .find(|c| c.type_ == type_)
-        .map(|c| (format!("{:?}", c.status), c.reason.clone(), c.message.clone()))
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
 fn is_ready(svc: &EndpointService) -> bool {

@@ -35,7 +35,7 @@ fn condition(ep: &InterfaceEndpoint, type_: &str) -> Option<(String, String, Str
         .conditions
         .iter()
         .find(|c| c.type_ == type_)
-        .map(|c| (format!("{:?}", c.status), c.reason.clone(), c.message.clone()))
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
 fn ready_at(ep: &InterfaceEndpoint, generation: i64) -> bool {

@@ -31,7 +31,9 @@ fn endpoint(name: &str, spec: serde_json::Value) -> InterfaceEndpoint {
 }
 
 fn ready(e: &InterfaceEndpoint) -> bool {
-    e.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.is_true(READY)))
+    e.status
+        .as_ref()
+        .is_some_and(|s| s.conditions.iter().any(|c| privatelink_operator::api::conditions::is_true(c, READY)))
 }
 
 #[tokio::test]

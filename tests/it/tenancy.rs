@@ -44,10 +44,7 @@ fn endpoint(ns: &str, name: &str, spec: Value) -> InterfaceEndpoint {
 type Cond = (String, String, String);
 
 fn find(conditions: &[privatelink_operator::api::Condition], type_: &str) -> Option<Cond> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (format!("{:?}", c.status), c.reason.clone(), c.message.clone()))
+    conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
 fn svc_condition(s: &EndpointService, type_: &str) -> Option<Cond> {

@@ -1,0 +1,190 @@
+//! One reconcile skeleton for every kind: the finalizer decides between
+//! apply and cleanup; apply runs the kind's sync (identity → observe →
+//! validate → plan → apply, filling status as it learns), turns its outcome
+//! into conditions, writes status, and schedules the next look. A kind only
+//! fills in [`Reconcile`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+
+use super::status::{ObjectStatus, write_status};
+use super::{Context, Error, FINALIZER, Next, Refusal, object_key, reconciled};
+use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED, condition};
+use crate::aws::AwsError;
+use crate::plan::{SpecProblem, describe_problems};
+
+/// Why a sync did not reach the desired state.
+#[derive(Debug)]
+pub enum Failure {
+    /// Waiting on something outside this object (another object, AWS's
+    /// owner): polled.
+    Waiting(&'static str, String),
+    /// The spec cannot work as written; nothing to retry until it changes.
+    Spec(&'static str, Vec<SpecProblem>),
+    /// The tenancy rules forbid what the object asks; no AWS call was made.
+    Refused(Refusal),
+    /// An AWS call failed; the second field, when set, says what to do
+    /// better than the generic fix for its error code.
+    Aws(AwsError, Option<String>),
+    /// The Kubernetes API failed.
+    Kube(Error),
+}
+
+impl Failure {
+    /// An AWS failure with no better advice than its code's.
+    pub fn aws(e: AwsError) -> Self {
+        Failure::Aws(e, None)
+    }
+
+    /// The Synced condition, and the Ready condition it implies.
+    fn conditions(&self) -> Vec<Condition> {
+        let synced = match self {
+            Failure::Waiting(_, message) => condition(SYNCED, ConditionStatus::True, "Waiting", message.clone()),
+            Failure::Spec(reason, problems) => {
+                condition(SYNCED, ConditionStatus::False, reason, describe_problems(problems))
+            }
+            Failure::Refused(r) => condition(SYNCED, ConditionStatus::False, r.reason, r.message.clone()),
+            Failure::Aws(e, None) => condition(SYNCED, ConditionStatus::False, &e.reason(), e.with_fix()),
+            Failure::Aws(e, Some(advice)) => {
+                condition(SYNCED, ConditionStatus::False, &e.reason(), format!("{e}. {advice}"))
+            }
+            Failure::Kube(e) => condition(SYNCED, ConditionStatus::False, "KubernetesApiError", e.to_string()),
+        };
+        let ready = match self {
+            Failure::Waiting(reason, message) => condition(READY, ConditionStatus::False, reason, message.clone()),
+            _ => condition(
+                READY,
+                ConditionStatus::False,
+                "NotSynced",
+                format!("AWS does not match the spec: {}", synced.message),
+            ),
+        };
+        vec![synced, ready]
+    }
+
+    fn next(&self) -> Next {
+        match self {
+            Failure::Waiting(..) => Next::Poll,
+            _ => Next::Resync,
+        }
+    }
+}
+
+/// What a successful sync reports beyond the status fields.
+pub struct Settled {
+    /// Ready and the kind's own conditions (Synced=True is added).
+    pub conditions: Vec<Condition>,
+    /// The message of Synced=True (e.g. a requester-managed note).
+    pub synced: Option<(&'static str, String)>,
+    /// When to look again.
+    pub next: Next,
+    /// Warning Events to publish (reason, note).
+    pub warnings: Vec<(&'static str, String)>,
+}
+
+impl Settled {
+    /// Settled with these conditions, looking again as `next` says.
+    pub fn new(conditions: Vec<Condition>, next: Next) -> Self {
+        Self { conditions, synced: None, next, warnings: Vec::new() }
+    }
+}
+
+/// The steps a kind fills in; [`reconcile`] runs them in the same order for
+/// every kind.
+pub trait Reconcile:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// The kind's status.
+    type Status: ObjectStatus;
+
+    /// The object's status, if any.
+    fn status(&self) -> Option<&Self::Status>;
+
+    /// Identity → observe → validate → plan → apply, filling `status` as it
+    /// learns; `api` is for recording, before the first AWS change, where
+    /// the resource lives.
+    fn sync(
+        &self,
+        api: &Api<Self>,
+        ctx: &Context,
+        status: &mut Self::Status,
+    ) -> impl Future<Output = Result<Settled, Failure>> + Send;
+
+    /// Tear down in the order AWS demands; Ok removes the finalizer.
+    fn cleanup(&self, api: &Api<Self>, ctx: &Context) -> impl Future<Output = Result<Action, Error>> + Send;
+}
+
+/// Reconcile one object: the finalizer decides between apply and cleanup
+/// (the finalizer goes when cleanup returns Ok, and the object's backoff
+/// and poll state with it). Logs carry the kind and `namespace/name`.
+pub async fn reconcile<K: Reconcile>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    use tracing::Instrument;
+    let kind = K::kind(&()).to_string();
+    let ns = obj.namespace().ok_or_else(|| Error::Invalid(format!("{kind} without namespace")))?;
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    let span = tracing::info_span!("reconcile", kind = %kind, object = %format!("{ns}/{}", obj.name_any()));
+    let key = object_key(obj.as_ref());
+    let inner = api.clone();
+    kube::runtime::finalizer::finalizer(&api, FINALIZER, obj, |event| async move {
+        match event {
+            kube::runtime::finalizer::Event::Apply(o) => apply(o.as_ref(), &inner, &ctx).await,
+            kube::runtime::finalizer::Event::Cleanup(o) => {
+                let done = o.cleanup(&inner, &ctx).await;
+                if done.is_ok() {
+                    ctx.forget(&key);
+                }
+                done
+            }
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Make AWS match the spec and report what is there.
+async fn apply<K: Reconcile>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action, Error> {
+    let old = obj.status().cloned();
+    let mut status = old.clone().unwrap_or_default();
+    let outcome = obj.sync(api, ctx, &mut status).await;
+    let (fresh, next) = match &outcome {
+        Ok(settled) => {
+            let (reason, message) = settled.synced.clone().unwrap_or(("Synced", "AWS matches the spec".to_string()));
+            let mut fresh = vec![condition(SYNCED, ConditionStatus::True, reason, message)];
+            fresh.extend(settled.conditions.iter().cloned());
+            (fresh, settled.next)
+        }
+        Err(failure) => (failure.conditions(), failure.next()),
+    };
+    write_status(api, obj, old.as_ref(), status, fresh).await?;
+    match outcome {
+        Ok(settled) => {
+            for (reason, note) in settled.warnings {
+                ctx.event(obj, EventType::Warning, reason, note).await;
+            }
+            Ok(reconciled(obj, ctx, next))
+        }
+        Err(Failure::Aws(e, advice)) => {
+            let note = match advice {
+                Some(advice) => format!("{e}. {advice}"),
+                None => e.with_fix(),
+            };
+            ctx.event(obj, EventType::Warning, "SyncFailed", note).await;
+            Err(Error::Aws(e))
+        }
+        Err(Failure::Kube(e)) => Err(e),
+        Err(Failure::Spec(..) | Failure::Refused(_) | Failure::Waiting(..)) => Ok(reconciled(obj, ctx, next)),
+    }
+}
