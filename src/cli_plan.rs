@@ -6,13 +6,18 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::api::endpoint_connection::ConnectionDecision;
 use crate::api::{EndpointConnection, EndpointService, InterfaceEndpoint};
 use crate::manifests::{Invalid, Manifest, check_schema};
-use crate::plan::endpoint_service::{DesiredService, ObservedService, ServiceAction, plan};
+use crate::plan::connections::{DecisionStep, ObservedConnection, decision_step};
+use crate::plan::endpoint_service::{
+    DesiredService, FollowUp, ObservedService, ServiceAction, exposure_warnings, plan, plan_follow_up,
+};
 use crate::plan::interface_endpoint::{
     DesiredEndpoint, EndpointAction, ObservedEndpoint, ResolvedService, is_aws_service, plan as plan_endpoint,
     replacement_needed, requester_managed_note,
 };
+use crate::plan::notifications::ObservedNotification;
 use crate::plan::tags::Owner;
 
 /// What AWS looks like to the plan: empty, or read from a live account.
@@ -25,6 +30,14 @@ pub trait ObservedState {
     ) -> Option<(ObservedService, BTreeSet<String>)>;
     /// The endpoint an InterfaceEndpoint adopts or owns.
     fn interface_endpoint(&self, desired: &DesiredEndpoint, endpoint_id: Option<&str>) -> Option<ObservedEndpoint>;
+    /// The connections to a service read.
+    fn connections(&self, _service_id: &str) -> Vec<ObservedConnection> {
+        Vec::new()
+    }
+    /// The connection notifications of a service read.
+    fn notifications(&self, _service_id: &str) -> Vec<ObservedNotification> {
+        Vec::new()
+    }
 }
 
 /// An account with nothing in it: every object plans a create.
@@ -47,6 +60,8 @@ impl ObservedState for EmptyAccount {
 pub struct LiveAccount {
     services: Vec<(ObservedService, BTreeSet<String>)>,
     endpoints: Vec<ObservedEndpoint>,
+    connections: std::collections::BTreeMap<String, Vec<ObservedConnection>>,
+    notifications: std::collections::BTreeMap<String, Vec<ObservedNotification>>,
 }
 
 impl LiveAccount {
@@ -86,7 +101,25 @@ impl LiveAccount {
                     continue;
                 }
                 let principals = clients.allowed_principals(&service.id).await?;
+                live.connections.insert(service.id.clone(), clients.service_connections(&service.id).await?);
+                live.notifications.insert(service.id.clone(), clients.notifications(&service.id).await?);
                 live.services.push((service, principals));
+            }
+        }
+        // Services EndpointConnections name by id: their connections.
+        for m in manifests.iter().filter(|m| m.kind() == "EndpointConnection") {
+            let Some(id) = m.value.pointer("/spec/serviceId").and_then(Value::as_str) else { continue };
+            let region = m.value.pointer("/spec/region").and_then(Value::as_str).unwrap_or(default_region);
+            if live.connections.contains_key(id) {
+                continue;
+            }
+            let clients = aws.for_region(&crate::aws::Identity::operator(), region).await;
+            match clients.service_connections(id).await {
+                Ok(found) => {
+                    live.connections.insert(id.to_string(), found);
+                }
+                Err(e) if e.class == crate::aws::ErrorClass::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(live)
@@ -94,6 +127,14 @@ impl LiveAccount {
 }
 
 impl ObservedState for LiveAccount {
+    fn connections(&self, service_id: &str) -> Vec<ObservedConnection> {
+        self.connections.get(service_id).cloned().unwrap_or_default()
+    }
+
+    fn notifications(&self, service_id: &str) -> Vec<ObservedNotification> {
+        self.notifications.get(service_id).cloned().unwrap_or_default()
+    }
+
     fn endpoint_service(
         &self,
         desired: &DesiredService,
@@ -164,6 +205,20 @@ pub fn plan_manifests(manifests: &[Manifest], observed: &dyn ObservedState, defa
 
 type Problems = Vec<(String, String)>;
 
+/// EndpointConnections among the manifests that decide connections of the
+/// EndpointService `owner` names (endpoint → object name).
+fn deciding_manifests(all: &[Manifest], owner: &Owner, service_id: &str) -> std::collections::BTreeMap<String, String> {
+    all.iter()
+        .filter(|m| m.kind() == "EndpointConnection" && m.object_ref().starts_with(&format!("{}/", owner.namespace)))
+        .filter_map(|m| serde_json::from_value::<EndpointConnection>(m.value.clone()).ok())
+        .filter(|c| {
+            c.spec.service_ref.as_ref().is_some_and(|r| r.name == owner.name)
+                || (!service_id.is_empty() && c.spec.service_id.as_deref() == Some(service_id))
+        })
+        .map(|c| (c.spec.vpc_endpoint_id.clone(), c.metadata.name.clone().unwrap_or_default()))
+        .collect()
+}
+
 fn manifests_in_namespace<'a>(all: &'a [Manifest], namespace: &str, kind: &str, name: &str) -> Option<&'a Manifest> {
     all.iter().find(|m| m.kind() == kind && m.object_ref() == format!("{namespace}/{name}"))
 }
@@ -205,6 +260,35 @@ fn plan_one(
             if let Some(o) = &obs {
                 lines.insert(0, format!("found {} ({})", o.id, o.state.as_deref().unwrap_or("unknown state")));
             }
+            // What follows once the service exists: the same decisions `run` makes.
+            let (service, prefix) = match &obs {
+                Some(o) => (o.clone(), ""),
+                None => (
+                    ObservedService {
+                        private_dns_name: desired.private_dns_name.clone().flatten(),
+                        private_dns_state: Some("pendingVerification".into()),
+                        ..Default::default()
+                    },
+                    "then ",
+                ),
+            };
+            let connections = observed.connections(&service.id);
+            let notifications = observed.notifications(&service.id);
+            let decided = deciding_manifests(all, &owner, &service.id);
+            let follow = FollowUp {
+                connections: &connections,
+                notifications: &notifications,
+                decided: &decided,
+                verification_started: None,
+                now: jiff::Timestamp::now(),
+                owned,
+            };
+            lines.extend(plan_follow_up(&desired, &service, &follow).iter().map(|a| format!("{prefix}{a}")));
+            let acceptance = desired.acceptance_required.unwrap_or(service.acceptance_required);
+            let allowed = desired.allowed_principals.clone().unwrap_or(principals);
+            for (_, warning) in exposure_warnings(&allowed, acceptance, &[], 0) {
+                lines.push(format!("warning: {warning}"));
+            }
             if let Some(id) = &svc.spec.service_id {
                 lines.push(format!(
                     "note: adopting {id} needs namespace {} in the operator's --adopt-namespaces setting",
@@ -215,7 +299,17 @@ fn plan_one(
         }
         "EndpointConnection" => {
             let conn: EndpointConnection = serde_json::from_value(manifest.value.clone()).map_err(typed)?;
-            let service = conn
+            let endpoint = &conn.spec.vpc_endpoint_id;
+            // The service: named by id, or the live service of the EndpointService referenced.
+            let service_id = conn.spec.service_id.clone().or_else(|| {
+                let r = conn.spec.service_ref.as_ref()?;
+                let m = manifests_in_namespace(all, &owner.namespace, "EndpointService", &r.name)?;
+                let svc: EndpointService = serde_json::from_value(m.value.clone()).ok()?;
+                let svc_owner = Owner { name: r.name.clone(), ..owner.clone() };
+                let desired = DesiredService::from_spec(&svc.spec, &svc_owner, 1, default_region).ok()?;
+                observed.endpoint_service(&desired, svc.spec.service_id.as_deref()).map(|(o, _)| o.id)
+            });
+            let label = conn
                 .spec
                 .service_id
                 .clone()
@@ -223,14 +317,23 @@ fn plan_one(
                     conn.spec.service_ref.as_ref().map(|r| format!("the service of EndpointService {}", r.name))
                 })
                 .unwrap_or_default();
-            let action = match conn.spec.decision {
-                crate::api::endpoint_connection::ConnectionDecision::Accept => "AcceptVpcEndpointConnections",
-                crate::api::endpoint_connection::ConnectionDecision::Reject => "RejectVpcEndpointConnections",
+            let connection = service_id
+                .as_deref()
+                .and_then(|id| observed.connections(id).into_iter().find(|c| c.endpoint_id == *endpoint));
+            let line = match decision_step(conn.spec.decision, connection.as_ref()) {
+                DecisionStep::Waiting => {
+                    let action = match conn.spec.decision {
+                        ConnectionDecision::Accept => "AcceptVpcEndpointConnections",
+                        ConnectionDecision::Reject => "RejectVpcEndpointConnections",
+                    };
+                    format!("{action} service={label} endpoint={endpoint} (once the request is seen)")
+                }
+                DecisionStep::Accept => format!("AcceptVpcEndpointConnections service={label} endpoints=[{endpoint}]"),
+                DecisionStep::Reject => format!("RejectVpcEndpointConnections service={label} endpoints=[{endpoint}]"),
+                DecisionStep::Done => return Ok(Vec::new()),
+                DecisionStep::Impossible(why) => return Err(vec![("spec.decision".into(), why)]),
             };
-            Ok(vec![format!(
-                "{action} service={service} endpoint={} (once the request is seen)",
-                conn.spec.vpc_endpoint_id
-            )])
+            Ok(vec![line])
         }
         "InterfaceEndpoint" => {
             let ep: InterfaceEndpoint = serde_json::from_value(manifest.value.clone()).map_err(typed)?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use privatelink_operator::api::{EndpointService, InterfaceEndpoint};
+use privatelink_operator::api::{EndpointConnection, EndpointService, InterfaceEndpoint};
 use privatelink_operator::aws::AwsClients;
 use privatelink_operator::config::{NamespaceSet, RoleAllowList, Settings, Tenancy};
 use privatelink_operator::controller::{self, Context};
@@ -132,6 +132,7 @@ fn main() -> ExitCode {
                 };
                 for check in [
                     controller::check_crd::<EndpointService>(&client).await,
+                    controller::check_crd::<EndpointConnection>(&client).await,
                     controller::check_crd::<InterfaceEndpoint>(&client).await,
                 ] {
                     if let Err(e) = check {
@@ -163,6 +164,7 @@ fn main() -> ExitCode {
                 let ctx = std::sync::Arc::new(Context::new(client, aws, settings));
                 tokio::join!(
                     controller::endpoint_service::run(ctx.clone()),
+                    controller::endpoint_connection::run(ctx.clone()),
                     controller::interface_endpoint::run(ctx),
                 );
                 ExitCode::SUCCESS

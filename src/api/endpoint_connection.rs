@@ -34,6 +34,9 @@ use super::conditions::{Condition, conditions_schema};
     validation = Rule::new("has(self.serviceRef) != has(self.serviceId)").message("set exactly one of serviceRef and serviceId").reason(Reason::FieldValueRequired),
     validation = Rule::new("!has(self.region) || has(self.serviceId)").message("region is only used with serviceId; with serviceRef the service's region applies").field_path(".region"),
     validation = Rule::new("!has(self.roleArn) || has(self.serviceId)").message("roleArn is only used with serviceId; with serviceRef the service's role applies").field_path(".roleArn"),
+    validation = Rule::new("!has(self.externalId) || has(self.roleArn)").message("externalId is only used together with roleArn").field_path(".externalId"),
+    validation = Rule::new("has(self.roleArn) == has(oldSelf.roleArn) && (!has(self.roleArn) || self.roleArn == oldSelf.roleArn)").message("roleArn is immutable: the service lives in that role's account").field_path(".roleArn"),
+    validation = Rule::new("has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)").message("region is immutable: it names where the service lives").field_path(".region"),
     validation = Rule::new("self.vpcEndpointId == oldSelf.vpcEndpointId").message("vpcEndpointId is immutable: create another EndpointConnection for another endpoint").field_path(".vpcEndpointId"),
     validation = Rule::new("has(self.serviceRef) == has(oldSelf.serviceRef) && has(self.serviceId) == has(oldSelf.serviceId) && (!has(self.serviceId) || self.serviceId == oldSelf.serviceId) && (!has(self.serviceRef) || self.serviceRef.name == oldSelf.serviceRef.name)").message("the service of an EndpointConnection is immutable").field_path(".serviceRef")
 )]
@@ -44,21 +47,32 @@ pub struct EndpointConnectionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_ref: Option<LocalObjectReference>,
 
-    /// ID of an endpoint service not managed in this cluster (`vpce-svc-…`).
-    /// Set exactly one of serviceRef and serviceId. Immutable.
+    /// ID of an endpoint service not managed by an EndpointService of this
+    /// namespace (`vpce-svc-…`). Deciding its connections changes another's
+    /// service, so the namespace must be allowed to adopt (operator
+    /// settings), and a service carrying another namespace's ownership tags
+    /// is refused. Set exactly one of serviceRef and serviceId. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(SERVICE_ID_PATTERN))]
     pub service_id: Option<String>,
 
-    /// Region of the service named by serviceId. Defaults to the operator's region.
+    /// Region of the service named by serviceId. Defaults to the operator's
+    /// region (recorded in status). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(REGION_PATTERN))]
     pub region: Option<String>,
 
-    /// IAM role to assume for the service named by serviceId.
+    /// IAM role to assume for the service named by serviceId (the
+    /// operator's settings decide which namespaces may use which roles).
+    /// Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048), pattern(ROLE_ARN_PATTERN))]
     pub role_arn: Option<String>,
+
+    /// External ID to pass when assuming `roleArn`; may change (rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 1224))]
+    pub external_id: Option<String>,
 
     /// ID of the consumer's VPC endpoint (`vpce-…`). Immutable.
     #[schemars(pattern(ENDPOINT_ID_PATTERN))]
@@ -67,8 +81,9 @@ pub struct EndpointConnectionSpec {
     /// `Accept` connects the endpoint; `Reject` refuses (or disconnects) it.
     pub decision: ConnectionDecision,
 
-    /// `Delete` (default): deleting this object rejects the connection.
-    /// `Retain`: the connection stays as it is.
+    /// `Delete` (default): deleting an EndpointConnection that accepted its
+    /// endpoint rejects (disconnects) it. `Retain`: the connection stays as
+    /// it is.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 }
@@ -89,6 +104,17 @@ pub struct EndpointConnectionStatus {
     /// ID of the endpoint service the connection belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_id: Option<String>,
+    /// Region of the service, recorded before the first AWS change; cleanup
+    /// acts there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_region: Option<String>,
+    /// IAM role the operator acts as for the service (none: its own
+    /// credentials), recorded with the region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// When the endpoint asked to connect (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
     /// Connection state: pendingAcceptance, pending, available, rejected, failed, deleting, deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,

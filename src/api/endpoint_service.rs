@@ -121,14 +121,19 @@ pub struct EndpointServiceSpec {
     #[schemars(length(max = 2), extend("x-kubernetes-list-type" = "set"))]
     pub supported_ip_address_types: Vec<ServiceIpAddressType>,
 
-    /// Connection notifications: SNS topics told about connection events.
-    /// The topic policy must allow `vpce.amazonaws.com` to `SNS:Publish`.
+    /// Connection notifications: SNS topics told about connection events,
+    /// one notification per topic. Reconciled as a set (on an adopted service
+    /// notifications the spec does not name are kept). The topic policy must
+    /// allow `vpce.amazonaws.com` to `SNS:Publish`; a condition warns when it
+    /// does not, or the topic is missing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["snsTopicArn"]))]
     pub notifications: Vec<Notification>,
 
     /// Rules under which pending connection requests are accepted without an
-    /// EndpointConnection object.
+    /// EndpointConnection object. An EndpointConnection for an endpoint
+    /// always wins over a rule; requests no rule matches stay pending and are
+    /// listed in status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_accept: Option<AutoAccept>,
 
@@ -274,9 +279,13 @@ pub struct EndpointServiceStatus {
     /// Supported IP address types as AWS reports them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supported_ip_address_types: Vec<String>,
-    /// Endpoint connections to the service.
+    /// Endpoint connections to the service (read in one paginated call).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<ConnectionStatus>,
+    /// Remote regions with at least one connected endpoint: the provider
+    /// pays an hourly fee for each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_remote_regions: Vec<String>,
     /// Number of connections by state (e.g. `available: 3`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub connection_counts: BTreeMap<String, u32>,
@@ -311,6 +320,9 @@ pub struct PrivateDnsNameConfiguration {
     /// Value of the TXT record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// When the operator last asked AWS to verify the name (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_started_at: Option<String>,
 }
 
 /// State of one supported region.
@@ -336,7 +348,18 @@ pub struct ConnectionStatus {
     /// Connection state: pendingAcceptance, pending, available, rejected, failed, deleting, deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    /// Region of the consumer's endpoint.
+    /// Region of the consumer's endpoint, where AWS reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// When the endpoint asked to connect (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// What decided the connection: `EndpointConnection <name>`, `autoAccept`,
+    /// or nothing yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// True when the endpoint's account is no longer among the allowed
+    /// principals: AWS does not disconnect it when a principal is removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outside_allowed_principals: bool,
 }

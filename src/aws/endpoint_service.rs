@@ -112,11 +112,33 @@ impl RegionClients {
 
     /// Every connection to the service (one paginated call per 1000).
     pub async fn service_connections(&self, service_id: &str) -> Result<Vec<ObservedConnection>, AwsError> {
+        self.connections(service_id, None).await
+    }
+
+    /// The connection of one endpoint to the service, if it asked to connect.
+    pub async fn connection(
+        &self,
+        service_id: &str,
+        endpoint_id: &str,
+    ) -> Result<Option<ObservedConnection>, AwsError> {
+        Ok(self.connections(service_id, Some(endpoint_id)).await?.into_iter().find(|c| c.endpoint_id == endpoint_id))
+    }
+
+    async fn connections(
+        &self,
+        service_id: &str,
+        endpoint_id: Option<&str>,
+    ) -> Result<Vec<ObservedConnection>, AwsError> {
         const ACTION: &str = "DescribeVpcEndpointConnections";
+        use aws_sdk_ec2::types::Filter;
+        let mut filters = vec![Filter::builder().name("service-id").values(service_id).build()];
+        if let Some(id) = endpoint_id {
+            filters.push(Filter::builder().name("vpc-endpoint-id").values(id).build());
+        }
         let mut pages = self
             .ec2
             .describe_vpc_endpoint_connections()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("service-id").values(service_id).build())
+            .set_filters(Some(filters))
             .max_results(PAGE_SIZE)
             .into_paginator()
             .send();
@@ -128,6 +150,7 @@ impl RegionClients {
                 owner: c.vpc_endpoint_owner().map(str::to_string),
                 state: c.vpc_endpoint_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
                 region: c.vpc_endpoint_region().map(str::to_string),
+                since: c.creation_timestamp().map(|t| t.to_string()),
             }));
         }
         Ok(connections)
@@ -207,6 +230,38 @@ impl RegionClients {
             }
             ServiceAction::SetTags(tags) => self.create_tags(&id()?, tags).await.map(|_| None),
             ServiceAction::DeleteTags(keys) => self.delete_tags(&id()?, keys).await.map(|_| None),
+            ServiceAction::AcceptConnections(ids) => {
+                let out = self
+                    .ec2
+                    .accept_vpc_endpoint_connections()
+                    .service_id(id()?)
+                    .set_vpc_endpoint_ids(Some(ids.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(name, e))?;
+                AwsError::from_unsuccessful(name, out.unsuccessful()).map(|_| None)
+            }
+            ServiceAction::RejectConnections(ids) => {
+                let out = self
+                    .ec2
+                    .reject_vpc_endpoint_connections()
+                    .service_id(id()?)
+                    .set_vpc_endpoint_ids(Some(ids.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(name, e))?;
+                AwsError::from_unsuccessful(name, out.unsuccessful()).map(|_| None)
+            }
+            ServiceAction::Notification(n) => self.apply_notification(&id()?, n).await.map(|_| None),
+            ServiceAction::StartPrivateDnsVerification => {
+                self.ec2
+                    .start_vpc_endpoint_service_private_dns_verification()
+                    .service_id(id()?)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(name, e))?;
+                Ok(None)
+            }
             ServiceAction::Delete => {
                 self.delete_service(&id()?).await?;
                 Ok(None)

@@ -9,6 +9,7 @@ pub mod endpoint_service;
 pub mod error;
 pub mod interface_endpoint;
 pub mod load_balancers;
+pub mod notifications;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -36,7 +37,7 @@ impl Identity {
     }
 }
 
-/// EC2 and ELBv2 clients for one region and identity.
+/// EC2, ELBv2 and SNS clients for one region and identity.
 #[derive(Debug, Clone)]
 pub struct RegionClients {
     /// Region name.
@@ -45,6 +46,10 @@ pub struct RegionClients {
     pub ec2: aws_sdk_ec2::Client,
     /// ELBv2 (load balancer checks).
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// SNS (whether notification topics accept what AWS publishes).
+    pub sns: aws_sdk_sns::Client,
+    /// Availability Zones of the region (read once: they do not change).
+    zone_count: std::sync::Arc<std::sync::OnceLock<usize>>,
 }
 
 /// AWS tags from a map.
@@ -58,6 +63,23 @@ pub fn map_from_tags(tags: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, Strin
 }
 
 impl RegionClients {
+    /// How many Availability Zones the region has (read once, then cached).
+    pub async fn zone_count(&self) -> Result<usize, AwsError> {
+        if let Some(n) = self.zone_count.get() {
+            return Ok(*n);
+        }
+        let out = self
+            .ec2
+            .describe_availability_zones()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("zone-type").values("availability-zone").build())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DescribeAvailabilityZones", e))?;
+        let n = out.availability_zones().len();
+        let _ = self.zone_count.set(n);
+        Ok(n)
+    }
+
     /// CreateTags: set (add or overwrite) tags on an EC2 resource.
     pub async fn create_tags(&self, resource: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
         self.ec2
@@ -168,7 +190,11 @@ impl AwsClients {
         let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
             aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(self.counter.clone()).build(),
         );
-        let clients = Arc::new(RegionClients { region: region.to_string(), ec2, elbv2 });
+        let sns = aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(&config).interceptor(self.counter.clone()).build(),
+        );
+        let clients =
+            Arc::new(RegionClients { region: region.to_string(), ec2, elbv2, sns, zone_count: Arc::default() });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, clients.clone());
         }

@@ -1,7 +1,7 @@
 //! EndpointService reconciler: identity and tenancy → dereference (AWS
 //! state) → validate (spec, load balancers) → plan → apply → status.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use kube::api::{Api, ListParams};
@@ -13,14 +13,21 @@ use super::{
     CleanupTarget, Context, Error, Failure, Found, Reconcile, Refusal, Settled, block_deletion, cleanup_target,
     deletion_blocked, deletion_refused, drive, error_policy, let_go, record_target, scopes, watch_config,
 };
+use crate::api::conditions::{Condition, ConditionStatus, NOTIFICATIONS_DELIVERABLE, condition};
 use crate::api::endpoint_service::{PrivateDnsNameConfiguration, SupportedRegionStatus};
-use crate::api::{DeletionPolicy, EndpointService, EndpointServiceStatus, InterfaceEndpoint};
-use crate::aws::RegionClients;
+use crate::api::{DeletionPolicy, EndpointConnection, EndpointService, EndpointServiceStatus, InterfaceEndpoint};
+use crate::aws::{Identity, RegionClients};
+use crate::plan::Next;
 use crate::plan::SpecProblem;
-use crate::plan::endpoint_service::{
-    DesiredService, ObservedService, ServiceAction, check_load_balancers, load_balancer_removal_blocked, plan,
-    plan_deletion, service_ready,
+use crate::plan::connections::{
+    active_remote_regions, connection_statuses, counts, outside_principals, outside_principals_warning,
 };
+use crate::plan::endpoint_service::{
+    DesiredService, FollowUp, ObservedLoadBalancer, ObservedService, ServiceAction, check_load_balancers,
+    exposure_condition, exposure_warnings, load_balancer_removal_blocked, plan, plan_deletion, plan_follow_up,
+    private_dns_condition, regions_pending, service_ready,
+};
+use crate::plan::notifications::undeliverable;
 use crate::plan::tags::{Owner, Ownership};
 
 /// Run the EndpointService controllers (one per watched namespace, or one
@@ -56,9 +63,14 @@ impl Reconcile for EndpointService {
         status: &mut EndpointServiceStatus,
     ) -> Result<Settled, Failure> {
         status.deletion_policy = Some(effective_policy(self));
-        sync(self, api, ctx, status).await?;
-        let (ready, next) = service_ready(status.service_state.as_deref(), status.service_name.as_deref());
-        Ok(Settled::new(vec![ready], next))
+        let base = sync(self, api, ctx, status).await?;
+        match base.observed.clone() {
+            Some(observed) => follow_up(self, ctx, status, &base, &observed).await,
+            None => {
+                let (ready, next) = service_ready(None, None, &[]);
+                Ok(Settled::new(vec![ready], next))
+            }
+        }
     }
 
     async fn cleanup(&self, api: &Api<EndpointService>, ctx: &Context) -> Result<Action, Error> {
@@ -80,13 +92,24 @@ fn effective_policy(svc: &EndpointService) -> DeletionPolicy {
     })
 }
 
-/// Tenancy, dereference, validate, plan and apply; fills `status` as it learns.
+/// What the first phase of a sync learned, for the follow-up.
+struct Base {
+    desired: DesiredService,
+    observed: Option<ObservedService>,
+    principals: BTreeSet<String>,
+    load_balancers: Vec<ObservedLoadBalancer>,
+    aws: Arc<RegionClients>,
+    identity: Identity,
+}
+
+/// Tenancy, dereference, validate, plan and apply the service itself;
+/// fills `status` as it learns.
 async fn sync(
     svc: &EndpointService,
     api: &Api<EndpointService>,
     ctx: &Context,
     status: &mut EndpointServiceStatus,
-) -> Result<(), Failure> {
+) -> Result<Base, Failure> {
     let owner = owner(svc);
     let identity = ctx
         .identity(&owner.namespace, svc.spec.role_arn.as_deref(), svc.spec.external_id.as_deref())
@@ -158,7 +181,174 @@ async fn sync(
     if let Some(o) = &observed {
         fill_status(status, o, &principals);
     }
-    failed.map_or(Ok(()), Err)
+    if let Some(failure) = failed {
+        return Err(failure);
+    }
+    Ok(Base { desired, observed, principals, load_balancers: lbs, aws, identity })
+}
+
+/// Once the service exists: its connections (one paginated read), what
+/// decides each, autoAccept, notifications, private DNS verification, and
+/// the conditions that say what the provider should know.
+async fn follow_up(
+    svc: &EndpointService,
+    ctx: &Context,
+    status: &mut EndpointServiceStatus,
+    base: &Base,
+    observed: &ObservedService,
+) -> Result<Settled, Failure> {
+    let aws = &base.aws;
+    let owned = svc.spec.service_id.is_none();
+    let read_notifications = owned || !base.desired.notifications.is_empty();
+    let read = || async {
+        let connections = aws.service_connections(&observed.id).await.map_err(Failure::aws)?;
+        let notifications = match read_notifications {
+            true => aws.notifications(&observed.id).await.map_err(Failure::aws)?,
+            false => Vec::new(),
+        };
+        Ok::<_, Failure>((connections, notifications))
+    };
+    let (mut connections, mut notifications) = read().await?;
+    let decided = deciding_objects(svc, ctx, &observed.id).await.map_err(Failure::Kube)?;
+    let started = verification_started(status, observed);
+    let now = super::status::now();
+    let f = FollowUp {
+        connections: &connections,
+        notifications: &notifications,
+        decided: &decided,
+        verification_started: started,
+        now,
+        owned,
+    };
+    let actions = plan_follow_up(&base.desired, observed, &f);
+    let accepted = actions
+        .iter()
+        .find_map(|a| match a {
+            ServiceAction::AcceptConnections(ids) => Some(ids.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let mut observed = observed.clone();
+    for action in &actions {
+        tracing::info!(action = %action, "applying");
+        aws.apply_service_action(Some(&observed.id), action).await.map_err(Failure::aws)?;
+        ctx.event(svc, EventType::Normal, action.aws_action(), action.to_string()).await;
+        if *action == ServiceAction::StartPrivateDnsVerification
+            && let Some(config) = status.private_dns_name_configuration.as_mut()
+        {
+            config.verification_started_at = Some(now.to_string());
+        }
+    }
+    if !actions.is_empty() {
+        (connections, notifications) = read().await?;
+        if let Some(fresh) = aws.find_service(&observed.id).await.map_err(Failure::aws)? {
+            fill_status(status, &fresh, &base.principals);
+            observed = fresh;
+        }
+    }
+
+    let outside = outside_principals(&connections, &base.principals, &account_of(&base.identity));
+    status.connections = connection_statuses(&connections, &decided, &accepted, &outside);
+    status.connection_counts = counts(&connections);
+    status.active_remote_regions = active_remote_regions(&connections, &base.desired.region);
+    status.notification_ids = notifications.iter().map(|n| (n.topic_arn.clone(), n.id.clone())).collect();
+
+    let pending_regions = regions_pending(&observed, &base.desired.region);
+    let (ready, mut next) = service_ready(observed.state.as_deref(), observed.name.as_deref(), &pending_regions);
+    let dns = private_dns_condition(&observed);
+    if dns.reason == "PendingVerification" || !base.desired.auto_accept.is_empty() {
+        next = Next::Poll;
+    }
+    let deliverable = deliverability(ctx, &base.identity, &base.desired).await;
+    let mut warnings = exposure(&base.principals, &observed, &base.load_balancers, aws).await;
+    if let Some(w) = outside_principals_warning(&outside) {
+        warnings.push(("ConnectedOutsidePrincipals", w));
+    }
+    let conditions = vec![ready, dns, deliverable, exposure_condition(&warnings)];
+    Ok(Settled::new(conditions, next))
+}
+
+/// The account an identity acts in, when its role names it.
+fn account_of(identity: &Identity) -> String {
+    identity.role_arn.as_deref().and_then(|r| r.split(':').nth(4)).unwrap_or_default().to_string()
+}
+
+/// When the operator last asked AWS to verify the current private DNS name.
+fn verification_started(status: &EndpointServiceStatus, observed: &ObservedService) -> Option<jiff::Timestamp> {
+    let config = status.private_dns_name_configuration.as_ref()?;
+    if config.name != observed.private_dns_name {
+        return None;
+    }
+    config.verification_started_at.as_deref()?.parse().ok()
+}
+
+/// EndpointConnections of the service's namespace that decide its
+/// connections: endpoint id → object name (they win over autoAccept rules).
+async fn deciding_objects(
+    svc: &EndpointService,
+    ctx: &Context,
+    service_id: &str,
+) -> Result<BTreeMap<String, String>, Error> {
+    let ns = svc.namespace().unwrap_or_default();
+    let api: Api<EndpointConnection> = Api::namespaced(ctx.client.clone(), &ns);
+    let name = svc.name_any();
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|c| {
+            c.spec.service_ref.as_ref().is_some_and(|r| r.name == name)
+                || c.spec.service_id.as_deref() == Some(service_id)
+        })
+        .map(|c| (c.spec.vpc_endpoint_id.clone(), c.name_any()))
+        .collect())
+}
+
+/// NotificationsDeliverable: every topic exists and lets vpce.amazonaws.com publish.
+async fn deliverability(ctx: &Context, identity: &Identity, desired: &DesiredService) -> Condition {
+    if desired.notifications.is_empty() {
+        return condition(NOTIFICATIONS_DELIVERABLE, ConditionStatus::True, "NoNotifications", "no notifications");
+    }
+    let mut problems = Vec::new();
+    for topic in desired.notifications.keys() {
+        let region = topic.split(':').nth(3).unwrap_or(&desired.region);
+        let clients = ctx.aws.for_region(identity, region).await;
+        match clients.topic_policy(topic).await {
+            Ok(policy) => problems.extend(undeliverable(topic, policy.as_deref())),
+            Err(e) => problems.push(format!(
+                "cannot read SNS topic {topic} to check its policy ({e}): grant sns:GetTopicAttributes on it"
+            )),
+        }
+    }
+    if problems.is_empty() {
+        condition(
+            NOTIFICATIONS_DELIVERABLE,
+            ConditionStatus::True,
+            "Deliverable",
+            "every topic accepts what AWS publishes",
+        )
+    } else {
+        condition(NOTIFICATIONS_DELIVERABLE, ConditionStatus::False, "TopicRefuses", problems.join("; "))
+    }
+}
+
+/// The exposure warnings of the service as AWS holds it.
+async fn exposure(
+    principals: &BTreeSet<String>,
+    observed: &ObservedService,
+    named: &[ObservedLoadBalancer],
+    aws: &RegionClients,
+) -> Vec<(&'static str, String)> {
+    let load_balancers = if named.is_empty() {
+        let arns: Vec<String> =
+            observed.network_load_balancer_arns.iter().chain(&observed.gateway_load_balancer_arns).cloned().collect();
+        aws.describe_load_balancers(&arns).await.unwrap_or_default()
+    } else {
+        named.to_vec()
+    };
+    let zones = aws.zone_count().await.unwrap_or(0);
+    exposure_warnings(principals, observed.acceptance_required, &load_balancers, zones)
 }
 
 /// Find the service this object manages: the id in status, the adopted id
@@ -221,7 +411,14 @@ fn fill_status(status: &mut EndpointServiceStatus, o: &ObservedService, principa
     status.acceptance_required = Some(o.acceptance_required);
     status.base_endpoint_dns_names = o.base_endpoint_dns_names.clone();
     status.availability_zones = o.availability_zones.clone();
+    // When verification was last started, kept while the name stays the same.
+    let started = status
+        .private_dns_name_configuration
+        .as_ref()
+        .filter(|c| c.name == o.private_dns_name)
+        .and_then(|c| c.verification_started_at.clone());
     status.private_dns_name_configuration = o.private_dns_name.as_ref().map(|name| PrivateDnsNameConfiguration {
+        verification_started_at: started,
         name: Some(name.clone()),
         state: o.private_dns_state.clone(),
         r#type: o.private_dns_record_type.clone(),
@@ -275,21 +472,31 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
         return done;
     }
 
-    let consumers = in_cluster_consumers(svc, ctx).await?;
-    if !consumers.is_empty() {
-        let message = format!(
-            "waiting for InterfaceEndpoints {} that use this service to be deleted first",
-            consumers.join(", ")
-        );
-        block_deletion(api, svc, status, "ConsumersExist", &message).await?;
+    let dependents = in_cluster_dependents(svc, ctx, &existing.id).await?;
+    if !dependents.is_empty() {
+        let message = format!("waiting for {} that use this service to be deleted first", dependents.join(", "));
+        block_deletion(api, svc, status, "DependentsExist", &message).await?;
         return Err(Error::Waiting(message));
     }
 
-    for action in plan_deletion(Some(&existing), false) {
+    let read = async {
+        let connections = aws.service_connections(&existing.id).await?;
+        let notifications = aws.notifications(&existing.id).await?;
+        Ok::<_, crate::aws::AwsError>((connections, notifications))
+    };
+    let (connections, notifications) = match read.await {
+        Ok(found) => found,
+        Err(e) => return Err(deletion_refused(api, svc, status, ctx, e).await),
+    };
+    for action in plan_deletion(Some(&existing), &connections, &notifications) {
         if let Err(e) = aws.apply_service_action(Some(&existing.id), &action).await {
             return Err(deletion_refused(api, svc, status, ctx, e).await);
         }
-        ctx.event(svc, EventType::Normal, "Deleted", format!("deleted endpoint service {}", existing.id)).await;
+        let note = match &action {
+            ServiceAction::Delete => format!("deleted endpoint service {}", existing.id),
+            other => format!("deleting endpoint service {}: {other}", existing.id),
+        };
+        ctx.event(svc, EventType::Normal, action.aws_action(), note).await;
     }
     match aws.find_service(&existing.id).await {
         Ok(None) => Ok(Action::await_change()),
@@ -299,17 +506,32 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
     }
 }
 
-/// InterfaceEndpoints in the object's namespace that reference it.
-async fn in_cluster_consumers(svc: &EndpointService, ctx: &Context) -> Result<Vec<String>, Error> {
+/// InterfaceEndpoints and EndpointConnections in the object's namespace that
+/// reference it (by name, or by the service's id): deletion waits for them.
+async fn in_cluster_dependents(svc: &EndpointService, ctx: &Context, service_id: &str) -> Result<Vec<String>, Error> {
     let ns = svc.namespace().unwrap_or_default();
-    let endpoints: Api<InterfaceEndpoint> = Api::namespaced(ctx.client.clone(), &ns);
     let name = svc.name_any();
-    Ok(endpoints
+    let endpoints: Api<InterfaceEndpoint> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut dependents: Vec<String> = endpoints
         .list(&ListParams::default())
         .await?
         .items
         .into_iter()
         .filter(|ep| ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name))
-        .map(|ep| ep.name_any())
-        .collect())
+        .map(|ep| format!("InterfaceEndpoint {}", ep.name_any()))
+        .collect();
+    let connections: Api<EndpointConnection> = Api::namespaced(ctx.client.clone(), &ns);
+    dependents.extend(
+        connections
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|c| {
+                c.spec.service_ref.as_ref().is_some_and(|r| r.name == name)
+                    || c.spec.service_id.as_deref() == Some(service_id)
+            })
+            .map(|c| format!("EndpointConnection {}", c.name_any())),
+    );
+    Ok(dependents)
 }

@@ -23,7 +23,7 @@ use crate::plan::SpecProblem;
 use crate::plan::interface_endpoint::{
     DesiredEndpoint, EndpointAction, EndpointDeletion, ObservedEndpoint, ResolvedService, accepted_condition, hint,
     is_aws_service, is_settled, plan, plan_deletion, private_dns_deferred, ready_condition, replacement_needed,
-    requester_managed_note, subnet_zone_problems, vpc_dns_problem,
+    requester_managed_note, service_dns_condition, subnet_zone_problems, vpc_dns_problem,
 };
 use crate::plan::tags::{Owner, Ownership};
 
@@ -83,10 +83,12 @@ impl Reconcile for InterfaceEndpoint {
                 Next::Poll,
             ));
         };
-        let conditions = vec![
+        let mut conditions = vec![
             accepted_condition(&o.state, status.service_name.as_deref(), progress.service_owner.as_deref()),
             ready_condition(o, progress.private_dns_deferred),
         ];
+        conditions
+            .extend(service_dns_condition(self.spec.private_dns_enabled, progress.unverified_service_dns.as_deref()));
         let next = if is_settled(o, progress.private_dns_deferred) { Next::Resync } else { Next::Poll };
         let mut settled = Settled::new(conditions, next);
         settled.synced = requester_managed_note(o).map(|note| ("RequesterManaged", note));
@@ -116,6 +118,8 @@ fn effective_policy(ep: &InterfaceEndpoint) -> DeletionPolicy {
 struct Progress {
     /// The endpoint AWS holds now.
     observed: Option<ObservedEndpoint>,
+    /// The private DNS name of the in-cluster service, while not verified.
+    unverified_service_dns: Option<String>,
     /// Private DNS waits for the connection to be accepted.
     private_dns_deferred: bool,
     /// Account that must accept the connection, when known.
@@ -125,10 +129,13 @@ struct Progress {
 /// The service named by `serviceName`, or by `serviceRef` once that
 /// EndpointService is Available. Also returns whether the service may
 /// require acceptance (unknown counts as yes).
-async fn resolve_service(ep: &InterfaceEndpoint, ctx: &Context) -> Result<(ResolvedService, bool), Failure> {
+async fn resolve_service(
+    ep: &InterfaceEndpoint,
+    ctx: &Context,
+) -> Result<(ResolvedService, bool, Option<String>), Failure> {
     if let Some(name) = &ep.spec.service_name {
         let resolved = ResolvedService { name: name.clone(), region: ep.spec.service_region.clone(), gateway: false };
-        return Ok((resolved, !is_aws_service(name)));
+        return Ok((resolved, !is_aws_service(name), None));
     }
     let Some(reference) = &ep.spec.service_ref else {
         return Err(Failure::Spec(
@@ -159,6 +166,11 @@ async fn resolve_service(ep: &InterfaceEndpoint, ctx: &Context) -> Result<(Resol
                 gateway: svc.spec.gateway_load_balancer_arns.is_some(),
             },
             status.acceptance_required.unwrap_or(true),
+            status
+                .private_dns_name_configuration
+                .as_ref()
+                .filter(|c| c.state.as_deref() != Some("verified"))
+                .and_then(|c| c.name.clone()),
         )),
         (_, state) => Err(Failure::Waiting(
             "WaitingForService",
@@ -184,7 +196,7 @@ async fn sync(
     if ep.spec.vpc_endpoint_id.is_some() {
         ctx.may_adopt(&owner.namespace, "spec.vpcEndpointId").map_err(Failure::Refused)?;
     }
-    let (mut service, mut acceptance_may_be_required) = resolve_service(ep, ctx).await?;
+    let (mut service, mut acceptance_may_be_required, unverified_service_dns) = resolve_service(ep, ctx).await?;
     let generation = ep.meta().generation.unwrap_or(1);
     let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone());
     let region = ep.spec.region.clone().unwrap_or(default_region);
@@ -288,7 +300,7 @@ async fn sync(
     if let Some(o) = &observed {
         fill_status(status, o);
     }
-    Ok(Progress { observed, private_dns_deferred: deferred, service_owner })
+    Ok(Progress { observed, unverified_service_dns, private_dns_deferred: deferred, service_owner })
 }
 
 /// An AWS failure before creating, with the hint the plan core gives for it.

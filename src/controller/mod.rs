@@ -4,6 +4,7 @@
 //! ([`status`]) and the first and last steps of every cleanup ([`cleanup`]).
 
 pub mod cleanup;
+pub mod endpoint_connection;
 pub mod endpoint_service;
 pub mod interface_endpoint;
 pub mod skeleton;

@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::Next;
+pub use super::connections::ObservedConnection;
+use super::notifications::{NotificationAction, ObservedNotification};
 use super::tags::{Owner, describe_set, desired_tags, tag_diff};
 use super::{SpecProblem, set_diff, write_lists};
 use crate::api::EndpointServiceSpec;
 use crate::api::common::partition_of;
-use crate::api::conditions::{Condition, ConditionStatus, READY, condition};
+use crate::api::conditions::{Condition, ConditionStatus, EXPOSURE, PRIVATE_DNS_VERIFIED, READY, condition};
 
 /// Which kind of load balancer fronts the service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,11 @@ pub struct DesiredService {
     pub tags: BTreeMap<String, String>,
     /// Idempotency token for creation.
     pub client_token: String,
+    /// Connection notifications: SNS topic ARN → events.
+    pub notifications: BTreeMap<String, BTreeSet<String>>,
+    /// Accounts whose pending connection requests are accepted without an
+    /// EndpointConnection.
+    pub auto_accept: BTreeSet<String>,
 }
 
 impl DesiredService {
@@ -157,6 +164,12 @@ impl DesiredService {
                 .collect(),
             tags: desired_tags(&spec.tags, owner),
             client_token: owner.client_token(generation),
+            notifications: spec
+                .notifications
+                .iter()
+                .map(|n| (n.sns_topic_arn.clone(), n.events.iter().map(|e| format!("{e:?}")).collect()))
+                .collect(),
+            auto_accept: spec.auto_accept.iter().flat_map(|a| a.account_ids.iter().cloned()).collect(),
         })
     }
 
@@ -299,6 +312,14 @@ pub enum ServiceAction {
     SetTags(BTreeMap<String, String>),
     /// DeleteTags.
     DeleteTags(Vec<String>),
+    /// AcceptVpcEndpointConnections (autoAccept rules).
+    AcceptConnections(Vec<String>),
+    /// RejectVpcEndpointConnections (before deleting the service).
+    RejectConnections(Vec<String>),
+    /// A change to a connection notification.
+    Notification(NotificationAction),
+    /// StartVpcEndpointServicePrivateDnsVerification.
+    StartPrivateDnsVerification,
     /// DeleteVpcEndpointServiceConfigurations.
     Delete,
 }
@@ -316,6 +337,12 @@ impl ServiceAction {
             }
             ServiceAction::SetTags(_) => "CreateTags",
             ServiceAction::DeleteTags(_) => "DeleteTags",
+            ServiceAction::AcceptConnections(_) => "AcceptVpcEndpointConnections",
+            ServiceAction::RejectConnections(_) => "RejectVpcEndpointConnections",
+            ServiceAction::Notification(NotificationAction::Create { .. }) => "CreateVpcEndpointConnectionNotification",
+            ServiceAction::Notification(NotificationAction::Modify { .. }) => "ModifyVpcEndpointConnectionNotification",
+            ServiceAction::Notification(NotificationAction::Delete(_)) => "DeleteVpcEndpointConnectionNotifications",
+            ServiceAction::StartPrivateDnsVerification => "StartVpcEndpointServicePrivateDnsVerification",
             ServiceAction::Delete => "DeleteVpcEndpointServiceConfigurations",
         }
     }
@@ -383,7 +410,15 @@ impl fmt::Display for ServiceAction {
                 write!(f, " {}", describe_set(t))
             }
             ServiceAction::DeleteTags(k) => write!(f, " [{}]", list(k)),
-            ServiceAction::Delete => Ok(()),
+            ServiceAction::AcceptConnections(ids) | ServiceAction::RejectConnections(ids) => {
+                write!(f, " endpoints=[{}]", list(ids))
+            }
+            ServiceAction::Notification(NotificationAction::Create { topic_arn, events })
+            | ServiceAction::Notification(NotificationAction::Modify { topic_arn, events, .. }) => {
+                write!(f, " topic={topic_arn} events=[{}]", list(events))
+            }
+            ServiceAction::Notification(NotificationAction::Delete(ids)) => write!(f, " [{}]", list(ids)),
+            ServiceAction::StartPrivateDnsVerification | ServiceAction::Delete => Ok(()),
         }
     }
 }
@@ -484,20 +519,195 @@ pub fn plan(
     actions
 }
 
-/// The actions that delete the service: none when it is retained or AWS no
-/// longer has it (or is already deleting it). Load balancers are never
-/// deleted.
-pub fn plan_deletion(observed: Option<&ObservedService>, retain: bool) -> Vec<ServiceAction> {
-    match observed {
-        Some(o) if !retain && !o.is_gone() => vec![ServiceAction::Delete],
-        _ => Vec::new(),
+/// The actions that delete the service, in the order AWS demands: reject
+/// the endpoints still connected or waiting (AWS refuses to delete a service
+/// they hold), delete its connection notifications, then the service
+/// configuration. None when AWS no longer has it (or is deleting it). Load
+/// balancers are never deleted.
+pub fn plan_deletion(
+    observed: Option<&ObservedService>,
+    connections: &[ObservedConnection],
+    notifications: &[ObservedNotification],
+) -> Vec<ServiceAction> {
+    let Some(_) = observed.filter(|o| !o.is_gone()) else { return Vec::new() };
+    let mut actions = Vec::new();
+    let holding: Vec<String> =
+        connections.iter().filter(|c| c.holds_service()).map(|c| c.endpoint_id.clone()).collect();
+    if !holding.is_empty() {
+        actions.push(ServiceAction::RejectConnections(holding));
+    }
+    if !notifications.is_empty() {
+        let ids = notifications.iter().map(|n| n.id.clone()).collect();
+        actions.push(ServiceAction::Notification(NotificationAction::Delete(ids)));
+    }
+    actions.push(ServiceAction::Delete);
+    actions
+}
+
+/// What the service's follow-up plan needs besides the service itself.
+#[derive(Debug, Clone)]
+pub struct FollowUp<'a> {
+    /// Its connections.
+    pub connections: &'a [ObservedConnection],
+    /// Its connection notifications.
+    pub notifications: &'a [ObservedNotification],
+    /// Endpoints an EndpointConnection in the cluster decides (endpoint → object name).
+    pub decided: &'a BTreeMap<String, String>,
+    /// When the operator last asked AWS to verify the current private DNS name.
+    pub verification_started: Option<jiff::Timestamp>,
+    /// Now.
+    pub now: jiff::Timestamp,
+    /// The operator created the service (notifications it does not know are removed).
+    pub owned: bool,
+}
+
+/// How often a private DNS name that is not verified yet is sent for
+/// verification again.
+pub const VERIFICATION_RETRY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The actions that follow once the service exists: accept what autoAccept
+/// rules accept, reconcile the notifications, and ask AWS to verify a
+/// private DNS name that is not verified (once, then hourly).
+pub fn plan_follow_up(desired: &DesiredService, observed: &ObservedService, f: &FollowUp) -> Vec<ServiceAction> {
+    let mut actions = Vec::new();
+    let accepted = super::connections::auto_accepted(f.connections, &desired.auto_accept, f.decided);
+    if !accepted.is_empty() {
+        actions.push(ServiceAction::AcceptConnections(accepted));
+    }
+    actions.extend(
+        super::notifications::plan_notifications(&desired.notifications, f.notifications, f.owned)
+            .into_iter()
+            .map(ServiceAction::Notification),
+    );
+    if verification_due(observed, f.verification_started, f.now) {
+        actions.push(ServiceAction::StartPrivateDnsVerification);
+    }
+    actions
+}
+
+/// True when the private DNS name should be sent for verification: it is
+/// set and not verified, and was never sent, or last sent an hour ago.
+pub fn verification_due(observed: &ObservedService, started: Option<jiff::Timestamp>, now: jiff::Timestamp) -> bool {
+    if observed.private_dns_name.is_none() || observed.private_dns_state.as_deref() == Some("verified") {
+        return false;
+    }
+    match started {
+        None => true,
+        Some(at) => now.duration_since(at).unsigned_abs() >= VERIFICATION_RETRY,
+    }
+}
+
+/// The PrivateDnsVerified condition: what to publish and what happens next.
+pub fn private_dns_condition(observed: &ObservedService) -> Condition {
+    let Some(name) = &observed.private_dns_name else {
+        return condition(
+            PRIVATE_DNS_VERIFIED,
+            ConditionStatus::True,
+            "NoPrivateDnsName",
+            "no private DNS name is set",
+        );
+    };
+    let record = format!(
+        "a TXT record named {} in the domain of {name}, with value {}",
+        observed.private_dns_record_name.as_deref().unwrap_or("?"),
+        observed.private_dns_record_value.as_deref().unwrap_or("?")
+    );
+    match observed.private_dns_state.as_deref() {
+        Some("verified") => {
+            condition(PRIVATE_DNS_VERIFIED, ConditionStatus::True, "Verified", format!("{name} is verified"))
+        }
+        Some("failed") => condition(
+            PRIVATE_DNS_VERIFIED,
+            ConditionStatus::False,
+            "VerificationFailed",
+            format!(
+                "AWS could not verify {name}: publish {record} (check the name and value exactly); the operator asks AWS to verify again every hour"
+            ),
+        ),
+        _ => condition(
+            PRIVATE_DNS_VERIFIED,
+            ConditionStatus::False,
+            "PendingVerification",
+            format!(
+                "publish {record}; AWS verifies it after the operator starts verification, and consumers' private DNS works only once {name} is verified"
+            ),
+        ),
+    }
+}
+
+/// Supported regions AWS has not made available yet, with their state.
+pub fn regions_pending(observed: &ObservedService, region: &str) -> Vec<String> {
+    observed
+        .supported_regions
+        .iter()
+        .filter(|(r, _)| *r != region)
+        .filter(|(_, state)| state.as_deref() != Some("Available"))
+        .map(|(r, state)| format!("{r} ({})", state.as_deref().unwrap_or("unknown")))
+        .collect()
+}
+
+/// Who can reach the service unreviewed, and where consumers cannot reach
+/// it: `*` allowed with acceptance off (every AWS account connects, nobody
+/// reviews), load balancers in fewer Availability Zones than the region has
+/// (AWS recommends every zone; consumers in the others cannot connect).
+pub fn exposure_warnings(
+    principals: &BTreeSet<String>,
+    acceptance_required: bool,
+    load_balancers: &[ObservedLoadBalancer],
+    region_zones: usize,
+) -> Vec<(&'static str, String)> {
+    let mut warnings = Vec::new();
+    if principals.contains("*") && !acceptance_required {
+        warnings.push((
+            "OpenToAnyAccount",
+            "allowedPrincipals has `*` and acceptanceRequired is false: any AWS account can connect without review; name the consumers' accounts, or require acceptance".to_string(),
+        ));
+    }
+    for lb in load_balancers {
+        if region_zones > 0 && lb.availability_zones.len() < region_zones {
+            warnings.push((
+                "ZonesNotServed",
+                format!(
+                    "load balancer {} serves {} of the region's {region_zones} Availability Zones: consumers' endpoints in the others cannot connect; enable the load balancer in every zone (AWS's recommendation)",
+                    lb.arn,
+                    lb.availability_zones.len()
+                ),
+            ));
+        }
+    }
+    warnings
+}
+
+/// The ExposureReviewed condition from the warnings.
+pub fn exposure_condition(warnings: &[(&'static str, String)]) -> Condition {
+    match warnings.first() {
+        None => condition(EXPOSURE, ConditionStatus::True, "Reviewed", "no exposure warnings"),
+        Some((reason, _)) => condition(
+            EXPOSURE,
+            ConditionStatus::False,
+            reason,
+            warnings.iter().map(|(_, w)| w.as_str()).collect::<Vec<_>>().join("; "),
+        ),
     }
 }
 
 /// The Ready condition of a service in `state`, and when to look again:
 /// poll while AWS creates it, resync once it is Available or failed.
-pub fn service_ready(state: Option<&str>, name: Option<&str>) -> (Condition, Next) {
+pub fn service_ready(state: Option<&str>, name: Option<&str>, regions_pending: &[String]) -> (Condition, Next) {
     match state.unwrap_or("Pending") {
+        "Available" if !regions_pending.is_empty() => (
+            condition(
+                READY,
+                ConditionStatus::False,
+                "RegionsPending",
+                format!(
+                    "endpoint service {} is available in its region; supported regions not available yet: {}",
+                    name.unwrap_or(""),
+                    regions_pending.join(", ")
+                ),
+            ),
+            Next::Poll,
+        ),
         "Available" => (
             condition(
                 READY,
@@ -527,27 +737,6 @@ pub fn service_ready(state: Option<&str>, name: Option<&str>) -> (Condition, Nex
             ),
             Next::Resync,
         ),
-    }
-}
-
-/// One consumer endpoint's connection to a service, as the provider sees it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ObservedConnection {
-    /// The consumer's endpoint (`vpce-…`).
-    pub endpoint_id: String,
-    /// Account that owns the endpoint.
-    pub owner: Option<String>,
-    /// pendingAcceptance, pending, available, rejected, failed, deleting, deleted.
-    pub state: String,
-    /// Region of the endpoint.
-    pub region: Option<String>,
-}
-
-impl ObservedConnection {
-    /// True while the endpoint holds the service: AWS refuses to delete the
-    /// service, or to remove its load balancers, until it is rejected.
-    pub fn holds_service(&self) -> bool {
-        matches!(self.state.as_str(), "available" | "pendingAcceptance" | "pending")
     }
 }
 
@@ -802,9 +991,9 @@ mod tests {
                 endpoint_id: "vpce-0aaa".into(),
                 owner: Some("444455556666".into()),
                 state: "available".into(),
-                region: None,
+                ..Default::default()
             },
-            ObservedConnection { endpoint_id: "vpce-0bbb".into(), owner: None, state: "rejected".into(), region: None },
+            ObservedConnection { endpoint_id: "vpce-0bbb".into(), state: "rejected".into(), ..Default::default() },
         ];
         let why = load_balancer_removal_blocked(&[NLB_A.to_string()], &connections);
         assert!(why.contains("vpce-0aaa (account 444455556666, available)"), "{why}");
@@ -870,13 +1059,93 @@ mod tests {
     }
 
     #[test]
-    fn deletion_deletes_only_what_exists_and_is_not_retained() {
+    fn deletion_rejects_connections_then_deletes_notifications_then_the_service() {
         let (observed, _) = in_sync(&desired(&spec()));
-        assert_eq!(plan_deletion(Some(&observed), false), vec![ServiceAction::Delete]);
-        assert_eq!(plan_deletion(Some(&observed), true), vec![]);
-        assert_eq!(plan_deletion(None, false), vec![]);
+        assert_eq!(plan_deletion(Some(&observed), &[], &[]), vec![ServiceAction::Delete]);
+        assert_eq!(plan_deletion(None, &[], &[]), vec![]);
+        let connections = vec![
+            ObservedConnection { endpoint_id: "vpce-a".into(), state: "available".into(), ..Default::default() },
+            ObservedConnection {
+                endpoint_id: "vpce-b".into(),
+                state: "pendingAcceptance".into(),
+                ..Default::default()
+            },
+            ObservedConnection { endpoint_id: "vpce-c".into(), state: "rejected".into(), ..Default::default() },
+        ];
+        let notifications = vec![ObservedNotification { id: "vpce-nfn-1".into(), ..Default::default() }];
+        assert_eq!(
+            plan_deletion(Some(&observed), &connections, &notifications),
+            vec![
+                ServiceAction::RejectConnections(vec!["vpce-a".into(), "vpce-b".into()]),
+                ServiceAction::Notification(NotificationAction::Delete(vec!["vpce-nfn-1".into()])),
+                ServiceAction::Delete,
+            ]
+        );
         let deleting = ObservedService { state: Some("Deleting".into()), ..observed };
-        assert_eq!(plan_deletion(Some(&deleting), false), vec![]);
+        assert_eq!(plan_deletion(Some(&deleting), &connections, &[]), vec![]);
+    }
+
+    #[test]
+    fn follow_up_accepts_by_rule_reconciles_notifications_and_verifies_private_dns() {
+        let mut s = spec();
+        s.auto_accept = Some(serde_json::from_value(serde_json::json!({"accountIds": ["444455556666"]})).unwrap());
+        s.notifications = serde_json::from_value(serde_json::json!([
+            {"snsTopicArn": "arn:aws:sns:us-east-1:111122223333:events", "events": ["Connect", "Accept"]}
+        ]))
+        .unwrap();
+        s.private_dns_name = Some("api.example.com".into());
+        let d = desired(&s);
+        let (mut observed, _) = in_sync(&d);
+        observed.private_dns_state = Some("pendingVerification".into());
+        let connections = vec![ObservedConnection {
+            endpoint_id: "vpce-a".into(),
+            owner: Some("444455556666".into()),
+            state: "pendingAcceptance".into(),
+            ..Default::default()
+        }];
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let decided = BTreeMap::new();
+        let f = FollowUp {
+            connections: &connections,
+            notifications: &[],
+            decided: &decided,
+            verification_started: None,
+            now,
+            owned: true,
+        };
+        let actions = plan_follow_up(&d, &observed, &f);
+        assert_eq!(actions[0], ServiceAction::AcceptConnections(vec!["vpce-a".into()]));
+        assert!(
+            matches!(&actions[1], ServiceAction::Notification(NotificationAction::Create { events, .. }) if events == &["Accept".to_string(), "Connect".to_string()])
+        );
+        assert_eq!(actions[2], ServiceAction::StartPrivateDnsVerification);
+        let later = FollowUp { verification_started: Some(now), ..f.clone() };
+        assert!(
+            !plan_follow_up(&d, &observed, &later).contains(&ServiceAction::StartPrivateDnsVerification),
+            "not again at once"
+        );
+        let hour_later = FollowUp { now: now + jiff::SignedDuration::from_secs(3600), ..later };
+        assert!(plan_follow_up(&d, &observed, &hour_later).contains(&ServiceAction::StartPrivateDnsVerification));
+        observed.private_dns_state = Some("verified".into());
+        assert!(!verification_due(&observed, None, now));
+        let c = private_dns_condition(&observed);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "Verified"));
+    }
+
+    #[test]
+    fn exposure_warnings_and_pending_regions() {
+        let open = BTreeSet::from(["*".to_string()]);
+        let warnings = exposure_warnings(&open, false, &[lb(NLB_A, "network", "active", 2)], 6);
+        assert_eq!(warnings.iter().map(|w| w.0).collect::<Vec<_>>(), ["OpenToAnyAccount", "ZonesNotServed"]);
+        assert!(warnings[1].1.contains("2 of the region's 6"), "{}", warnings[1].1);
+        assert!(exposure_warnings(&open, true, &[lb(NLB_A, "network", "active", 6)], 6).is_empty());
+        assert_eq!(exposure_condition(&warnings).reason, "OpenToAnyAccount");
+        let d = desired(&spec());
+        let (mut observed, _) = in_sync(&d);
+        observed.supported_regions.insert("ap-south-1".into(), Some("Pending".into()));
+        assert_eq!(regions_pending(&observed, "us-east-1"), vec!["ap-south-1 (Pending)".to_string()]);
+        let (ready, next) = service_ready(Some("Available"), Some("svc"), &regions_pending(&observed, "us-east-1"));
+        assert_eq!((ready.reason.as_str(), next), ("RegionsPending", Next::Poll));
     }
 
     #[test]

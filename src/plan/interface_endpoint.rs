@@ -10,7 +10,7 @@ use super::tags::{Owner, describe_set, desired_tags, tag_diff};
 use super::{SpecProblem, set_diff, write_lists};
 use crate::api::InterfaceEndpointSpec;
 use crate::api::common::partition_of;
-use crate::api::conditions::{ACCEPTED, Condition, ConditionStatus, READY, condition};
+use crate::api::conditions::{ACCEPTED, Condition, ConditionStatus, PRIVATE_DNS_VERIFIED, READY, condition};
 use crate::api::interface_endpoint::{DnsRecordIpType, EndpointIpAddressType};
 
 /// The service an endpoint connects to, resolved from `serviceName` or `serviceRef`.
@@ -694,6 +694,31 @@ pub fn ready_condition(observed: &ObservedEndpoint, private_dns_deferred: bool) 
         other => format!("endpoint is {other}; waiting for AWS"),
     };
     condition(READY, ConditionStatus::False, &state_reason(&observed.state), message)
+}
+
+/// PrivateDnsVerified on an endpoint with private DNS to an in-cluster
+/// service: False while the service's private DNS name is unverified
+/// (`unverified`), since the name resolves only once the provider verifies it.
+pub fn service_dns_condition(private_dns_enabled: Option<bool>, unverified: Option<&str>) -> Option<Condition> {
+    if private_dns_enabled != Some(true) {
+        return None;
+    }
+    Some(match unverified {
+        Some(name) => condition(
+            PRIVATE_DNS_VERIFIED,
+            ConditionStatus::False,
+            "ServiceNameUnverified",
+            format!(
+                "the service's private DNS name {name} is not verified yet: it resolves to this endpoint only once the provider publishes the TXT record the EndpointService's status shows"
+            ),
+        ),
+        None => condition(
+            PRIVATE_DNS_VERIFIED,
+            ConditionStatus::True,
+            "Verified",
+            "the service's private DNS name is usable",
+        ),
+    })
 }
 
 /// How long AWS may keep the endpoint in this state on its own: transitional

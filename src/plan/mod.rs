@@ -3,8 +3,10 @@
 //! so `run` and `plan` share exactly the same decisions and the unit tests
 //! cover them without any server.
 
+pub mod connections;
 pub mod endpoint_service;
 pub mod interface_endpoint;
+pub mod notifications;
 pub mod tags;
 
 use std::collections::BTreeSet;

@@ -191,7 +191,11 @@ class Simulator:
             return self.fail(entry, start_response, service, 503, "RequestLimitExceeded", "Request limit exceeded.")
         if rule and random.random() < float(rule.get("errorRate", 0.0)):
             code = rule.get("errorCode", "InternalError")
-            status = 503 if code in ("RequestLimitExceeded", "Throttling", "ServiceUnavailable") else 500
+            status = (
+                503 if code in ("RequestLimitExceeded", "Throttling", "ServiceUnavailable")
+                else 403 if code in ("UnauthorizedOperation", "AccessDenied", "AuthFailure")
+                else 500
+            )
             return self.fail(entry, start_response, service, status, code, rule.get("errorMessage", f"Injected {code}"))
 
         def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:

@@ -141,11 +141,13 @@ async fn create_update_in_sync_and_delete() {
         calls.reads().keys().cloned().collect::<BTreeSet<_>>(),
         BTreeSet::from([
             "DescribeLoadBalancers".to_string(),
+            "DescribeVpcEndpointConnectionNotifications".to_string(),
+            "DescribeVpcEndpointConnections".to_string(),
             "DescribeVpcEndpointServiceConfigurations".to_string(),
             "DescribeVpcEndpointServicePermissions".to_string()
         ])
     );
-    assert_eq!(calls.calls.values().sum::<u64>(), 3, "one call per read: {calls:?}");
+    assert_eq!(calls.calls.values().sum::<u64>(), 5, "one call per read: {calls:?}");
 
     // Delete → gone from AWS, finalizer removed, object gone.
     env.start_endpoint_services();
@@ -309,29 +311,40 @@ async fn deletion_refused_by_aws_shows_deletion_blocked_and_is_retried() {
         .expect("consumer endpoint");
     let endpoint_id = endpoint.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).expect("endpoint id").to_string();
 
+    // The operator's role may not delete the service (an SCP, say): the
+    // connection is rejected first, then AWS refuses the deletion.
+    let deny = json!({"account": crate::support::DEFAULT_ACCOUNT, "region": region, "rules": [
+        {"action": "DeleteVpcEndpointServiceConfigurations", "errorRate": 1.0, "errorCode": "UnauthorizedOperation"}]});
+    crate::support::sim_control("PUT", "/_sim/faults", Some(deny)).await;
     api.delete("blocked", &DeleteParams::default()).await.expect("delete");
     let (status, reason, message) = wait_for(&api, "blocked", TIMEOUT, "DeletionBlocked", |s| {
         condition(s, privatelink_operator::api::conditions::DELETION_BLOCKED)
     })
     .await;
     assert_eq!(status, "True");
-    assert_eq!(reason, "ExistingVpcEndpointConnections");
-    assert!(message.contains("has existing active VPC Endpoint connections"), "AWS's words are kept: {message}");
-    assert!(message.contains("reject the endpoints"), "the fix is named: {message}");
+    assert_eq!(reason, "UnauthorizedOperation");
+    assert!(message.contains("DeleteVpcEndpointServiceConfigurations"), "AWS's words are kept: {message}");
+    assert!(message.contains("grant the operator's IAM role"), "the fix is named: {message}");
+    assert!(message.contains("privatelink.dev/release=true"), "and the way to let go: {message}");
     assert!(describe(region, &id).await.is_some(), "the service stays while AWS refuses");
-
-    // Once the provider rejects the connection, the retried deletion goes through.
-    sdk(region)
+    let consumer_view = crate::support::ec2_as(consumer, region)
         .await
-        .ec2
-        .reject_vpc_endpoint_connections()
-        .service_id(&id)
+        .describe_vpc_endpoints()
         .vpc_endpoint_ids(&endpoint_id)
         .send()
         .await
-        .expect("reject");
+        .expect("describe");
+    assert_eq!(consumer_view.vpc_endpoints()[0].state().map(|s| s.as_str()), Some("rejected"));
+
+    // Once the permission is back, the retried deletion goes through.
+    crate::support::sim_control(
+        "DELETE",
+        &format!("/_sim/faults?account={}&region={region}", crate::support::DEFAULT_ACCOUNT),
+        None,
+    )
+    .await;
     wait_gone(&api, "blocked", TIMEOUT).await;
-    assert!(describe(region, &id).await.is_none(), "service deleted after the connection was rejected");
+    assert!(describe(region, &id).await.is_none(), "service deleted once AWS allowed it");
 }
 
 #[tokio::test]

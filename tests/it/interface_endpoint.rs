@@ -232,7 +232,7 @@ async fn service_ref_waits_for_acceptance_then_enables_private_dns() {
         s.status.as_ref()?.conditions.iter().find(|c| c.type_ == "DeletionBlocked").map(|c| ((), c.reason.clone(), ()))
     })
     .await;
-    assert_eq!(reason, "ConsumersExist");
+    assert_eq!(reason, "DependentsExist");
     endpoints.delete("via-ref", &DeleteParams::default()).await.expect("delete endpoint");
     wait_gone(&endpoints, "via-ref", TIMEOUT).await;
     wait_gone(&services, "api", TIMEOUT).await;

@@ -5,6 +5,7 @@
 mod support;
 
 mod aws_sim;
+mod connections;
 mod crds;
 mod endpoint_service;
 mod interface_endpoint;

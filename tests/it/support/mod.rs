@@ -133,6 +133,12 @@ impl TestEnv {
         self.tasks.push(tokio::spawn(privatelink_operator::controller::endpoint_service::run(ctx)));
     }
 
+    /// Start the EndpointConnection controller in the background.
+    pub fn start_endpoint_connections(&mut self) {
+        let ctx = self.ctx.clone();
+        self.tasks.push(tokio::spawn(privatelink_operator::controller::endpoint_connection::run(ctx)));
+    }
+
     /// Start the InterfaceEndpoint controller in the background.
     pub fn start_interface_endpoints(&mut self) {
         let ctx = self.ctx.clone();
@@ -331,6 +337,14 @@ pub async fn elbv2_as(account: &str, region: &str) -> aws_sdk_elasticloadbalanci
         aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
             .interceptor(AccountHeader(account.to_string()))
             .build(),
+    )
+}
+
+/// An SNS client acting as `account` in `region`.
+pub async fn sns_as(account: &str, region: &str) -> aws_sdk_sns::Client {
+    let config = sim_config(region).await;
+    aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::from(&config).interceptor(AccountHeader(account.to_string())).build(),
     )
 }
 
