@@ -29,6 +29,13 @@ fn examples_plan_cleanly_against_an_empty_account() {
     assert!(stdout.contains("serviceRegion=us-east-1"), "{stdout}");
     assert!(stdout.contains("EndpointConnection payments/checkout-us-west-2"), "{stdout}");
     assert!(stdout.contains("AcceptVpcEndpointConnections"), "{stdout}");
+    assert!(stdout.contains("RejectVpcEndpointConnections service=the service of EndpointService payments-api endpoint=vpce-0a1b2c3d4e5f60799"), "{stdout}");
+    // What follows the creation, as `run` decides it.
+    assert!(
+        stdout.contains("then CreateVpcEndpointConnectionNotification topic=arn:aws:sns:us-east-1:111122223333:payments-api-connections events=[Accept, Connect, Delete, Reject]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("then StartVpcEndpointServicePrivateDnsVerification"), "{stdout}");
     // serviceRef resolves against the EndpointService among the manifests.
     assert!(stdout.contains("InterfaceEndpoint payments/payments-api-internal"), "{stdout}");
     assert!(stdout.contains("service=<service name of EndpointService payments-api>"), "{stdout}");
@@ -197,6 +204,67 @@ fn bad_settings_are_refused_at_start() {
     let (code, stderr) = run_refused(&["--allowed-role", "team-a=arn:aws:iam::111122223333:role/team*"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--allowed-role"), "{stderr}");
+}
+
+#[test]
+fn exposure_warnings_are_printed() {
+    let dir = std::env::temp_dir().join(format!("plo-plan-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("open.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: privatelink.dev/v1alpha1\nkind: EndpointService\nmetadata: {name: open, namespace: team-a}\nspec:\n  networkLoadBalancerArns: [arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/net/open/0123456789abcdef]\n  allowedPrincipals: ['*']\n  acceptanceRequired: false\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = plan(&["-f", manifest.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("warning: allowedPrincipals has `*` and acceptanceRequired is false"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn live_plan_shows_acceptance_decisions() {
+    use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
+    let region = "il-central-1";
+    let consumer = "700000000001";
+    let nlb = crate::support::load_balancer(region, "live-accept", LoadBalancerTypeEnum::Network, 2).await;
+    let ec2 = crate::support::ec2_as(crate::support::DEFAULT_ACCOUNT, region).await;
+    let created = ec2
+        .create_vpc_endpoint_service_configuration()
+        .network_load_balancer_arns(&nlb)
+        .acceptance_required(true)
+        .send()
+        .await
+        .expect("service");
+    let config = created.service_configuration().expect("config");
+    let (id, name) = (config.service_id().unwrap().to_string(), config.service_name().unwrap().to_string());
+    ec2.modify_vpc_endpoint_service_permissions().service_id(&id).add_allowed_principals("*").send().await.unwrap();
+    let vpc = crate::support::sim_vpc(consumer, region, 1).await;
+    let consumer_ec2 = crate::support::ec2_as(consumer, region).await;
+    let mut pending = Vec::new();
+    for _ in 0..2 {
+        let out = crate::support::endpoint_request(&consumer_ec2, &vpc, &name).send().await.expect("endpoint");
+        pending.push(out.vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string());
+    }
+    let dir = std::env::temp_dir().join(format!("plo-live-accept-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("accept.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: privatelink.dev/v1alpha1\nkind: EndpointService\nmetadata: {{name: adopted, namespace: team-a}}\nspec:\n  serviceId: {id}\n  region: {region}\n  autoAccept: {{accountIds: ['{consumer}']}}\n---\napiVersion: privatelink.dev/v1alpha1\nkind: EndpointConnection\nmetadata: {{name: no, namespace: team-a}}\nspec:\n  serviceId: {id}\n  region: {region}\n  vpcEndpointId: {}\n  decision: Reject\n",
+            pending[1]
+        ),
+    )
+    .unwrap();
+    let stdout = plan_live(&manifest, region);
+    // The rule accepts the first; the EndpointConnection decides the second (it wins over the rule).
+    assert!(stdout.contains(&format!("AcceptVpcEndpointConnections endpoints=[{}]", pending[0])), "{stdout}");
+    assert!(
+        stdout.contains(&format!("RejectVpcEndpointConnections service={id} endpoints=[{}]", pending[1])),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
