@@ -4,12 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use privatelink_operator::api::{EndpointConnection, EndpointService, InterfaceEndpoint};
 use privatelink_operator::aws::AwsClients;
-use privatelink_operator::config::{NamespaceSet, RoleAllowList, Settings, Tenancy};
-use privatelink_operator::controller::{self, Context};
+use privatelink_operator::config::{NamespaceSet, RoleAllowList, Tenancy};
+use privatelink_operator::leader::Election;
 use privatelink_operator::telemetry::{self, LogFormat};
-use privatelink_operator::{api, cli_plan, manifests};
+use privatelink_operator::{api, cli_plan, manifests, operator};
 
 #[derive(Parser)]
 #[command(name = "privatelink-operator", version, about = "Kubernetes operator for AWS PrivateLink")]
@@ -18,54 +17,77 @@ struct Cli {
     command: Command,
 }
 
+/// Settings of `run`.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Region for objects that name none; defaults to the AWS SDK's region.
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// Watch only these namespaces (comma-separated or repeated; default: all).
+    #[arg(long = "namespace", env = "PLO_NAMESPACES", value_delimiter = ',')]
+    namespaces: Vec<String>,
+    /// Reconcile only objects whose labels match this selector (e.g.
+    /// `privatelink.dev/shard=a`), to split objects between deployments.
+    #[arg(long, env = "PLO_LABEL_SELECTOR")]
+    label_selector: Option<String>,
+    /// Seconds between resyncs that catch drift made outside the operator (at least 1).
+    #[arg(long, env = "PLO_RESYNC_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    resync_seconds: u64,
+    /// First poll interval, in seconds, while AWS is in a transitional
+    /// state; it doubles per poll up to the resync (at least 1).
+    #[arg(long, env = "PLO_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    poll_seconds: u64,
+    /// Objects of one kind reconciled at the same time (at least 1).
+    #[arg(long, env = "PLO_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+    /// Namespaces whose objects may act with the operator's own AWS
+    /// credentials (no spec.roleArn). Patterns match whole `-`-separated
+    /// segments (`team-a-*`); `*` is every namespace (single-tenant).
+    /// Comma-separated or repeated; empty: none.
+    #[arg(
+        long = "operator-credentials-namespaces",
+        env = "PLO_OPERATOR_CREDENTIALS_NAMESPACES",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    operator_credentials_namespaces: Vec<String>,
+    /// NAMESPACE=ROLE_ARN pairs: which namespaces may name which roles in
+    /// spec.roleArn. Both sides are patterns of whole segments
+    /// (`team-a=arn:aws:iam::111122223333:role/*`). Comma-separated or repeated.
+    #[arg(long = "allowed-role", env = "PLO_ALLOWED_ROLES", value_delimiter = ',')]
+    allowed_roles: Vec<String>,
+    /// Namespaces whose objects may adopt existing AWS resources
+    /// (spec.serviceId, spec.vpcEndpointId). Patterns as above. Default: none.
+    #[arg(long = "adopt-namespaces", env = "PLO_ADOPT_NAMESPACES", value_delimiter = ',')]
+    adopt_namespaces: Vec<String>,
+    /// Address of the HTTP endpoints: /healthz, /readyz, /metrics.
+    #[arg(long, env = "PLO_HTTP_ADDRESS", default_value = "0.0.0.0:8080")]
+    http_address: std::net::SocketAddr,
+    /// Elect a leader among replicas on a Lease: only the leader reconciles.
+    #[arg(long, env = "PLO_LEADER_ELECT", default_value_t = false)]
+    leader_elect: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, env = "PLO_LEADER_ELECTION_LEASE", default_value = "privatelink-operator")]
+    leader_election_lease: String,
+    /// Namespace of the leader election Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    /// This instance's identity in the election (the pod's name).
+    #[arg(long, env = "POD_NAME")]
+    leader_election_identity: Option<String>,
+    /// Seconds a lease stays valid without renewal: the longest a standby
+    /// waits after a leader stops.
+    #[arg(long, env = "PLO_LEADER_ELECTION_LEASE_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
+    leader_election_lease_seconds: u64,
+    /// Log format.
+    #[arg(long, env = "PLO_LOG_FORMAT", value_enum, default_value = "json")]
+    log_format: LogFormat,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller against the cluster of the kubeconfig (or in-cluster config).
-    Run {
-        /// Region for objects that name none; defaults to the AWS SDK's region.
-        #[arg(long, env = "AWS_REGION")]
-        region: Option<String>,
-        /// Watch only these namespaces (comma-separated or repeated; default: all).
-        #[arg(long = "namespace", env = "PLO_NAMESPACES", value_delimiter = ',')]
-        namespaces: Vec<String>,
-        /// Reconcile only objects whose labels match this selector (e.g.
-        /// `privatelink.dev/shard=a`), to split objects between deployments.
-        #[arg(long, env = "PLO_LABEL_SELECTOR")]
-        label_selector: Option<String>,
-        /// Seconds between resyncs that catch drift made outside the operator (at least 1).
-        #[arg(long, env = "PLO_RESYNC_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
-        resync_seconds: u64,
-        /// First poll interval, in seconds, while AWS is in a transitional
-        /// state; it doubles per poll up to the resync (at least 1).
-        #[arg(long, env = "PLO_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-        poll_seconds: u64,
-        /// Objects of one kind reconciled at the same time (at least 1).
-        #[arg(long, env = "PLO_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
-        concurrency: u16,
-        /// Namespaces whose objects may act with the operator's own AWS
-        /// credentials (no spec.roleArn). Patterns match whole `-`-separated
-        /// segments (`team-a-*`); `*` is every namespace (single-tenant).
-        /// Comma-separated or repeated; empty: none.
-        #[arg(
-            long = "operator-credentials-namespaces",
-            env = "PLO_OPERATOR_CREDENTIALS_NAMESPACES",
-            value_delimiter = ',',
-            default_value = "*"
-        )]
-        operator_credentials_namespaces: Vec<String>,
-        /// NAMESPACE=ROLE_ARN pairs: which namespaces may name which roles in
-        /// spec.roleArn. Both sides are patterns of whole segments
-        /// (`team-a=arn:aws:iam::111122223333:role/*`). Comma-separated or repeated.
-        #[arg(long = "allowed-role", env = "PLO_ALLOWED_ROLES", value_delimiter = ',')]
-        allowed_roles: Vec<String>,
-        /// Namespaces whose objects may adopt existing AWS resources
-        /// (spec.serviceId, spec.vpcEndpointId). Patterns as above. Default: none.
-        #[arg(long = "adopt-namespaces", env = "PLO_ADOPT_NAMESPACES", value_delimiter = ',')]
-        adopt_namespaces: Vec<String>,
-        /// Log format.
-        #[arg(long, env = "PLO_LOG_FORMAT", value_enum, default_value = "json")]
-        log_format: LogFormat,
-    },
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions (what crds/ holds).
     Crds,
     /// Validate manifests and print the AWS changes they would cause.
@@ -92,84 +114,56 @@ fn tenancy(operator_credentials: &[String], allowed_roles: &[String], adopters: 
     })
 }
 
+/// `privatelink-operator run`.
+fn run(args: RunArgs) -> ExitCode {
+    telemetry::init(args.log_format);
+    let tenancy = match tenancy(&args.operator_credentials_namespaces, &args.allowed_roles, &args.adopt_namespaces) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = operator::Options {
+        region: args.region,
+        namespaces: args.namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+        label_selector: args.label_selector.filter(|l| !l.is_empty()),
+        resync: std::time::Duration::from_secs(args.resync_seconds),
+        poll: std::time::Duration::from_secs(args.poll_seconds),
+        concurrency: args.concurrency,
+        tenancy,
+        http_address: args.http_address,
+        election: args.leader_elect.then(|| Election {
+            lease_name: args.leader_election_lease,
+            namespace: args.leader_election_namespace,
+            identity: args
+                .leader_election_identity
+                .unwrap_or_else(|| format!("privatelink-operator-{}", std::process::id())),
+            duration: std::time::Duration::from_secs(args.leader_election_lease_seconds),
+            grace: std::time::Duration::from_secs((args.leader_election_lease_seconds / 3).max(1)),
+        }),
+    };
+    match runtime.block_on(operator::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run {
-            region,
-            namespaces,
-            label_selector,
-            resync_seconds,
-            poll_seconds,
-            concurrency,
-            operator_credentials_namespaces,
-            allowed_roles,
-            adopt_namespaces,
-            log_format,
-        } => {
-            telemetry::init(log_format);
-            let tenancy = match tenancy(&operator_credentials_namespaces, &allowed_roles, &adopt_namespaces) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            runtime.block_on(async move {
-                let client = match kube::Client::try_default().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot reach the Kubernetes API (kubeconfig or in-cluster config)");
-                        return ExitCode::FAILURE;
-                    }
-                };
-                for check in [
-                    controller::check_crd::<EndpointService>(&client).await,
-                    controller::check_crd::<EndpointConnection>(&client).await,
-                    controller::check_crd::<InterfaceEndpoint>(&client).await,
-                ] {
-                    if let Err(e) = check {
-                        tracing::error!("{e}");
-                        eprintln!("error: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-                let aws = AwsClients::from_env().await;
-                let Some(region) = region.or_else(|| aws.default_region()) else {
-                    tracing::error!("no AWS region: set --region or AWS_REGION");
-                    return ExitCode::FAILURE;
-                };
-                let mut settings = Settings::new(region);
-                settings.namespaces = namespaces.into_iter().filter(|n| !n.is_empty()).collect();
-                settings.label_selector = label_selector.filter(|l| !l.is_empty());
-                settings.resync = std::time::Duration::from_secs(resync_seconds);
-                settings.transition_poll = std::time::Duration::from_secs(poll_seconds);
-                settings.concurrency = concurrency;
-                settings.tenancy = tenancy;
-                tracing::info!(
-                    region = %settings.default_region,
-                    namespaces = ?settings.namespaces,
-                    label_selector = ?settings.label_selector,
-                    operator_credentials = %settings.tenancy.operator_credentials,
-                    adopters = %settings.tenancy.adopters,
-                    "starting"
-                );
-                let ctx = std::sync::Arc::new(Context::new(client, aws, settings));
-                tokio::join!(
-                    controller::endpoint_service::run(ctx.clone()),
-                    controller::endpoint_connection::run(ctx.clone()),
-                    controller::interface_endpoint::run(ctx),
-                );
-                ExitCode::SUCCESS
-            })
-        }
+        Command::Run(args) => run(*args),
         Command::Crds => match api::crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");

@@ -8,8 +8,13 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
+
+use crate::metrics::Metrics;
 
 /// Calls and attempts per (service, operation).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,18 +43,52 @@ impl CallCounts {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn response_codes_come_from_the_body_or_the_status() {
+        use super::response_code;
+        assert_eq!(response_code(200, None), "Success");
+        let body = b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>x</Message></Error></Errors></Response>";
+        assert_eq!(response_code(503, Some(body)), "RequestLimitExceeded");
+        assert_eq!(response_code(500, Some(b"<html>oops</html>")), "500");
+    }
+}
+
 /// True for read-only AWS operations.
 pub fn is_read(operation: &str) -> bool {
     ["Describe", "List", "Get"].iter().any(|p| operation.starts_with(p))
 }
 
-/// An SDK interceptor that counts every call and attempt.
+/// An SDK interceptor that counts every call and attempt, and feeds the
+/// Prometheus metrics (requests by result code, throttled, retried).
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     counts: Arc<Mutex<CallCounts>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// The AWS error code of a failed HTTP response (`<Code>…</Code>` in the
+/// XML body EC2, ELB and SNS answer with), else its HTTP status.
+pub fn response_code(status: u16, body: Option<&[u8]>) -> String {
+    if status < 300 {
+        return "Success".into();
+    }
+    let text = body.map(String::from_utf8_lossy).unwrap_or_default();
+    text.split("<Code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Code>").next())
+        .filter(|c| !c.is_empty() && c.len() < 100)
+        .map(str::to_string)
+        .unwrap_or_else(|| status.to_string())
 }
 
 impl CallCounter {
+    /// A counter that also feeds `metrics`.
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Self {
+        Self { counts: Arc::default(), metrics: Some(metrics) }
+    }
+
     /// A copy of the counts so far.
     pub fn snapshot(&self) -> CallCounts {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
@@ -101,6 +140,34 @@ impl Intercept for CallCounter {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.record(cfg, true);
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (Some(metrics), Some(meta)) = (&self.metrics, cfg.load::<Metadata>()) else { return Ok(()) };
+        let code = match context.response() {
+            Some(response) => response_code(response.status().as_u16(), response.body().bytes()),
+            None => "NoResponse".to_string(),
+        };
+        metrics.aws_attempt(meta.service(), meta.name(), &code);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(metrics), Some(meta)) = (&self.metrics, cfg.load::<Metadata>()) {
+            let attempts = cfg.load::<RequestAttempts>().map(|a| a.attempts()).unwrap_or(1);
+            metrics.aws_retries(meta.service(), meta.name(), u64::from(attempts.saturating_sub(1)));
+        }
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 pub mod calls;
 pub mod endpoint_service;
 pub mod error;
+pub mod gate;
 pub mod interface_endpoint;
 pub mod load_balancers;
 pub mod notifications;
@@ -20,6 +21,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub use calls::{CallCounter, CallCounts};
 pub use error::{AwsError, ErrorClass};
+pub use gate::MutationGate;
 
 /// Which credentials to use: the operator's own, or an assumed role.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -114,13 +116,24 @@ type ClientCache = Arc<Mutex<HashMap<(Identity, String), Arc<RegionClients>>>>;
 pub struct AwsClients {
     base: SdkConfig,
     counter: CallCounter,
+    gate: MutationGate,
     cache: ClientCache,
 }
 
 impl AwsClients {
     /// Clients from a loaded SDK configuration (credentials, endpoint).
     pub fn new(base: SdkConfig) -> Self {
-        Self { base, counter: CallCounter::default(), cache: Arc::default() }
+        Self { base, counter: CallCounter::default(), gate: MutationGate::default(), cache: Arc::default() }
+    }
+
+    /// Clients whose calls also feed `metrics`.
+    pub fn with_metrics(base: SdkConfig, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Self { base, counter: CallCounter::with_metrics(metrics), gate: MutationGate::default(), cache: Arc::default() }
+    }
+
+    /// The gate that stops mutating calls (leader election closes it).
+    pub fn gate(&self) -> &MutationGate {
+        &self.gate
     }
 
     /// Load the default configuration: the default credential chain (IRSA,
@@ -185,13 +198,22 @@ impl AwsClients {
         }
         let config = config.build();
         let ec2 = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&config).interceptor(self.counter.clone()).build(),
+            aws_sdk_ec2::config::Builder::from(&config)
+                .interceptor(self.gate.clone())
+                .interceptor(self.counter.clone())
+                .build(),
         );
         let elbv2 = aws_sdk_elasticloadbalancingv2::Client::from_conf(
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(&config).interceptor(self.counter.clone()).build(),
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+                .interceptor(self.gate.clone())
+                .interceptor(self.counter.clone())
+                .build(),
         );
         let sns = aws_sdk_sns::Client::from_conf(
-            aws_sdk_sns::config::Builder::from(&config).interceptor(self.counter.clone()).build(),
+            aws_sdk_sns::config::Builder::from(&config)
+                .interceptor(self.gate.clone())
+                .interceptor(self.counter.clone())
+                .build(),
         );
         let clients =
             Arc::new(RegionClients { region: region.to_string(), ec2, elbv2, sns, zone_count: Arc::default() });

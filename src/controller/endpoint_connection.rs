@@ -30,9 +30,10 @@ use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE};
 /// conflict shows on both at once and clears on both when it ends.
 pub async fn run(ctx: Arc<Context>) {
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
-    let controllers = scopes::<EndpointConnection>(&ctx).into_iter().map(|api| {
+    let controllers = scopes::<EndpointConnection>(&ctx).into_iter().enumerate().map(|(i, api)| {
         let controller = Controller::new(api.clone(), watch_config(&ctx)).with_config(config.clone());
         let store = controller.store();
+        ctx.report_synced(format!("EndpointConnection/{i}"), store.clone());
         drive(
             controller
                 .watches(api, watch_config(&ctx), move |changed: EndpointConnection| {
@@ -99,6 +100,7 @@ impl Reconcile for EndpointConnection {
             refuse_foreign_service(self, &aws, &target).await?;
         }
         let endpoint = &self.spec.vpc_endpoint_id;
+        super::log_aws_id(endpoint);
         let mut connection = aws.connection(&target.service_id, endpoint).await.map_err(Failure::aws)?;
         let step = decision_step(self.spec.decision, connection.as_ref());
         let action = match step {

@@ -34,12 +34,10 @@ use crate::plan::tags::{Owner, Ownership};
 /// for the cluster) until their streams end.
 pub async fn run(ctx: Arc<Context>) {
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
-    let controllers = scopes::<EndpointService>(&ctx).into_iter().map(|api| {
-        drive(Controller::new(api, watch_config(&ctx)).with_config(config.clone()).shutdown_on_signal().run(
-            reconcile,
-            error_policy,
-            ctx.clone(),
-        ))
+    let controllers = scopes::<EndpointService>(&ctx).into_iter().enumerate().map(|(i, api)| {
+        let controller = Controller::new(api, watch_config(&ctx)).with_config(config.clone());
+        ctx.report_synced(format!("EndpointService/{i}"), controller.store());
+        drive(controller.shutdown_on_signal().run(reconcile, error_policy, ctx.clone()))
     });
     futures::future::join_all(controllers).await;
 }
@@ -132,6 +130,9 @@ async fn sync(
     let aws = ctx.aws.for_region(&identity, &desired.region).await;
 
     let observed = observe(svc, &aws, status, &owner, &mut desired).await?;
+    if let Some(o) = &observed {
+        super::log_aws_id(&o.id);
+    }
     status.adopted = svc.spec.service_id.is_some();
     let lbs = aws.describe_load_balancers(&desired.load_balancer_arns()).await.map_err(|e| Failure::Aws(e, None))?;
     let lb_problems = check_load_balancers(&desired, &lbs);

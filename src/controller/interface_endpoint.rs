@@ -33,27 +33,29 @@ use crate::plan::tags::{Owner, Ownership};
 pub async fn run(ctx: Arc<Context>) {
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
     let services = scopes::<EndpointService>(&ctx);
-    let controllers = scopes::<InterfaceEndpoint>(&ctx).into_iter().zip(services).map(|(endpoints, services)| {
-        let controller = Controller::new(endpoints, watch_config(&ctx)).with_config(config.clone());
-        let store = controller.store();
-        drive(
-            controller
-                .watches(services, watch_config(&ctx), move |svc: EndpointService| {
-                    let ns = svc.namespace();
-                    let name = svc.name_any();
-                    store
-                        .state()
-                        .into_iter()
-                        .filter(|ep| {
-                            ep.namespace() == ns && ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name)
-                        })
-                        .map(|ep| ObjectRef::from_obj(ep.as_ref()))
-                        .collect::<Vec<_>>()
-                })
-                .shutdown_on_signal()
-                .run(reconcile, error_policy, ctx.clone()),
-        )
-    });
+    let controllers =
+        scopes::<InterfaceEndpoint>(&ctx).into_iter().zip(services).enumerate().map(|(i, (endpoints, services))| {
+            let controller = Controller::new(endpoints, watch_config(&ctx)).with_config(config.clone());
+            let store = controller.store();
+            ctx.report_synced(format!("InterfaceEndpoint/{i}"), store.clone());
+            drive(
+                controller
+                    .watches(services, watch_config(&ctx), move |svc: EndpointService| {
+                        let ns = svc.namespace();
+                        let name = svc.name_any();
+                        store
+                            .state()
+                            .into_iter()
+                            .filter(|ep| {
+                                ep.namespace() == ns && ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name)
+                            })
+                            .map(|ep| ObjectRef::from_obj(ep.as_ref()))
+                            .collect::<Vec<_>>()
+                    })
+                    .shutdown_on_signal()
+                    .run(reconcile, error_policy, ctx.clone()),
+            )
+        });
     futures::future::join_all(controllers).await;
 }
 
@@ -210,6 +212,9 @@ async fn sync(
     status.adopted = ep.spec.vpc_endpoint_id.is_some();
 
     let (observed, gone) = observe(ep, &aws, status, &owner).await?;
+    if let Some(o) = &observed {
+        super::log_aws_id(&o.id);
+    }
     let mut service_owner = None;
     let mut zone_facts = None;
     if observed.is_none() {

@@ -11,7 +11,7 @@ pub mod skeleton;
 pub mod status;
 
 pub use cleanup::{CleanupTarget, Found, cleanup_target, deletion_blocked, deletion_refused, let_go, record_target};
-pub use skeleton::{Failure, Reconcile, Settled, reconcile};
+pub use skeleton::{Failure, Reconcile, Settled, log_aws_id, reconcile};
 pub use status::{ObjectStatus, apply_status, block_deletion, write_status};
 
 use std::collections::HashMap;
@@ -100,6 +100,10 @@ pub struct Context {
     pub settings: Settings,
     /// Kubernetes Events.
     pub recorder: Recorder,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// What /readyz reports.
+    pub health: Arc<crate::http::Health>,
     failures: Mutex<HashMap<ObjectKey, u32>>,
     polls: Mutex<HashMap<ObjectKey, u32>>,
 }
@@ -107,8 +111,41 @@ pub struct Context {
 impl Context {
     /// A context for the reconcilers.
     pub fn new(client: kube::Client, aws: AwsClients, settings: Settings) -> Self {
-        let recorder = Recorder::new(client.clone(), Reporter { controller: MANAGER.into(), instance: None });
-        Self { client, aws, settings, recorder, failures: Mutex::default(), polls: Mutex::default() }
+        Self::with_metrics(client, aws, settings, Arc::default(), Arc::default())
+    }
+
+    /// A context sharing `metrics` (which the AWS clients feed too) and
+    /// `health` with the HTTP endpoints.
+    pub fn with_metrics(
+        client: kube::Client,
+        aws: AwsClients,
+        settings: Settings,
+        metrics: Arc<crate::metrics::Metrics>,
+        health: Arc<crate::http::Health>,
+    ) -> Self {
+        let instance = std::env::var("POD_NAME").ok();
+        let recorder = Recorder::new(client.clone(), Reporter { controller: MANAGER.into(), instance });
+        Self { client, aws, settings, recorder, metrics, health, failures: Mutex::default(), polls: Mutex::default() }
+    }
+
+    /// Report when a controller's cache (`name`) is synced, for /readyz.
+    pub fn report_synced<K>(&self, name: String, store: kube::runtime::reflector::Store<K>)
+    where
+        K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    {
+        self.health.expect_caches(1);
+        let health = self.health.clone();
+        tokio::spawn(async move {
+            // The store wakes one waiter only (the controller's), so look again
+            // now and then: once ready, it answers at once.
+            loop {
+                match tokio::time::timeout(Duration::from_millis(50), store.wait_until_ready()).await {
+                    Ok(Ok(())) => return health.cache_synced(name),
+                    Ok(Err(_)) => return,
+                    Err(_) => {}
+                }
+            }
+        });
     }
 
     /// The AWS identity an object in `namespace` acts as: the role its

@@ -134,16 +134,24 @@ pub async fn reconcile<K: Reconcile>(obj: Arc<K>, ctx: Arc<Context>) -> Result<A
     let kind = K::kind(&()).to_string();
     let ns = obj.namespace().ok_or_else(|| Error::Invalid(format!("{kind} without namespace")))?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-    let span = tracing::info_span!("reconcile", kind = %kind, object = %format!("{ns}/{}", obj.name_any()));
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = %kind,
+        object = %format!("{ns}/{}", obj.name_any()),
+        aws_id = tracing::field::Empty
+    );
     let key = object_key(obj.as_ref());
     let inner = api.clone();
-    kube::runtime::finalizer::finalizer(&api, FINALIZER, obj, |event| async move {
+    let metrics = ctx.metrics.clone();
+    let started = std::time::Instant::now();
+    let result = kube::runtime::finalizer::finalizer(&api, FINALIZER, obj, |event| async move {
         match event {
             kube::runtime::finalizer::Event::Apply(o) => apply(o.as_ref(), &inner, &ctx).await,
             kube::runtime::finalizer::Event::Cleanup(o) => {
                 let done = o.cleanup(&inner, &ctx).await;
                 if done.is_ok() {
                     ctx.forget(&key);
+                    ctx.metrics.object_ready(K::kind(&()).as_ref(), &key, None);
                 }
                 done
             }
@@ -151,7 +159,14 @@ pub async fn reconcile<K: Reconcile>(obj: Arc<K>, ctx: Arc<Context>) -> Result<A
     })
     .instrument(span)
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    metrics.reconciled(&kind, started.elapsed(), result.is_ok());
+    result
+}
+
+/// Note the AWS id an object manages in the current reconcile's logs.
+pub fn log_aws_id(id: &str) {
+    tracing::Span::current().record("aws_id", id);
 }
 
 /// Make AWS match the spec and report what is there.
@@ -168,7 +183,9 @@ async fn apply<K: Reconcile>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
         }
         Err(failure) => (failure.conditions(), failure.next()),
     };
+    let ready = fresh.iter().find(|c| c.type_ == READY).map(|c| c.status.clone());
     write_status(api, obj, old.as_ref(), status, fresh).await?;
+    ctx.metrics.object_ready(K::kind(&()).as_ref(), &object_key(obj), ready.as_deref());
     match outcome {
         Ok(settled) => {
             for (reason, note) in settled.warnings {

@@ -11,4 +11,5 @@ mod endpoint_service;
 mod interface_endpoint;
 mod kube_api;
 mod plan_cli;
+mod production;
 mod tenancy;

@@ -57,6 +57,31 @@ pub fn operator_rules() -> Vec<PolicyRule> {
     serde_yaml::from_str(&text).expect("RBAC rules parse")
 }
 
+/// The rules leader election needs, in the operator's namespace.
+pub fn leader_election_rules() -> Vec<PolicyRule> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/privatelink-operator/files/leader-election-rules.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).expect("leader election rules")).expect("rules parse")
+}
+
+/// Grant the operator's account the leader election rules in `ns` (a Role
+/// and RoleBinding, as the chart does in its release namespace).
+pub async fn grant_leader_election(admin: &kube::Client, ns: &str) {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let role: Role = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "privatelink-operator-leader-election", "namespace": ns},
+        "rules": leader_election_rules()
+    }))
+    .expect("role");
+    ensure(&Api::<Role>::namespaced(admin.clone(), ns), &role).await;
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "privatelink-operator-leader-election", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "privatelink-operator-leader-election"},
+        "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_ACCOUNT, "namespace": OPERATOR_NAMESPACE}]
+    }))
+    .expect("binding");
+    ensure(&Api::<RoleBinding>::namespaced(admin.clone(), ns), &binding).await;
+}
+
 /// Create `obj` unless it exists (tests running at once create the same ones).
 async fn ensure<K>(api: &Api<K>, obj: &K)
 where

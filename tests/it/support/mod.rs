@@ -41,6 +41,11 @@ pub fn require_simulator() {
 /// AWS clients talking to the simulator with static credentials (the
 /// simulator's default account).
 pub async fn aws_clients() -> AwsClients {
+    aws_clients_with(None).await
+}
+
+/// AWS clients of the simulator that feed `metrics` when given.
+pub async fn aws_clients_with(metrics: Option<Arc<privatelink_operator::metrics::Metrics>>) -> AwsClients {
     require_simulator();
     let config = AwsClients::loader()
         .endpoint_url(aws_endpoint())
@@ -48,7 +53,23 @@ pub async fn aws_clients() -> AwsClients {
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .load()
         .await;
-    AwsClients::new(config)
+    match metrics {
+        Some(m) => AwsClients::with_metrics(config, m),
+        None => AwsClients::new(config),
+    }
+}
+
+/// GET `path` from an HTTP server on 127.0.0.1:`port`: (status, body).
+pub async fn http_get(port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("HTTP server reachable");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
 }
 
 /// Settings for tests: fast polls and backoff, long resync (tests trigger
@@ -104,11 +125,12 @@ impl TestEnv {
             kube::ensure_namespace(&client, &format!("{logical}-{id}")).await;
         }
         let operator = kube::operator_client(&client).await;
-        let aws = aws_clients().await;
+        let metrics = Arc::new(privatelink_operator::metrics::Metrics::default());
+        let aws = aws_clients_with(Some(metrics.clone())).await;
         let mut s = settings(region);
         s.namespaces = NAMESPACES.iter().map(|n| format!("{n}-{id}")).collect();
         configure(&mut s);
-        let ctx = Arc::new(Context::new(operator, aws.clone(), s));
+        let ctx = Arc::new(Context::with_metrics(operator, aws.clone(), s, metrics, Arc::default()));
         Self { id, client, aws, ctx, tasks: Vec::new() }
     }
 
@@ -124,7 +146,13 @@ impl TestEnv {
         self.stop_controllers().await;
         let mut s = self.ctx.settings.clone();
         configure(&mut s);
-        self.ctx = Arc::new(Context::new(self.ctx.client.clone(), self.aws.clone(), s));
+        self.ctx = Arc::new(Context::with_metrics(
+            self.ctx.client.clone(),
+            self.aws.clone(),
+            s,
+            self.ctx.metrics.clone(),
+            Arc::default(),
+        ));
     }
 
     /// Start the EndpointService controller in the background.

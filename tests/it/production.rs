@@ -1,0 +1,177 @@
+//! Running in production: leader election between two instances against
+//! the real API server (mutations from one instance only; a standby takes
+//! over when the leader stops renewing; losing the lease stops mutations at
+//! once), and the HTTP endpoints scraped while a controller works.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, Patch, PatchParams};
+use privatelink_operator::api::conditions::READY;
+use privatelink_operator::api::{EndpointService, EndpointServiceSpec};
+use privatelink_operator::aws::AwsClients;
+use privatelink_operator::controller::Context;
+use privatelink_operator::leader::{Election, Role, lead};
+use serde_json::json;
+
+use crate::support::kube::grant_leader_election;
+use crate::support::{TestEnv, aws_clients, create, http_get, load_balancer, wait_for};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn service(name: &str, nlb: &str) -> EndpointService {
+    EndpointService::new(
+        name,
+        serde_json::from_value::<EndpointServiceSpec>(json!({"networkLoadBalancerArns": [nlb]})).unwrap(),
+    )
+}
+
+fn ready(s: &EndpointService) -> bool {
+    s.status.as_ref().is_some_and(|st| st.conditions.iter().any(|c| c.type_ == READY && c.status == "True"))
+}
+
+/// One operator instance: its own AWS clients (so its calls are counted
+/// apart), the shared Kubernetes client, leader election on `lease`.
+struct Instance {
+    aws: AwsClients,
+    role: Role,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+fn instance(env: &TestEnv, aws: AwsClients, lease_ns: &str, identity: &str) -> Instance {
+    let ctx = Arc::new(Context::new(env.ctx.client.clone(), aws.clone(), env.ctx.settings.clone()));
+    let role = Role { gate: aws.gate().clone(), health: ctx.health.clone(), metrics: ctx.metrics.clone() };
+    role.gate.set(false);
+    let election = Election {
+        lease_name: "privatelink-operator".into(),
+        namespace: lease_ns.into(),
+        identity: identity.into(),
+        duration: Duration::from_secs(3),
+        grace: Duration::from_secs(1),
+    };
+    let client = env.ctx.client.clone();
+    let work_ctx = ctx.clone();
+    let task = tokio::spawn(lead(
+        client,
+        election,
+        role.clone(),
+        move || privatelink_operator::controller::endpoint_service::run(work_ctx.clone()),
+        std::future::pending(),
+    ));
+    Instance { aws, role, task }
+}
+
+async fn wait_until(what: &str, timeout: Duration, check: impl Fn() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn only_the_leader_changes_aws_and_a_standby_takes_over() {
+    let region = "me-central-1";
+    let nlb = load_balancer(region, "leader", LoadBalancerTypeEnum::Network, 2).await;
+    let env = TestEnv::new(region).await;
+    let lease_ns = env.ns("team-c");
+    grant_leader_election(&env.client, &lease_ns).await;
+    let a = instance(&env, aws_clients().await, &lease_ns, "instance-a");
+    let b = instance(&env, aws_clients().await, &lease_ns, "instance-b");
+    wait_until("a leader", TIMEOUT, || a.role.gate.is_open() || b.role.gate.is_open()).await;
+    assert!(a.role.gate.is_open() != b.role.gate.is_open(), "exactly one instance leads");
+    let (leader, standby) = if a.role.gate.is_open() { (a, b) } else { (b, a) };
+    let (_, standby_ready) = standby.role.health.readiness();
+    assert!(standby_ready.contains("standby"), "{standby_ready}");
+
+    let api: Api<EndpointService> = env.api("team-a");
+    create(&api, &service("first", &nlb)).await;
+    wait_for(&api, "first", TIMEOUT, "Ready", |s| ready(s).then_some(())).await;
+    let leader_calls = leader.aws.counter().snapshot().mutating();
+    let standby_calls = standby.aws.counter().snapshot().mutating();
+    println!("leader mutations {leader_calls:?}; standby mutations {standby_calls:?}");
+    assert!(leader_calls.contains_key("CreateVpcEndpointServiceConfiguration"), "{leader_calls:?}");
+    assert!(standby_calls.is_empty(), "the standby changed AWS: {standby_calls:?}");
+
+    // The leader stops renewing (it crashes): the standby takes over once the lease expires.
+    let stopped = Instant::now();
+    leader.task.abort();
+    let before = leader.aws.counter().snapshot();
+    wait_until("the standby to lead", Duration::from_secs(15), || standby.role.gate.is_open()).await;
+    let takeover = stopped.elapsed();
+    println!("takeover after the leader stopped renewing: {takeover:?} (lease 3 s)");
+    assert!(
+        takeover <= Duration::from_secs(6),
+        "took over within the lease duration (and renewal slack): {takeover:?}"
+    );
+    create(&api, &service("second", &nlb)).await;
+    wait_for(&api, "second", TIMEOUT, "Ready under the new leader", |s| ready(s).then_some(())).await;
+    assert!(leader.aws.counter().since(&before).mutating().is_empty(), "the stopped leader changed nothing more");
+    assert!(standby.aws.counter().snapshot().mutating().contains_key("CreateVpcEndpointServiceConfiguration"));
+
+    // Someone else takes the lease: the leader stops mutating at once.
+    let leases: Api<Lease> = Api::namespaced(env.client.clone(), &lease_ns);
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(jiff::Timestamp::now());
+    let steal = json!({"spec": {"holderIdentity": "intruder", "renewTime": now, "leaseDurationSeconds": 30}});
+    leases.patch("privatelink-operator", &PatchParams::default(), &Patch::Merge(&steal)).await.expect("steal");
+    let closed = wait_until("the gate to close", Duration::from_secs(5), || !standby.role.gate.is_open()).await;
+    println!("mutations stopped {closed:?} after the lease changed hands");
+    let gated = standby.aws.for_region(&privatelink_operator::aws::Identity::operator(), region).await;
+    let tags = std::collections::BTreeMap::from([("k".to_string(), "v".to_string())]);
+    let refused = gated.create_tags("vpce-svc-0123456789abcdef0", &tags).await.expect_err("refused");
+    assert!(format!("{refused} {refused:?}").contains("does not lead"), "{refused:?}");
+    standby.task.abort();
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_are_served_while_controllers_work() {
+    let region = "ap-east-2";
+    let nlb = load_balancer(region, "metrics", LoadBalancerTypeEnum::Network, 2).await;
+    let mut env = TestEnv::new(region).await;
+    let (bound, server) = privatelink_operator::http::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        env.ctx.health.clone(),
+        env.ctx.metrics.clone(),
+    )
+    .await
+    .expect("serve");
+    let server = tokio::spawn(server);
+    let port = bound.port();
+    assert_eq!(http_get(port, "/healthz").await.0, 200);
+    assert_eq!(http_get(port, "/readyz").await.0, 503, "not ready before the caches sync");
+    env.start_endpoint_services();
+    let api: Api<EndpointService> = env.api("team-a");
+    create(&api, &service("scraped", &nlb)).await;
+    wait_for(&api, "scraped", TIMEOUT, "Ready", |s| ready(s).then_some(())).await;
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (status, body) = http_get(port, "/readyz").await;
+        if status == 200 {
+            assert!(body.contains("caches synced"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, metrics) = http_get(port, "/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        r#"controller_runtime_reconcile_total{controller="endpointservice",result="success"}"#,
+        r#"controller_runtime_reconcile_time_seconds_count{controller="endpointservice"}"#,
+        r#"aws_api_requests_total{service="EC2",operation="CreateVpcEndpointServiceConfiguration",code="Success"} 1"#,
+        r#"aws_api_requests_total{service="EC2",operation="DescribeVpcEndpointServiceConfigurations",code="Success"}"#,
+        r#"privatelink_objects{kind="endpointservice",ready="True"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    // Throttling and retries show once they happen (the unit test pins their names).
+    let with_samples =
+        privatelink_operator::metrics::NAMES.iter().filter(|n| !n.contains("throttled") && !n.contains("retries"));
+    for name in with_samples {
+        assert!(metrics.contains(name), "{name} missing");
+    }
+    server.abort();
+}
