@@ -168,13 +168,147 @@ fn owned_by(
     [OWNER_NAMESPACE, OWNER_NAME].iter().all(|k| desired_tags.get(*k).is_some_and(|v| tags.get(*k) == Some(v)))
 }
 
+/// What a planned change does to AWS, for the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Creates a resource.
+    Create,
+    /// Changes an existing one (settings, permissions, tags, decisions).
+    Change,
+    /// Deletes one.
+    Delete,
+}
+
+/// One AWS change a plan would make.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    /// The AWS API action, e.g. `CreateVpcEndpoint`.
+    pub action: String,
+    /// The line the text output shows.
+    pub detail: String,
+    /// Create, change or delete.
+    pub category: Category,
+}
+
+/// The plan of one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ObjectPlan {
+    /// Kind.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// AWS changes, in order.
+    pub changes: Vec<Change>,
+    /// What was found in AWS, and other notes.
+    pub notes: Vec<String>,
+    /// Exposure and other warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Changes counted by category.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    /// To create.
+    pub create: usize,
+    /// To change.
+    pub change: usize,
+    /// To delete.
+    pub delete: usize,
+}
+
+impl Counts {
+    fn add(&mut self, category: Category) {
+        match category {
+            Category::Create => self.create += 1,
+            Category::Change => self.change += 1,
+            Category::Delete => self.delete += 1,
+        }
+    }
+
+    /// True when nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.create + self.change + self.delete == 0
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} to create, {} to change, {} to delete", self.create, self.change, self.delete)
+    }
+}
+
 /// The outcome of planning a set of manifests.
 #[derive(Debug, Default)]
 pub struct PlanReport {
-    /// Human-readable plan, one block per object.
+    /// Human-readable plan, one block per object, then the summary.
     pub text: String,
+    /// Every valid object's plan.
+    pub objects: Vec<ObjectPlan>,
     /// Manifests that cannot be applied.
     pub invalid: Vec<Invalid>,
+}
+
+impl PlanReport {
+    /// Changes by category, in all and per kind.
+    pub fn summary(&self) -> (Counts, std::collections::BTreeMap<String, Counts>) {
+        let mut total = Counts::default();
+        let mut by_kind: std::collections::BTreeMap<String, Counts> = std::collections::BTreeMap::new();
+        for object in &self.objects {
+            let kind = by_kind.entry(object.kind.clone()).or_default();
+            for change in &object.changes {
+                total.add(change.category);
+                kind.add(change.category);
+            }
+        }
+        (total, by_kind)
+    }
+
+    /// True when applying the manifests would change AWS.
+    pub fn has_changes(&self) -> bool {
+        !self.summary().0.is_empty()
+    }
+
+    /// The report as JSON (`plan --output json`): the same content as the text.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (total, by_kind) = self.summary();
+        serde_json::json!({
+            "objects": self.objects,
+            "invalid": self.invalid.iter().map(|i| serde_json::json!({
+                "location": i.location,
+                "object": i.object,
+                "problems": i.problems.iter().map(|(field, reason)| serde_json::json!({"field": field, "reason": reason})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "summary": {"create": total.create, "change": total.change, "delete": total.delete, "byKind": by_kind},
+        })
+    }
+}
+
+/// Sort one plan line into a change, a note or a warning.
+fn classify(line: &str, plan: &mut ObjectPlan) {
+    if let Some(warning) = line.strip_prefix("warning: ") {
+        plan.warnings.push(warning.to_string());
+        return;
+    }
+    let action_text = line.strip_prefix("then ").unwrap_or(line);
+    let action = action_text.split_whitespace().next().unwrap_or_default();
+    let is_action = action.chars().next().is_some_and(|c| c.is_ascii_uppercase());
+    if !is_action {
+        plan.notes.push(line.to_string());
+        return;
+    }
+    let category = if action == "CreateTags" {
+        Category::Change
+    } else if action.starts_with("Create") {
+        Category::Create
+    } else if action.starts_with("Delete") {
+        Category::Delete
+    } else {
+        Category::Change
+    };
+    plan.changes.push(Change { action: action.to_string(), detail: line.to_string(), category });
 }
 
 /// Plan every manifest against `observed`; `default_region` stands in for
@@ -193,12 +327,25 @@ pub fn plan_manifests(manifests: &[Manifest], observed: &dyn ObservedState, defa
                 if lines.is_empty() {
                     let _ = writeln!(report.text, "  in sync: no AWS changes");
                 }
+                let (namespace, name) = manifest
+                    .object_ref()
+                    .split_once('/')
+                    .map(|(n, m)| (n.to_string(), m.to_string()))
+                    .unwrap_or_default();
+                let mut plan = ObjectPlan { kind: manifest.kind().to_string(), namespace, name, ..Default::default() };
                 for line in lines {
                     let _ = writeln!(report.text, "  {line}");
+                    classify(&line, &mut plan);
                 }
+                report.objects.push(plan);
             }
             Err(problems) => report.invalid.push(Invalid { location: manifest.location(), object: header, problems }),
         }
+    }
+    let (total, by_kind) = report.summary();
+    let _ = writeln!(report.text, "\nPlan: {total}.");
+    for (kind, counts) in by_kind {
+        let _ = writeln!(report.text, "  {kind}: {counts}");
     }
     report
 }

@@ -84,6 +84,15 @@ struct RunArgs {
     log_format: LogFormat,
 }
 
+/// How `plan` prints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PlanOutput {
+    /// For people.
+    Text,
+    /// For tools: objects, changes by category, invalid manifests, summary.
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller against the cluster of the kubeconfig (or in-cluster config).
@@ -102,6 +111,14 @@ enum Command {
         /// default credential chain, instead of an empty account.
         #[arg(long)]
         live: bool,
+        /// Output: `text` (default) or `json` (the same content, for tools).
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: PlanOutput,
+        /// Exit 0 when valid with no changes, 2 when valid with changes
+        /// pending, 1 on any error (as terraform plan -detailed-exitcode).
+        /// Without it: 0 valid, 1 invalid manifests, 2 unreadable input.
+        #[arg(long)]
+        detailed_exitcode: bool,
     },
 }
 
@@ -174,14 +191,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Plan { paths, region, live } => {
+        Command::Plan { paths, region, live, output, detailed_exitcode } => {
+            let error_code = if detailed_exitcode { 1 } else { 2 };
             let mut all = Vec::new();
             for path in &paths {
                 match manifests::read(path) {
                     Ok(m) => all.extend(m),
                     Err(e) => {
                         eprintln!("error: {e}");
-                        return ExitCode::from(2);
+                        return ExitCode::from(error_code);
                     }
                 }
             }
@@ -201,17 +219,24 @@ fn main() -> ExitCode {
                     Ok(account) => cli_plan::plan_manifests(&all, &account, &region),
                     Err(e) => {
                         eprintln!("error: cannot read live AWS state: {}", e.with_fix());
-                        return ExitCode::from(2);
+                        return ExitCode::from(error_code);
                     }
                 }
             } else {
                 cli_plan::plan_manifests(&all, &cli_plan::EmptyAccount, &region)
             };
-            print!("{}", report.text);
+            match output {
+                PlanOutput::Text => print!("{}", report.text),
+                PlanOutput::Json => println!("{:#}", report.to_json()),
+            }
             for invalid in &report.invalid {
                 eprint!("error: {invalid}");
             }
-            if report.invalid.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            match (report.invalid.is_empty(), detailed_exitcode, report.has_changes()) {
+                (false, _, _) => ExitCode::from(1),
+                (true, true, true) => ExitCode::from(2),
+                (true, _, _) => ExitCode::SUCCESS,
+            }
         }
     }
 }

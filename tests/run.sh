@@ -6,8 +6,10 @@
 #     official Go modules (tests/kube-apiserver, built once per machine and
 #     rebuilt when its sources change), with this project's CRDs installed
 #     and Established;
-# then runs the Rust test suite with `cargo test`, and stops both at exit.
-# Works on a fresh machine with Rust, Go and Python 3.11.
+# and the tools of the chart and Argo CD tests (the Helm library, Kubernetes
+# schemas, Lua 5.1); then runs the Rust test suite with `cargo test`, and
+# stops the servers at exit. Works on a fresh machine with Rust, Go, Python
+# 3.11 and Debian's apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,30 @@ mkdir -p "$cache"
 
 # --- the Kubernetes API server: build (cached) --------------------------------
 kas_bin=$(bash tests/kube-apiserver/build.sh)
+
+# --- the chart tools: the real Helm library, Kubernetes schemas (cached) -------
+chart_requirements=tests/chart/requirements.txt
+chart_venv="$cache/venv-chart-$(sha256sum "$chart_requirements" | cut -c1-12)"
+if ! "$chart_venv/bin/python" -c "import helm_python, kubernetes_validate" 2>/dev/null; then
+  echo "==> installing the chart tools into $chart_venv"
+  rm -rf "$chart_venv"
+  python3 -m venv "$chart_venv"
+  "$chart_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$chart_requirements"
+fi
+export PLO_CHART_PYTHON="$chart_venv/bin/python"
+
+# --- Lua 5.1, what Argo CD runs health scripts on (Debian's lua5.1) ---------
+if ! command -v lua5.1 >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "==> installing lua5.1 (apt)"
+    apt-get install -y --no-install-recommends lua5.1 >/dev/null 2>&1 \
+      || { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends lua5.1 >/dev/null; }
+  else
+    echo "error: lua5.1 is needed to test the Argo CD health script: sudo apt-get install lua5.1" >&2
+    exit 1
+  fi
+fi
+export PLO_LUA="$(command -v lua5.1)"
 
 # --- the AWS simulator: install (cached) ---------------------------------------
 if ! "$venv/bin/python" -c "import moto.server" 2>/dev/null; then

@@ -152,6 +152,8 @@ async fn sync(
         tracing::info!(action = %action, "applying");
         match aws.apply_service_action(service_id.as_deref(), action).await {
             Ok(Some(id)) => {
+                super::log_aws_id(&id);
+                tracing::info!("created");
                 status.service_id = Some(id.clone());
                 service_id = Some(id);
             }

@@ -279,6 +279,8 @@ async fn sync(
             Failure::Aws(e, hint)
         })?;
         if let Some(id) = created {
+            super::log_aws_id(&id);
+            tracing::info!("created");
             status.vpc_endpoint_id = Some(id.clone());
             endpoint_id = Some(id);
         }

@@ -183,6 +183,9 @@ class Simulator:
         access_key, region, service = match.groups() if match else ("", "", "")
         account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or self.account_of(access_key)
         entry = {"action": action, "service": service, "account": account, "region": region, "time": time.time()}
+        token = self.client_token_of(body)
+        if token:
+            entry["clientToken"] = token
 
         rule = self.faults.rule_for(account, region, action)
         if rule and rule.get("latencyMs"):
@@ -226,6 +229,15 @@ class Simulator:
             if "Action" in form:
                 return form["Action"][0]
         return None
+
+    @staticmethod
+    def client_token_of(body: bytes) -> str | None:
+        """The ClientToken of a create (the idempotency key), for tests that
+        tell a new creation from a replay."""
+        if b"ClientToken=" not in body:
+            return None
+        tokens = parse_qs(body.decode("utf-8", "replace")).get("ClientToken")
+        return tokens[0] if tokens else None
 
     @staticmethod
     def account_of(access_key: str) -> str:

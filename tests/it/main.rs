@@ -4,10 +4,13 @@
 
 mod support;
 
+mod argocd;
 mod aws_sim;
+mod chart;
 mod connections;
 mod crds;
 mod endpoint_service;
+mod iam;
 mod interface_endpoint;
 mod kube_api;
 mod plan_cli;

@@ -207,6 +207,38 @@ fn bad_settings_are_refused_at_start() {
 }
 
 #[test]
+fn plan_fits_a_pull_request_check() {
+    // Summary per kind.
+    let (code, stdout, _) = plan(&["-f", "examples"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Plan: 4 to create, 4 to change, 0 to delete."), "{stdout}");
+    assert!(stdout.contains("  InterfaceEndpoint: 2 to create, 0 to change, 0 to delete"), "{stdout}");
+    // The same content as JSON.
+    let (code, stdout, _) = plan(&["-f", "examples", "--output", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json["summary"]["create"], 4);
+    assert_eq!(json["summary"]["byKind"]["EndpointService"]["change"], 2);
+    let service = json["objects"].as_array().unwrap().iter().find(|o| o["kind"] == "EndpointService").unwrap();
+    assert_eq!(service["changes"][0]["action"], "CreateVpcEndpointServiceConfiguration");
+    assert_eq!(service["changes"][0]["category"], "create");
+    // Detailed exit codes: 2 changes pending, 0 nothing to do, 1 errors.
+    assert_eq!(plan(&["-f", "examples", "--detailed-exitcode"]).0, 2);
+    let empty = std::env::temp_dir().join(format!("plo-plan-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, stdout, _) = plan(&["-f", empty.to_str().unwrap(), "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("Plan: 0 to create, 0 to change, 0 to delete."), "{stdout}");
+    assert_eq!(plan(&["-f", "tests/fixtures/invalid.yaml", "--detailed-exitcode"]).0, 1);
+    assert_eq!(plan(&["-f", "no/such/dir", "--detailed-exitcode"]).0, 1);
+    let (code, stdout, _) = plan(&["-f", "tests/fixtures/invalid.yaml", "-o", "json"]);
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert!(json["invalid"][0]["problems"][0]["field"].as_str().is_some(), "{json}");
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+#[test]
 fn exposure_warnings_are_printed() {
     let dir = std::env::temp_dir().join(format!("plo-plan-open-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

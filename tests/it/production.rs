@@ -175,3 +175,68 @@ async fn health_readiness_and_metrics_are_served_while_controllers_work() {
     }
     server.abort();
 }
+
+/// The released binary, as the chart's Deployment starts it: `run` with
+/// JSON logs against the real API server and the AWS simulator. Every log
+/// line is one JSON object, reconcile lines carry the object and the AWS id,
+/// and SIGTERM stops it cleanly.
+#[tokio::test]
+async fn the_binary_logs_json_lines_with_the_object_and_aws_id_and_stops_on_sigterm() {
+    use std::io::Read;
+    let region = "ap-east-2";
+    let nlb = load_balancer(region, "binary", LoadBalancerTypeEnum::Network, 2).await;
+    let admin = crate::support::kube::admin_client().await;
+    let ns = format!("team-bin-{}", &crate::support::uuid_like()[..8]);
+    crate::support::kube::ensure_namespace(&admin, &ns).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
+        .args(["run", "--namespace", &ns, "--log-format", "json", "--http-address"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("KUBECONFIG", crate::support::kube::kubeconfig_path())
+        .env("AWS_ENDPOINT_URL", crate::support::aws_endpoint())
+        .env("AWS_REGION", region)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("RUST_LOG", "info")
+        .env_remove("AWS_PROFILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the operator binary");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stderr.read_to_string(&mut out);
+        out
+    });
+    let api: Api<EndpointService> = Api::namespaced(admin.clone(), &ns);
+    create(&api, &service("logged", &nlb)).await;
+    let id = wait_for(&api, "logged", TIMEOUT, "Ready", |s| {
+        ready(s).then(|| s.status.as_ref().and_then(|st| st.service_id.clone())).flatten()
+    })
+    .await;
+    assert_eq!(http_get(port, "/healthz").await.0, 200);
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + TIMEOUT;
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the operator did not stop within {TIMEOUT:?} of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let logs = reader.join().unwrap();
+    assert!(exit.success(), "exit {exit:?}; logs:\n{logs}");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    let object = format!("{ns}/logged");
+    let tagged = lines.iter().find(|l| l["span"]["object"] == object.as_str() && l["span"]["aws_id"] == id.as_str());
+    assert!(tagged.is_some(), "no line carries object {object} and aws_id {id}:\n{logs}");
+    for l in &lines {
+        assert!(l["level"].is_string() && l["timestamp"].is_string(), "{l}");
+    }
+}

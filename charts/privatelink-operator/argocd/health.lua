@@ -1,0 +1,79 @@
+-- Argo CD health of privatelink.dev objects (EndpointService,
+-- EndpointConnection, InterfaceEndpoint), from their conditions:
+--   Progressing  the operator has not seen this generation yet, or AWS is
+--                still working (creating, verifying, deleting);
+--   Healthy      Ready=True;
+--   Suspended    waiting on someone else: the service owner's acceptance,
+--                or a consumer that has not asked to connect yet;
+--   Degraded     the last reconcile failed (Synced=False), deletion is
+--                blocked, or AWS refused or failed the resource.
+local hs = {}
+
+local function condition(conditions, type)
+  for _, c in ipairs(conditions or {}) do
+    if c.type == type then
+      return c
+    end
+  end
+  return nil
+end
+
+local function describe(c)
+  if c == nil then
+    return ""
+  end
+  return (c.reason or "") .. ": " .. (c.message or "")
+end
+
+if obj.status == nil or obj.status.conditions == nil then
+  hs.status = "Progressing"
+  hs.message = "waiting for the operator to report"
+  return hs
+end
+
+local generation = obj.metadata and obj.metadata.generation
+if generation ~= nil and obj.status.observedGeneration ~= generation then
+  hs.status = "Progressing"
+  hs.message = "waiting for the operator to observe generation " .. tostring(generation)
+  return hs
+end
+
+local conditions = obj.status.conditions
+local ready = condition(conditions, "Ready")
+local synced = condition(conditions, "Synced")
+local blocked = condition(conditions, "DeletionBlocked")
+local accepted = condition(conditions, "Accepted")
+
+if blocked ~= nil and blocked.status == "True" then
+  hs.status = "Degraded"
+  hs.message = "deletion blocked: " .. describe(blocked)
+  return hs
+end
+if synced ~= nil and synced.status == "False" then
+  hs.status = "Degraded"
+  hs.message = describe(synced)
+  return hs
+end
+if ready ~= nil and ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = ready.message or ""
+  return hs
+end
+if ready ~= nil and (ready.reason == "Failed" or ready.reason == "CannotAccept") then
+  hs.status = "Degraded"
+  hs.message = describe(ready)
+  return hs
+end
+if accepted ~= nil and accepted.reason == "Rejected" then
+  hs.status = "Degraded"
+  hs.message = describe(accepted)
+  return hs
+end
+if (accepted ~= nil and accepted.reason == "PendingAcceptance") or (ready ~= nil and ready.reason == "WaitingForEndpoint") then
+  hs.status = "Suspended"
+  hs.message = describe(accepted ~= nil and accepted.reason == "PendingAcceptance" and accepted or ready)
+  return hs
+end
+hs.status = "Progressing"
+hs.message = describe(ready)
+return hs

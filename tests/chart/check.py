@@ -1,0 +1,66 @@
+"""Lints and renders the Helm chart with the real Helm library for every
+value set in tests/chart/values, validates each rendered object against the
+Kubernetes OpenAPI schemas, checks that bad values are refused by
+values.schema.json, and prints the renderings as JSON for the Rust tests
+(tests/it/chart.rs) to inspect and apply to the test API server.
+
+Usage: python tests/chart/check.py CHART_DIR VALUES_DIR RELEASE NAMESPACE
+"""
+
+import json
+import pathlib
+import sys
+
+import helm_python
+import kubernetes_validate
+import yaml
+
+KUBE_VERSION = "1.34.0"
+
+
+def main() -> int:
+    chart_dir, values_dir, release, namespace = sys.argv[1:5]
+    report = {"lint": None, "renderings": {}, "refused": {}, "problems": []}
+    lint = helm_python.lint(chart_dir, strict=True, namespace=namespace, kube_version=f"v{KUBE_VERSION}")
+    report["lint"] = lint
+    errors = [m for m in lint["messages"] if m["severity"] >= 2] + lint["errors"]
+    if errors:
+        report["problems"].append(f"helm lint: {errors}")
+    chart = helm_python.Chart.load(chart_dir)
+    for path in sorted(pathlib.Path(values_dir).glob("*.yaml")):
+        values = yaml.safe_load(path.read_text()) or {}
+        rendered = chart.render(values, name=release, namespace=namespace, is_install=True)
+        objects = []
+        for template, text in sorted(rendered.items()):
+            if template.endswith("NOTES.txt"):
+                continue
+            for doc in yaml.safe_load_all(text):
+                if not doc:
+                    continue
+                try:
+                    kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+                except kubernetes_validate.SchemaNotFoundError:
+                    # A custom resource (ServiceMonitor): no built-in schema.
+                    if doc.get("apiVersion") != "monitoring.coreos.com/v1":
+                        report["problems"].append(f"{path.name}: {template}: no schema for {doc.get('kind')}")
+                except kubernetes_validate.ValidationError as e:
+                    report["problems"].append(f"{path.name}: {template}: {doc.get('kind')}: {e.message}")
+                objects.append(doc)
+        report["renderings"][path.stem] = objects
+    for name, values in {
+        "resync zero": {"operator": {"resyncSeconds": 0}},
+        "unknown key": {"operater": {}},
+        "bad role pair": {"operator": {"tenancy": {"allowedRoles": ["team-a"]}}},
+        "namespaced without namespaces": {"rbac": {"namespaced": True}},
+    }.items():
+        try:
+            chart.render(values, name=release, namespace=namespace, is_install=True)
+            report["problems"].append(f"values {name!r} were accepted")
+        except helm_python.HelmError as e:
+            report["refused"][name] = str(e)
+    json.dump(report, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
