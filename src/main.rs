@@ -1,4 +1,4 @@
-//! Command line of privatelink-operator: `run`, `crds`, `plan`.
+//! Command line of privatelink-operator: `run`, `crds`, `plan`, `doctor`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,12 +84,12 @@ struct RunArgs {
     log_format: LogFormat,
 }
 
-/// How `plan` prints.
+/// How `plan` and `doctor` print.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum PlanOutput {
     /// For people.
     Text,
-    /// For tools: objects, changes by category, invalid manifests, summary.
+    /// For tools: the same content as JSON.
     Json,
 }
 
@@ -120,6 +120,94 @@ enum Command {
         #[arg(long)]
         detailed_exitcode: bool,
     },
+    /// Explain from live AWS why an endpoint, endpoint service or security
+    /// group cannot be deleted or carries no traffic. Read-only: Describe,
+    /// Get and Lookup calls (and, with --check-permissions, a DryRun).
+    /// Exit 0: nothing blocks; 1: a check fails; 2: doctor could not run.
+    Doctor(Box<DoctorArgs>),
+}
+
+/// Settings of `doctor`.
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// What to examine: an endpoint (vpce-…), an endpoint service
+    /// (vpce-svc-…) or a security group (sg-…).
+    subject: String,
+    /// Region of the subject; defaults to the AWS SDK's region.
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+    /// Role to assume for the reads (the subject's account).
+    #[arg(long)]
+    role_arn: Option<String>,
+    /// External ID for --role-arn.
+    #[arg(long, requires = "role_arn")]
+    external_id: Option<String>,
+    /// The client side of the traffic: an instance (i-…), a security group
+    /// (sg-…), a subnet (subnet-…) or a CIDR.
+    #[arg(long)]
+    source: Option<String>,
+    /// Port the clients use (repeatable; default 443 for AWS services).
+    #[arg(long = "port")]
+    ports: Vec<u16>,
+    /// The S3 bucket the traffic through a gateway endpoint is for: its
+    /// region and bucket policy are checked.
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Ask AWS whether you may delete the subject (a DryRun delete: AWS
+    /// checks the permission and changes nothing).
+    #[arg(long)]
+    check_permissions: bool,
+    /// Output: `text` (default) or `json` (the same content, for scripts).
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: PlanOutput,
+}
+
+/// `privatelink-operator doctor`.
+fn doctor(args: DoctorArgs) -> ExitCode {
+    use privatelink_operator::aws::Identity;
+    use privatelink_operator::doctor::{self, Subject, read};
+    let subject = match Subject::parse(&args.subject) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = runtime.block_on(async {
+        let aws = AwsClients::from_env().await;
+        let Some(region) = args.region.clone().or_else(|| aws.default_region()) else {
+            return Err("no region: pass --region or set AWS_REGION".to_string());
+        };
+        let identity = Identity { role_arn: args.role_arn.clone(), external_id: args.external_id.clone() };
+        let config = aws.region_config(&identity, &region).await;
+        let clients = read::Clients::new(&config, &region);
+        let options = read::Options {
+            source: args.source.clone(),
+            ports: args.ports.clone(),
+            bucket: args.bucket.clone(),
+            check_permissions: args.check_permissions,
+        };
+        Ok::<doctor::Report, String>(read::report(&clients, &subject, &options).await)
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.output {
+        PlanOutput::Text => print!("{}", report.text()),
+        PlanOutput::Json => println!("{:#}", report.json()),
+    }
+    if report.blocked() { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 /// The tenancy settings from their flags.
@@ -181,6 +269,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(*args),
+        Command::Doctor(args) => doctor(*args),
         Command::Crds => match api::crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");

@@ -174,14 +174,9 @@ impl AwsClients {
         &self.counter
     }
 
-    /// Clients for `region` acting as `identity`.
-    pub async fn for_region(&self, identity: &Identity, region: &str) -> Arc<RegionClients> {
-        let key = (identity.clone(), region.to_string());
-        if let Ok(cache) = self.cache.lock()
-            && let Some(clients) = cache.get(&key)
-        {
-            return clients.clone();
-        }
+    /// The SDK configuration for `region` acting as `identity` (the base
+    /// configuration, or an assumed role's credentials).
+    pub async fn region_config(&self, identity: &Identity, region: &str) -> SdkConfig {
         let mut config = self.base.to_builder();
         config.set_region(Some(Region::new(region.to_string())));
         if let Some(role) = &identity.role_arn {
@@ -196,7 +191,18 @@ impl AwsClients {
                 provider.build().await,
             )));
         }
-        let config = config.build();
+        config.build()
+    }
+
+    /// Clients for `region` acting as `identity`.
+    pub async fn for_region(&self, identity: &Identity, region: &str) -> Arc<RegionClients> {
+        let key = (identity.clone(), region.to_string());
+        if let Ok(cache) = self.cache.lock()
+            && let Some(clients) = cache.get(&key)
+        {
+            return clients.clone();
+        }
+        let config = self.region_config(identity, region).await;
         let ec2 = aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::config::Builder::from(&config)
                 .interceptor(self.gate.clone())

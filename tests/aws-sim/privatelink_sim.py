@@ -19,7 +19,6 @@ import moto.ec2.models.vpcs as vpc_models
 import moto.elbv2.models as elbv2_models
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import (
-    DependencyViolationError,
     EC2ClientError,
     InvalidParameterValue,
     InvalidServiceName,
@@ -28,6 +27,8 @@ from moto.ec2.exceptions import (
 from moto.ec2.models import ec2_backends
 from moto.ec2.responses import EC2Response
 from moto.ec2.responses.vpc_service_configuration import VPCEndpointServiceConfiguration
+
+import network_sim
 
 STATE_LOCK = threading.RLock()
 
@@ -150,7 +151,6 @@ def _patch_service_configuration_model() -> None:
         self.private_dns_state = "pendingVerification" if self.private_dns_name else None
         self.private_dns_txt_name = f"_{_random_hex(12)}"
         self.private_dns_txt_value = f"vpce:{_random_hex(20)}"
-        self.availability_zone_ids = []
 
     def private_dns_name_configuration(self) -> dict[str, str]:
         """AWS: a new private DNS name waits in pendingVerification until the
@@ -164,8 +164,28 @@ def _patch_service_configuration_model() -> None:
             "Name": self.private_dns_txt_name,
         }
 
+    def load_balancer_subnets(self) -> list[Any]:
+        from moto.elbv2.models import elbv2_backends
+
+        backend = getattr(self, "ec2_backend", None)
+        if backend is None:  # moto's __init__ lists zones before it has a backend
+            return []
+        lbs = elbv2_backends[backend.account_id][backend.region_name].load_balancers
+        arns = list(self.network_load_balancer_arns) + list(self.gateway_load_balancer_arns)
+        return [s for arn in arns if arn in lbs for s in lbs[arn].subnets]
+
+    def zones(self) -> list[str]:
+        """AWS: a service serves the Availability Zones its load balancers
+        are in now (a load balancer's subnets can change)."""
+        return sorted({s.availability_zone for s in load_balancer_subnets(self)})
+
+    def zone_ids(self) -> list[str]:
+        return sorted({_az_id(self.ec2_backend, s.availability_zone) for s in load_balancer_subnets(self)})
+
     cls.__init__ = __init__
     cls.private_dns_name_configuration = property(private_dns_name_configuration)
+    cls.availability_zones = property(zones, lambda self, value: None)
+    cls.availability_zone_ids = property(zone_ids, lambda self, value: None)
 
 
 def _patch_service_configuration_responses() -> None:
@@ -200,7 +220,6 @@ def _patch_service_configuration_responses() -> None:
             config = result.result["ServiceConfiguration"]
             if params["ip"]:
                 config.supported_ip_address_types = list(params["ip"])
-            config.availability_zone_ids = sorted({_az_id(backend, s.availability_zone) for lb in lbs for s in lb.subnets})
             _remember_token(backend, "service", token, params, config)
             return ActionResult({"ServiceConfiguration": config, "ClientToken": token})
 
@@ -325,7 +344,8 @@ def _visible_services(backend: Any, account: str, caller_region: str, service_re
     another region, list the caller's region in their supported regions)."""
     remote = service_region != caller_region
     aws_services = [
-        dict(d, ServiceRegion=service_region) if remote else d
+        dict(d, ServiceRegion=service_region) if remote
+        else dict(d, AvailabilityZoneIds=[_az_id(backend, z) for z in d.get("AvailabilityZones", [])])
         for d in backend._collect_default_endpoint_services(account, service_region)
         if not remote or _aws_service_short_name(d["ServiceName"]) in CROSS_REGION_AWS_SERVICES
     ]
@@ -438,6 +458,14 @@ def _patch_endpoints() -> None:
             if existing is not None:
                 return ActionResult({"VpcEndpoint": existing, "ClientToken": token})
             config = resolve_service(self, service_name, service_region)
+            if config is not None and (service_region or self.region) == self.region:
+                outside = sorted({
+                    _az_id(backend, backend.get_subnet(sid).availability_zone) for sid in params["subnets"]
+                } - set(config.availability_zone_ids))
+                if outside:
+                    raise InvalidParameterValue(
+                        f"The Vpc Endpoint Service '{config.id}' does not support the availability zone(s) {', '.join(outside)} of the subnet(s)"
+                    )
             result = original_create(self)
             endpoint = result.result["VpcEndpoint"]
             endpoint.ip_address_type = params["ip"] or "ipv4"
@@ -459,6 +487,7 @@ def _patch_endpoints() -> None:
                 }
                 endpoint._sim_service = config
                 _publish(config, endpoint.id, "Connect")
+            network_sim.dress_endpoint_interfaces(backend, endpoint)
             _remember_token(backend, "endpoint", token, params, endpoint)
             return ActionResult({"VpcEndpoint": endpoint, "ClientToken": token})
 
@@ -777,30 +806,6 @@ def _patch_private_dns() -> None:
     EC2Response.start_vpc_endpoint_service_private_dns_verification = start
 
 
-# --- Security groups ---------------------------------------------------------------
-
-
-def _patch_security_groups() -> None:
-    """AWS: a security group used by an endpoint's network interface cannot
-    be deleted (DependencyViolation) until the endpoint drops it or is gone."""
-    from moto.ec2.models.security_groups import SecurityGroupBackend
-
-    original = SecurityGroupBackend.delete_security_group
-
-    def delete_security_group(self, name=None, group_id=None):
-        gid = group_id
-        if gid is None and name is not None:
-            group = self.get_security_group_by_name_or_id(name)
-            gid = group.id if group else None
-        if gid is not None:
-            for endpoint in self.vpc_end_points.values():
-                if endpoint.state != "deleted" and gid in endpoint.security_group_ids and endpoint.network_interface_ids:
-                    raise DependencyViolationError(f"resource {gid} has a dependent object")
-        return original(self, name=name, group_id=group_id)
-
-    SecurityGroupBackend.delete_security_group = delete_security_group
-
-
 # --- Control calls (used by server.py's /_sim/ endpoint) -----------------------------
 
 
@@ -827,6 +832,7 @@ def create_requester_managed_endpoint(account: str, region: str, vpc_id: str, su
         )
         endpoint.requester_managed = True
         endpoint.service_region = region
+        network_sim.dress_endpoint_interfaces(backend, endpoint)
         return {"VpcEndpointId": endpoint.id}
 
 
@@ -846,6 +852,6 @@ def install() -> None:
     _patch_connections()
     _patch_notifications()
     _patch_private_dns()
-    _patch_security_groups()
     _patch_tags()
+    network_sim.install()
     _installed = True

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import network_sim  # noqa: E402
 import privatelink_sim  # noqa: E402
 
 # AWS's documented EC2 token buckets: (burst, refill per second).
@@ -149,8 +150,14 @@ class Calls:
 CREDENTIAL = re.compile(r"Credential=([^/]+)/[0-9]+/([a-z0-9-]+)/([a-z0-9-]+)/")
 
 
+# Services that speak a JSON protocol (their errors are JSON too).
+JSON_SERVICES = {"cloudtrail"}
+
+
 def error_body(service: str, code: str, message: str) -> bytes:
     request_id = str(uuid.uuid4())
+    if service in JSON_SERVICES:
+        return json.dumps({"__type": code, "message": message}).encode()
     if service == "ec2":
         return (
             f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code>'
@@ -201,6 +208,9 @@ class Simulator:
             )
             return self.fail(entry, start_response, service, status, code, rule.get("errorMessage", f"Injected {code}"))
 
+        if action == "LookupEvents" and service == "cloudtrail":
+            return self.lookup_events(entry, start_response, account, region, body)
+
         def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
             entry["status"] = int(status.split(" ", 1)[0])
             self.calls.record(entry)
@@ -208,12 +218,28 @@ class Simulator:
 
         return self.app(environ, recording_start_response)
 
+    def lookup_events(self, entry: dict[str, Any], start_response: Any, account: str, region: str, body: bytes) -> Any:
+        """CloudTrail's event history (moto has none): JSON 1.1 protocol."""
+        try:
+            request = json.loads(body or b"{}")
+            data = json.dumps(network_sim.lookup_events(account, region, request)).encode()
+            status = "200 OK"
+        except (ValueError, KeyError) as e:
+            data = json.dumps({"__type": "InvalidLookupAttributesException", "message": str(e)}).encode()
+            status = "400 Bad Request"
+        entry["status"] = int(status.split(" ", 1)[0])
+        self.calls.record(entry)
+        start_response(status, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data))),
+                                ("x-amzn-RequestId", str(uuid.uuid4()))])
+        return [data]
+
     def fail(self, entry: dict[str, Any], start_response: Any, service: str, status: int, code: str, message: str) -> Any:
         entry["status"] = status
         entry["error"] = code
         self.calls.record(entry)
         body = error_body(service, code, message)
-        start_response(f"{status} Error", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        kind = "application/x-amz-json-1.1" if service in JSON_SERVICES else "text/xml"
+        start_response(f"{status} Error", [("Content-Type", kind), ("Content-Length", str(len(body)))])
         return [body]
 
     @staticmethod
@@ -289,6 +315,13 @@ class Simulator:
                 body["account"], body["region"], body["vpcId"], body.get("subnetIds", []),
                 body["serviceName"], body.get("tags", {}),
             )
+        if path == "/_sim/network-interface" and method == "POST":
+            return network_sim.create_service_interface(
+                body["account"], body["region"], body["subnetId"], body.get("groupIds", []),
+                body["interfaceType"], body["description"], body.get("requesterId", "amazon"),
+            )
+        if path == "/_sim/cloudtrail" and method == "POST":
+            return network_sim.record_event(body["account"], body["region"], body)
         raise KeyError(f"{method} {path}")
 
 

@@ -30,11 +30,13 @@ fn pascal(snake: &str) -> String {
         .collect()
 }
 
-/// Every AWS operation the source calls through its SDK clients.
-fn called_operations() -> BTreeSet<String> {
-    let call = regex::Regex::new(r"\.(ec2|elbv2|sns)\s*\.\s*([a-z0-9_]+)\(\)").unwrap();
-    let mut found = BTreeSet::new();
-    let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+/// Every AWS operation the source calls through its SDK clients, split
+/// into what `doctor` (src/doctor) calls and what the operator calls.
+fn called_operations() -> (BTreeSet<String>, BTreeSet<String>) {
+    let call = regex::Regex::new(r"\.(ec2|elbv2|sns|cloudtrail|s3|rds)\s*\.\s*([a-z0-9_]+)\(\)").unwrap();
+    let (mut operator, mut doctor) = (BTreeSet::new(), BTreeSet::new());
+    let root = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
+    let mut dirs = vec![root.clone()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -42,34 +44,74 @@ fn called_operations() -> BTreeSet<String> {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
+                let into = if path.starts_with(root.join("doctor")) { &mut doctor } else { &mut operator };
                 for m in call.captures_iter(&text) {
                     let prefix = match &m[1] {
-                        "ec2" => "ec2",
                         "elbv2" => "elasticloadbalancing",
-                        _ => "sns",
+                        other => other,
                     };
-                    found.insert(format!("{prefix}:{}", pascal(&m[2])));
+                    into.insert(format!("{prefix}:{}", pascal(&m[2])));
                 }
             }
         }
     }
-    found
+    (operator, doctor)
+}
+
+/// Operations doctor sends only as DryRun (AWS answers whether the caller
+/// may, and acts on nothing): the caller's own permission is the question,
+/// so the policy does not grant them.
+const DRY_RUN_ONLY: &[&str] = &["ec2:DeleteSecurityGroup"];
+
+fn granted(statements: &[Value], doctor: bool) -> BTreeSet<String> {
+    statements
+        .iter()
+        .filter(|s| s["Sid"].as_str().is_some_and(|sid| sid.starts_with("Doctor")) == doctor)
+        .flat_map(actions)
+        .collect()
 }
 
 #[test]
 fn the_policy_names_every_operation_the_code_calls_and_nothing_else() {
     let policy = policy();
     let statements = policy["Statement"].as_array().expect("statements");
-    let granted: BTreeSet<String> = statements.iter().flat_map(actions).collect();
-    let mut called = called_operations();
+    let (mut called, doctor_called) = called_operations();
     assert!(called.len() >= 25, "the scan finds the SDK calls: {called:?}");
     // spec.roleArn: the SDK's AssumeRole credentials provider calls STS.
     called.insert("sts:AssumeRole".into());
-    let missing: Vec<_> = called.difference(&granted).collect();
-    let unused: Vec<_> = granted.difference(&called).collect();
-    assert!(missing.is_empty(), "operations the code calls that the policy does not grant: {missing:?}");
-    assert!(unused.is_empty(), "actions the policy grants that the code never calls: {unused:?}");
-    assert!(granted.iter().all(|a| !a.contains('*')), "no wildcard actions");
+    let operator = granted(statements, false);
+    let missing: Vec<_> = called.difference(&operator).collect();
+    let unused: Vec<_> = operator.difference(&called).collect();
+    assert!(missing.is_empty(), "operations the operator calls that the policy does not grant: {missing:?}");
+    assert!(unused.is_empty(), "actions the policy grants that the operator never calls: {unused:?}");
+    assert!(operator.iter().chain(&called).all(|a| !a.contains('*')), "no wildcard actions");
+
+    // The optional doctor statement: exactly what doctor reads, all reads.
+    let doctor = granted(statements, true);
+    let doctor_reads: BTreeSet<String> =
+        doctor_called.iter().filter(|a| !DRY_RUN_ONLY.contains(&a.as_str())).cloned().collect();
+    assert!(doctor_reads.len() >= 15, "the scan finds doctor's calls: {doctor_reads:?}");
+    assert_eq!(doctor, doctor_reads, "the doctor statement grants exactly what doctor reads");
+    for action in &doctor {
+        let name = action.split(':').nth(1).unwrap();
+        assert!(["Describe", "Get", "Lookup", "List"].iter().any(|p| name.starts_with(p)), "{action} is not a read");
+    }
+}
+
+#[test]
+fn doctor_sends_deletes_only_as_dry_runs() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/doctor");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for (at, _) in text.match_indices(".delete_") {
+            let chain: String = text[at..].chars().take(200).collect();
+            let chain = chain.split(".send()").next().unwrap();
+            assert!(chain.contains(".dry_run(true)"), "a delete without DryRun in src/doctor: {chain}");
+        }
+        for verb in [".create_", ".modify_", ".accept_", ".reject_", ".authorize_", ".revoke_", ".put_", ".start_"] {
+            assert!(!text.contains(verb), "src/doctor calls {verb}…: doctor only reads");
+        }
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod aws_sim;
 mod chart;
 mod connections;
 mod crds;
+mod doctor;
 mod endpoint_service;
 mod iam;
 mod interface_endpoint;

@@ -376,6 +376,18 @@ pub async fn sns_as(account: &str, region: &str) -> aws_sdk_sns::Client {
     )
 }
 
+/// An S3 client acting as `account` in `region` (path-style: the
+/// simulator does not resolve bucket subdomains).
+pub async fn s3_as(account: &str, region: &str) -> aws_sdk_s3::Client {
+    let config = sim_config(region).await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .interceptor(AccountHeader(account.to_string()))
+            .build(),
+    )
+}
+
 /// Call the simulator's control endpoint (`/_sim/...`) and return its JSON.
 pub async fn sim_control(method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,0 +1,786 @@
+//! Reading what the checks need from AWS: Describe, Get and Lookup calls
+//! only (plus, when asked with --check-permissions, one DryRun that AWS
+//! answers without acting). A read that fails becomes an [`Unread`]: the
+//! checks that needed it say they could not check, and why.
+
+use aws_config::SdkConfig;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{Filter, VpcAttributeName};
+
+use super::facts::{
+    AclEntry, Bucket, Connection, Endpoint, EndpointFacts, Eni, GroupFacts, GroupReference, Instance, LoadBalancer,
+    NetworkAcl, OwnerClues, PrefixList, Read, Route, RouteTable, Rule, SecurityGroup, ServiceConfig, ServiceFacts,
+    ServiceOffer, Source, Subnet, TrailEvent, Unread, Vpc,
+};
+use super::{Check, Concern, Report, Subject, endpoint, security_group, service};
+use crate::aws::{AwsError, map_from_tags};
+
+/// What the user told doctor beyond the subject.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The client side of the traffic: `i-…`, `sg-…`, `subnet-…` or a CIDR.
+    pub source: Option<String>,
+    /// The ports clients use (default 443 for AWS services).
+    pub ports: Vec<u16>,
+    /// The S3 bucket the traffic is for.
+    pub bucket: Option<String>,
+    /// Ask AWS (DryRun) whether the caller may delete the subject.
+    pub check_permissions: bool,
+}
+
+/// The clients doctor reads with.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// Region.
+    pub region: String,
+    /// EC2.
+    pub ec2: aws_sdk_ec2::Client,
+    /// ELBv2.
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// CloudTrail (who created a requester-managed endpoint).
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
+    /// S3 (the bucket behind a gateway endpoint).
+    pub s3: aws_sdk_s3::Client,
+    config: SdkConfig,
+}
+
+impl Clients {
+    /// Clients from a region's SDK configuration.
+    pub fn new(config: &SdkConfig, region: &str) -> Self {
+        Self {
+            region: region.to_string(),
+            ec2: aws_sdk_ec2::Client::new(config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(config),
+            s3: Self::s3_client(config, region),
+            config: config.clone(),
+        }
+    }
+
+    /// S3 in `region`; path-style addressing when the endpoint is overridden
+    /// (S3-compatible endpoints do not resolve bucket subdomains).
+    fn s3_client(config: &SdkConfig, region: &str) -> aws_sdk_s3::Client {
+        let builder = aws_sdk_s3::config::Builder::from(config)
+            .region(aws_config::Region::new(region.to_string()))
+            .force_path_style(config.endpoint_url().is_some());
+        aws_sdk_s3::Client::from_conf(builder.build())
+    }
+
+    /// These clients with S3 in another region (bucket policies are read in
+    /// the bucket's region).
+    fn with_s3_in(&self, region: &str) -> Self {
+        Self { s3: Self::s3_client(&self.config, region), ..self.clone() }
+    }
+}
+
+fn unread<E, R>(action: &'static str, err: SdkError<E, R>) -> Unread
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let e = AwsError::from_sdk(action, err);
+    Unread { action: action.to_string(), code: e.code, message: e.message }
+}
+
+fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+}
+
+fn not_found(code: Option<&str>) -> bool {
+    code.is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound") || c == "InvalidServiceName")
+}
+
+/// Examine a subject.
+pub async fn report(clients: &Clients, subject: &Subject, options: &Options) -> Report {
+    let (about, checks) = match subject {
+        Subject::Endpoint(id) => match endpoint_facts(clients, id, options).await {
+            Ok(f) => (f.endpoint.as_ref().map(endpoint::about), endpoint::checks(&f)),
+            Err(e) => (None, vec![Check::unread("found", Concern::Subject, "the endpoint", &e)]),
+        },
+        Subject::Service(id) => match service_facts(clients, id).await {
+            Ok(f) => (f.service.as_ref().map(service::about), service::checks(&f)),
+            Err(e) => (None, vec![Check::unread("found", Concern::Subject, "the endpoint service", &e)]),
+        },
+        Subject::SecurityGroup(id) => match group_facts(clients, id, options).await {
+            Ok(f) => (
+                f.group.as_ref().map(|g| format!("{}, {}", g.name, g.vpc_id.as_deref().unwrap_or("no VPC"))),
+                security_group::checks(&f),
+            ),
+            Err(e) => (None, vec![Check::unread("found", Concern::Subject, "the security group", &e)]),
+        },
+    };
+    Report { kind: subject.kind(), id: subject.id().to_string(), region: clients.region.clone(), about, checks }
+}
+
+// --- conversions -------------------------------------------------------------------
+
+fn to_endpoint(e: &aws_sdk_ec2::types::VpcEndpoint) -> Endpoint {
+    Endpoint {
+        id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
+        kind: e.vpc_endpoint_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+        vpc_id: e.vpc_id().unwrap_or_default().to_string(),
+        service_name: e.service_name().unwrap_or_default().to_string(),
+        service_region: e.service_region().map(str::to_string),
+        state: e.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        requester_managed: e.requester_managed().unwrap_or(false),
+        owner_id: e.owner_id().map(str::to_string),
+        subnet_ids: e.subnet_ids().to_vec(),
+        group_ids: e.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+        route_table_ids: e.route_table_ids().to_vec(),
+        network_interface_ids: e.network_interface_ids().to_vec(),
+        private_dns_enabled: e.private_dns_enabled().unwrap_or(false),
+        policy: e.policy_document().map(str::to_string),
+        dns_names: e.dns_entries().iter().filter_map(|d| d.dns_name().map(str::to_string)).collect(),
+        tags: map_from_tags(e.tags()),
+        created: e.creation_timestamp().map(|t| t.to_string()),
+        last_error: e
+            .last_error()
+            .map(|l| (l.code().unwrap_or_default().to_string(), l.message().unwrap_or_default().to_string())),
+    }
+}
+
+fn to_eni(n: &aws_sdk_ec2::types::NetworkInterface) -> Eni {
+    Eni {
+        id: n.network_interface_id().unwrap_or_default().to_string(),
+        interface_type: n.interface_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+        description: n.description().unwrap_or_default().to_string(),
+        requester_managed: n.requester_managed().unwrap_or(false),
+        requester_id: n.requester_id().map(str::to_string),
+        subnet_id: n.subnet_id().map(str::to_string),
+        group_ids: n.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+        instance_id: n.attachment().and_then(|a| a.instance_id()).map(str::to_string),
+        status: n.status().map(|s| s.as_str().to_string()),
+        private_ip: n.private_ip_address().map(str::to_string),
+    }
+}
+
+fn to_rule(p: &aws_sdk_ec2::types::IpPermission) -> Rule {
+    Rule {
+        protocol: p.ip_protocol().unwrap_or("-1").to_string(),
+        from_port: p.from_port(),
+        to_port: p.to_port(),
+        cidrs: p
+            .ip_ranges()
+            .iter()
+            .filter_map(|r| r.cidr_ip().map(str::to_string))
+            .chain(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6().map(str::to_string)))
+            .collect(),
+        groups: p.user_id_group_pairs().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+        prefix_lists: p.prefix_list_ids().iter().filter_map(|l| l.prefix_list_id().map(str::to_string)).collect(),
+    }
+}
+
+fn to_group(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
+    SecurityGroup {
+        id: g.group_id().unwrap_or_default().to_string(),
+        name: g.group_name().unwrap_or_default().to_string(),
+        vpc_id: g.vpc_id().map(str::to_string),
+        owner_id: g.owner_id().map(str::to_string),
+        ingress: g.ip_permissions().iter().map(to_rule).collect(),
+        egress: g.ip_permissions_egress().iter().map(to_rule).collect(),
+    }
+}
+
+fn to_subnet(s: &aws_sdk_ec2::types::Subnet) -> Subnet {
+    Subnet {
+        id: s.subnet_id().unwrap_or_default().to_string(),
+        cidr: s.cidr_block().map(str::to_string),
+        zone: s.availability_zone().map(str::to_string),
+        zone_id: s.availability_zone_id().map(str::to_string),
+    }
+}
+
+// --- reads -------------------------------------------------------------------------
+
+impl Clients {
+    async fn endpoints(&self, ids: &[String]) -> Read<Vec<Endpoint>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.to_vec())).send().await {
+            Ok(out) => Ok(out.vpc_endpoints().iter().map(to_endpoint).collect()),
+            Err(e) if not_found(e.code()) => Ok(Vec::new()),
+            Err(e) => Err(unread("DescribeVpcEndpoints", e)),
+        }
+    }
+
+    async fn interfaces(&self, ids: &[String], filters: Vec<Filter>) -> Read<Vec<Eni>> {
+        if ids.is_empty() && filters.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut request = self.ec2.describe_network_interfaces();
+        if ids.is_empty() {
+            request = request.set_filters(Some(filters)).max_results(1000);
+        } else {
+            request = request.set_network_interface_ids(Some(ids.to_vec()));
+        }
+        let mut pages = request.into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| unread("DescribeNetworkInterfaces", e))?;
+            found.extend(page.network_interfaces().iter().map(to_eni));
+        }
+        Ok(found)
+    }
+
+    async fn groups(&self, ids: &[String], filters: Vec<Filter>) -> Read<Vec<SecurityGroup>> {
+        if ids.is_empty() && filters.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut request = self.ec2.describe_security_groups();
+        if ids.is_empty() {
+            request = request.set_filters(Some(filters)).max_results(1000);
+        } else {
+            request = request.set_group_ids(Some(ids.to_vec()));
+        }
+        let mut pages = request.into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(page) => found.extend(page.security_groups().iter().map(to_group)),
+                Err(e) if not_found(e.code()) => return Ok(Vec::new()),
+                Err(e) => return Err(unread("DescribeSecurityGroups", e)),
+            }
+        }
+        Ok(found)
+    }
+
+    async fn subnets(&self, ids: &[String], filters: Vec<Filter>) -> Read<Vec<Subnet>> {
+        if ids.is_empty() && filters.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut request = self.ec2.describe_subnets();
+        if ids.is_empty() {
+            request = request.set_filters(Some(filters)).max_results(1000);
+        } else {
+            request = request.set_subnet_ids(Some(ids.to_vec()));
+        }
+        let mut pages = request.into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| unread("DescribeSubnets", e))?;
+            found.extend(page.subnets().iter().map(to_subnet));
+        }
+        Ok(found)
+    }
+
+    async fn vpc(&self, id: &str) -> Read<Vpc> {
+        let out = self.ec2.describe_vpcs().vpc_ids(id).send().await.map_err(|e| unread("DescribeVpcs", e))?;
+        let cidrs = out
+            .vpcs()
+            .iter()
+            .flat_map(|v| {
+                let mut c: Vec<String> =
+                    v.cidr_block_association_set().iter().filter_map(|a| a.cidr_block().map(str::to_string)).collect();
+                if c.is_empty() {
+                    c.extend(v.cidr_block().map(str::to_string));
+                }
+                c
+            })
+            .collect();
+        let attribute = |name: VpcAttributeName| async move {
+            let out = self
+                .ec2
+                .describe_vpc_attribute()
+                .vpc_id(id)
+                .attribute(name.clone())
+                .send()
+                .await
+                .map_err(|e| unread("DescribeVpcAttribute", e))?;
+            let value = match name {
+                VpcAttributeName::EnableDnsSupport => out.enable_dns_support().and_then(|v| v.value()),
+                _ => out.enable_dns_hostnames().and_then(|v| v.value()),
+            };
+            Ok(value.unwrap_or(false))
+        };
+        Ok(Vpc {
+            id: id.to_string(),
+            cidrs,
+            dns_support: attribute(VpcAttributeName::EnableDnsSupport).await,
+            dns_hostnames: attribute(VpcAttributeName::EnableDnsHostnames).await,
+        })
+    }
+
+    async fn acls(&self, filters: Vec<Filter>) -> Read<Vec<NetworkAcl>> {
+        let mut pages =
+            self.ec2.describe_network_acls().set_filters(Some(filters)).max_results(1000).into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| unread("DescribeNetworkAcls", e))?;
+            found.extend(page.network_acls().iter().map(|a| {
+                NetworkAcl {
+                    id: a.network_acl_id().unwrap_or_default().to_string(),
+                    subnet_ids: a.associations().iter().filter_map(|s| s.subnet_id().map(str::to_string)).collect(),
+                    entries: a
+                        .entries()
+                        .iter()
+                        .map(|e| AclEntry {
+                            number: e.rule_number().unwrap_or(32767),
+                            egress: e.egress().unwrap_or(false),
+                            protocol: e.protocol().unwrap_or("-1").to_string(),
+                            from_port: e.port_range().and_then(|p| p.from()),
+                            to_port: e.port_range().and_then(|p| p.to()),
+                            cidr: e.cidr_block().or(e.ipv6_cidr_block()).map(str::to_string),
+                            allow: e.rule_action().map(|a| a.as_str() == "allow").unwrap_or(false),
+                        })
+                        .collect(),
+                }
+            }));
+        }
+        Ok(found)
+    }
+
+    async fn route_tables(&self, vpc: &str) -> Read<Vec<RouteTable>> {
+        let mut pages =
+            self.ec2.describe_route_tables().filters(filter("vpc-id", [vpc])).max_results(100).into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| unread("DescribeRouteTables", e))?;
+            found.extend(page.route_tables().iter().map(|t| {
+                RouteTable {
+                    id: t.route_table_id().unwrap_or_default().to_string(),
+                    main: t.associations().iter().any(|a| a.main().unwrap_or(false)),
+                    subnet_ids: t.associations().iter().filter_map(|a| a.subnet_id().map(str::to_string)).collect(),
+                    routes: t
+                        .routes()
+                        .iter()
+                        .map(|r| Route {
+                            destination: r.destination_cidr_block().map(str::to_string),
+                            prefix_list: r.destination_prefix_list_id().map(str::to_string),
+                            target: r
+                                .gateway_id()
+                                .or(r.nat_gateway_id())
+                                .or(r.transit_gateway_id())
+                                .or(r.vpc_peering_connection_id())
+                                .or(r.network_interface_id())
+                                .map(str::to_string),
+                            state: r.state().map(|s| s.as_str().to_string()),
+                        })
+                        .collect(),
+                }
+            }));
+        }
+        Ok(found)
+    }
+
+    async fn prefix_list(&self, service_name: &str) -> Read<Option<PrefixList>> {
+        let out = self
+            .ec2
+            .describe_prefix_lists()
+            .filters(filter("prefix-list-name", [service_name]))
+            .send()
+            .await
+            .map_err(|e| unread("DescribePrefixLists", e))?;
+        Ok(out.prefix_lists().first().map(|p| PrefixList {
+            id: p.prefix_list_id().unwrap_or_default().to_string(),
+            name: p.prefix_list_name().unwrap_or_default().to_string(),
+            cidrs: p.cidrs().to_vec(),
+        }))
+    }
+
+    async fn offer(&self, ep: &Endpoint) -> Read<Option<ServiceOffer>> {
+        let mut request = self.ec2.describe_vpc_endpoint_services().service_names(&ep.service_name);
+        if let Some(r) = ep.service_region.as_ref().filter(|r| **r != self.region) {
+            request = request.service_regions(r);
+        }
+        match request.send().await {
+            Ok(out) => {
+                Ok(out.service_details().iter().find(|d| d.service_name() == Some(ep.service_name.as_str())).map(|d| {
+                    ServiceOffer {
+                        name: ep.service_name.clone(),
+                        zone_names: d.availability_zones().to_vec(),
+                        zone_ids: d.availability_zone_ids().to_vec(),
+                        owner: d.owner().map(str::to_string),
+                        acceptance_required: d.acceptance_required().unwrap_or(false),
+                    }
+                }))
+            }
+            Err(e) if not_found(e.code()) => Ok(None),
+            Err(e) => Err(unread("DescribeVpcEndpointServices", e)),
+        }
+    }
+
+    async fn instances(&self, ids: &[String], filters: Vec<Filter>) -> Read<Vec<Instance>> {
+        let mut request = self.ec2.describe_instances();
+        if ids.is_empty() {
+            request = request.set_filters(Some(filters)).max_results(1000);
+        } else {
+            request = request.set_instance_ids(Some(ids.to_vec()));
+        }
+        let mut pages = request.into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if not_found(e.code()) => return Ok(Vec::new()),
+                Err(e) => return Err(unread("DescribeInstances", e)),
+            };
+            for r in page.reservations() {
+                found.extend(r.instances().iter().map(|i| Instance {
+                    id: i.instance_id().unwrap_or_default().to_string(),
+                    state: i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()),
+                    subnet_id: i.subnet_id().map(str::to_string),
+                    private_ip: i.private_ip_address().map(str::to_string),
+                    group_ids: i.security_groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+                }));
+            }
+        }
+        Ok(found)
+    }
+
+    /// CloudTrail's CreateVpcEndpoint events for an endpoint (the last 90 days).
+    async fn trail(&self, endpoint_id: &str) -> Read<Vec<TrailEvent>> {
+        let attribute = aws_sdk_cloudtrail::types::LookupAttribute::builder()
+            .attribute_key(aws_sdk_cloudtrail::types::LookupAttributeKey::ResourceName)
+            .attribute_value(endpoint_id)
+            .build()
+            .map_err(|e| Unread { action: "LookupEvents".into(), code: None, message: e.to_string() })?;
+        let out = self
+            .cloudtrail
+            .lookup_events()
+            .lookup_attributes(attribute)
+            .max_results(50)
+            .send()
+            .await
+            .map_err(|e| unread("LookupEvents", e))?;
+        Ok(out
+            .events()
+            .iter()
+            .filter(|e| e.event_name() == Some("CreateVpcEndpoint"))
+            .map(|e| {
+                let detail: serde_json::Value =
+                    e.cloud_trail_event().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
+                TrailEvent {
+                    name: "CreateVpcEndpoint".into(),
+                    username: e.username().map(str::to_string),
+                    invoked_by: detail["userIdentity"]["invokedBy"].as_str().map(str::to_string),
+                    time: e.event_time().map(|t| t.to_string()),
+                }
+            })
+            .collect())
+    }
+
+    /// A bucket's region and policy.
+    async fn bucket(&self, name: &str) -> Read<Bucket> {
+        let location =
+            self.s3.get_bucket_location().bucket(name).send().await.map_err(|e| unread("GetBucketLocation", e))?;
+        let region = match location.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => "us-east-1".to_string(),
+            Some("EU") => "eu-west-1".to_string(),
+            Some(other) => other.to_string(),
+        };
+        let there = self.with_s3_in(&region);
+        let policy = match there.s3.get_bucket_policy().bucket(name).send().await {
+            Ok(out) => out.policy().map(str::to_string),
+            Err(e) if e.code() == Some("NoSuchBucketPolicy") => None,
+            Err(e) => return Err(unread("GetBucketPolicy", e)),
+        };
+        Ok(Bucket { name: name.to_string(), region, policy })
+    }
+
+    /// The client named by --source.
+    async fn source(&self, label: &str) -> Read<Source> {
+        let missing = |what: &str| Unread {
+            action: what.to_string(),
+            code: Some("NotFound".into()),
+            message: format!("{label} does not exist here"),
+        };
+        if label.starts_with("i-") {
+            let instances = self.instances(&[label.to_string()], Vec::new()).await?;
+            let i = instances.first().ok_or_else(|| missing("DescribeInstances"))?;
+            let groups = self.groups(&i.group_ids, Vec::new()).await?;
+            return Ok(Source {
+                label: format!("instance {label}"),
+                cidr: i.private_ip.as_ref().map(|ip| format!("{ip}/32")),
+                groups,
+                subnet_ids: i.subnet_id.iter().cloned().collect(),
+            });
+        }
+        if label.starts_with("sg-") {
+            let groups = self.groups(&[label.to_string()], Vec::new()).await?;
+            if groups.is_empty() {
+                return Err(missing("DescribeSecurityGroups"));
+            }
+            return Ok(Source { label: format!("members of {label}"), cidr: None, groups, subnet_ids: Vec::new() });
+        }
+        if label.starts_with("subnet-") {
+            let subnets = self.subnets(&[label.to_string()], Vec::new()).await?;
+            let s = subnets.first().ok_or_else(|| missing("DescribeSubnets"))?;
+            return Ok(Source {
+                label: format!("subnet {label}"),
+                cidr: s.cidr.clone(),
+                groups: Vec::new(),
+                subnet_ids: vec![s.id.clone()],
+            });
+        }
+        match super::net::Cidr::parse(label) {
+            Some(c) => Ok(Source {
+                label: c.to_string(),
+                cidr: Some(c.to_string()),
+                groups: Vec::new(),
+                subnet_ids: Vec::new(),
+            }),
+            None => Err(Unread {
+                action: "--source".into(),
+                code: None,
+                message: format!(
+                    "{label:?} is not an instance (i-…), a security group (sg-…), a subnet (subnet-…) or a CIDR"
+                ),
+            }),
+        }
+    }
+}
+
+/// Everything the endpoint checks need.
+pub async fn endpoint_facts(c: &Clients, id: &str, options: &Options) -> Read<EndpointFacts> {
+    let found = c.endpoints(&[id.to_string()]).await?;
+    let Some(mut ep) = found.into_iter().find(|e| e.id == id && e.state != "deleted") else {
+        return Ok(EndpointFacts {
+            region: c.region.clone(),
+            endpoint: None,
+            interfaces: Ok(Vec::new()),
+            offer: Ok(None),
+            subnets: Ok(Vec::new()),
+            groups: Ok(Vec::new()),
+            vpc: Err(Unread { action: "DescribeVpcs".into(), code: None, message: "no endpoint".into() }),
+            route_tables: Ok(Vec::new()),
+            acls: Ok(Vec::new()),
+            prefix_list: Ok(None),
+            source: None,
+            ports: Vec::new(),
+            owner: OwnerClues::default(),
+            bucket: None,
+        });
+    };
+    if ep.service_region.as_deref() == Some(c.region.as_str()) {
+        ep.service_region = None;
+    }
+    let source = match &options.source {
+        Some(s) => Some(c.source(s).await),
+        None => None,
+    };
+    let source_subnets: Vec<String> =
+        source.as_ref().and_then(|s| s.as_ref().ok()).map(|s| s.subnet_ids.clone()).unwrap_or_default();
+    let vpc = c.vpc(&ep.vpc_id).await;
+    let aws_service =
+        ep.service_name.starts_with("com.amazonaws.") && !ep.service_name.starts_with("com.amazonaws.vpce.");
+    let ports = if !options.ports.is_empty() {
+        options.ports.clone()
+    } else if aws_service {
+        vec![443]
+    } else {
+        Vec::new()
+    };
+    let owner = if ep.requester_managed {
+        OwnerClues { trail: Some(c.trail(&ep.id).await), databases: None }
+    } else {
+        OwnerClues::default()
+    };
+    let bucket = match &options.bucket {
+        Some(name) if ep.is_gateway() && ep.service_name.ends_with(".s3") => Some(c.bucket(name).await),
+        _ => None,
+    };
+    let facts = if ep.is_gateway() {
+        EndpointFacts {
+            region: c.region.clone(),
+            interfaces: Ok(Vec::new()),
+            offer: Ok(None),
+            subnets: c.subnets(&[], vec![filter("vpc-id", [ep.vpc_id.as_str()])]).await,
+            groups: Ok(Vec::new()),
+            vpc,
+            route_tables: c.route_tables(&ep.vpc_id).await,
+            acls: c.acls(vec![filter("vpc-id", [ep.vpc_id.as_str()])]).await,
+            prefix_list: c.prefix_list(&ep.service_name).await,
+            source,
+            ports,
+            owner,
+            bucket,
+            endpoint: Some(ep),
+        }
+    } else {
+        let mut acl_subnets = ep.subnet_ids.clone();
+        acl_subnets.extend(source_subnets);
+        EndpointFacts {
+            region: c.region.clone(),
+            interfaces: c.interfaces(&ep.network_interface_ids, Vec::new()).await,
+            offer: c.offer(&ep).await,
+            subnets: c.subnets(&ep.subnet_ids, Vec::new()).await,
+            groups: c.groups(&ep.group_ids, Vec::new()).await,
+            vpc,
+            route_tables: Ok(Vec::new()),
+            acls: if acl_subnets.is_empty() {
+                Ok(Vec::new())
+            } else {
+                c.acls(vec![filter("association.subnet-id", acl_subnets)]).await
+            },
+            prefix_list: Ok(None),
+            source,
+            ports,
+            owner: owner.clone(),
+            bucket: bucket.clone(),
+            endpoint: Some(ep),
+        }
+    };
+    Ok(facts)
+}
+
+/// Everything the security-group checks need.
+pub async fn group_facts(c: &Clients, id: &str, options: &Options) -> Read<GroupFacts> {
+    let found = c.groups(&[id.to_string()], Vec::new()).await?;
+    let Some(group) = found.into_iter().find(|g| g.id == id) else {
+        return Ok(GroupFacts {
+            region: c.region.clone(),
+            group: None,
+            neighbours: Ok(Vec::new()),
+            references: Ok(Vec::new()),
+            interfaces: Ok(Vec::new()),
+            instances: Ok(Vec::new()),
+            endpoints: Ok(Vec::new()),
+            permission: None,
+        });
+    };
+    let neighbours = match &group.vpc_id {
+        Some(vpc) => c.groups(&[], vec![filter("vpc-id", [vpc.as_str()])]).await,
+        None => Ok(Vec::new()),
+    };
+    let references = c
+        .ec2
+        .describe_security_group_references()
+        .group_id(id)
+        .send()
+        .await
+        .map(|out| {
+            out.security_group_reference_set()
+                .iter()
+                .map(|r| GroupReference {
+                    vpc_id: r.referencing_vpc_id().unwrap_or_default().to_string(),
+                    peering_id: r.vpc_peering_connection_id().map(str::to_string),
+                    transit_gateway_id: r.transit_gateway_id().map(str::to_string),
+                })
+                .collect()
+        })
+        .map_err(|e| unread("DescribeSecurityGroupReferences", e));
+    let interfaces = c.interfaces(&[], vec![filter("group-id", [id])]).await;
+    let instances = c.instances(&[], vec![filter("instance.group-id", [id])]).await;
+    let endpoint_ids: Vec<String> = interfaces
+        .as_ref()
+        .map(|enis| {
+            enis.iter()
+                .filter_map(|e| e.description.strip_prefix("VPC Endpoint Interface ").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let endpoints = c.endpoints(&endpoint_ids).await;
+    let permission = if options.check_permissions {
+        // DryRun: AWS checks the caller's permission and deletes nothing.
+        Some(match c.ec2.delete_security_group().group_id(id).dry_run(true).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("DryRunOperation") => Ok(()),
+            Err(e) => Err(unread("DeleteSecurityGroup", e)),
+        })
+    } else {
+        None
+    };
+    Ok(GroupFacts {
+        region: c.region.clone(),
+        group: Some(group),
+        neighbours,
+        references,
+        interfaces,
+        instances,
+        endpoints,
+        permission,
+    })
+}
+
+/// Everything the endpoint-service checks need.
+pub async fn service_facts(c: &Clients, id: &str) -> Read<ServiceFacts> {
+    let out = match c.ec2.describe_vpc_endpoint_service_configurations().service_ids(id).send().await {
+        Ok(out) => Some(out),
+        Err(e) if not_found(e.code()) => None,
+        Err(e) => return Err(unread("DescribeVpcEndpointServiceConfigurations", e)),
+    };
+    let config = out.as_ref().and_then(|o| o.service_configurations().iter().find(|s| s.service_id() == Some(id)));
+    let Some(config) = config.filter(|s| s.service_state().map(|s| s.as_str()) != Some("Deleted")) else {
+        return Ok(ServiceFacts {
+            region: c.region.clone(),
+            service: None,
+            connections: Ok(Vec::new()),
+            principals: Ok(Vec::new()),
+            load_balancers: Ok(Vec::new()),
+        });
+    };
+    let svc = ServiceConfig {
+        id: id.to_string(),
+        name: config.service_name().map(str::to_string),
+        state: config.service_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        acceptance_required: config.acceptance_required().unwrap_or(false),
+        network_load_balancers: config.network_load_balancer_arns().to_vec(),
+        gateway_load_balancers: config.gateway_load_balancer_arns().to_vec(),
+        private_dns: config.private_dns_name().map(|name| {
+            let state = config.private_dns_name_configuration().and_then(|p| p.state()).map(|s| s.as_str().to_string());
+            (name.to_string(), state.unwrap_or_else(|| "pendingVerification".into()))
+        }),
+        private_dns_txt: config
+            .private_dns_name_configuration()
+            .and_then(|p| Some((p.name()?.to_string(), p.value()?.to_string()))),
+        zones: config.availability_zones().to_vec(),
+        tags: map_from_tags(config.tags()),
+    };
+    let mut pages = c
+        .ec2
+        .describe_vpc_endpoint_connections()
+        .filters(filter("service-id", [id]))
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let mut connections = Ok(Vec::new());
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => {
+                if let Ok(list) = &mut connections {
+                    list.extend(page.vpc_endpoint_connections().iter().map(|c| Connection {
+                        endpoint_id: c.vpc_endpoint_id().unwrap_or_default().to_string(),
+                        owner: c.vpc_endpoint_owner().map(str::to_string),
+                        region: c.vpc_endpoint_region().map(str::to_string),
+                        state: c.vpc_endpoint_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                    }));
+                }
+            }
+            Err(e) => {
+                connections = Err(unread("DescribeVpcEndpointConnections", e));
+                break;
+            }
+        }
+    }
+    let principals = c
+        .ec2
+        .describe_vpc_endpoint_service_permissions()
+        .service_id(id)
+        .send()
+        .await
+        .map(|o| o.allowed_principals().iter().filter_map(|p| p.principal().map(str::to_string)).collect())
+        .map_err(|e| unread("DescribeVpcEndpointServicePermissions", e));
+    let mut load_balancers = Ok(Vec::new());
+    for arn in svc.network_load_balancers.iter().chain(&svc.gateway_load_balancers) {
+        match c.elbv2.describe_load_balancers().load_balancer_arns(arn).send().await {
+            Ok(out) => {
+                if let Ok(list) = &mut load_balancers {
+                    list.extend(out.load_balancers().iter().map(|lb| LoadBalancer {
+                        arn: lb.load_balancer_arn().unwrap_or_default().to_string(),
+                        kind: lb.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                        state: lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default(),
+                        zones:
+                            lb.availability_zones().iter().filter_map(|z| z.zone_name().map(str::to_string)).collect(),
+                    }));
+                }
+            }
+            Err(e) if not_found(e.code()) => {}
+            Err(e) => {
+                load_balancers = Err(unread("DescribeLoadBalancers", e));
+                break;
+            }
+        }
+    }
+    Ok(ServiceFacts { region: c.region.clone(), service: Some(svc), connections, principals, load_balancers })
+}
