@@ -157,6 +157,11 @@ struct DoctorArgs {
     /// checks the permission and changes nothing).
     #[arg(long)]
     check_permissions: bool,
+    /// DNS server (IP:PORT) for following a database's CNAMEs to a
+    /// requester-managed endpoint; default: the system's resolver (in the
+    /// VPC, or through a Route 53 Resolver inbound endpoint).
+    #[arg(long)]
+    nameserver: Option<std::net::SocketAddr>,
     /// Output: `text` (default) or `json` (the same content, for scripts).
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     output: PlanOutput,
@@ -193,6 +198,7 @@ fn doctor(args: DoctorArgs) -> ExitCode {
             ports: args.ports.clone(),
             bucket: args.bucket.clone(),
             check_permissions: args.check_permissions,
+            nameserver: args.nameserver,
         };
         Ok::<doctor::Report, String>(read::report(&clients, &subject, &options).await)
     });

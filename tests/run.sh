@@ -47,7 +47,7 @@ fi
 export PLO_LUA="$(command -v lua5.1)"
 
 # --- the AWS simulator: install (cached) ---------------------------------------
-if ! "$venv/bin/python" -c "import moto.server" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import moto.server, dnslib" 2>/dev/null; then
   echo "==> installing the AWS simulator's Python packages into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv"

@@ -17,6 +17,10 @@ pub const PRIVATE_DNS_VERIFIED: &str = "PrivateDnsVerified";
 pub const NOTIFICATIONS_DELIVERABLE: &str = "NotificationsDeliverable";
 /// Condition type (EndpointService): who can connect, and whether anyone reviews it.
 pub const EXPOSURE: &str = "ExposureReviewed";
+/// InterfaceEndpoint: nothing AWS shows (zones, security groups, network
+/// ACLs, VPC DNS, endpoint policy) keeps clients from the endpoint; the
+/// words are those of `doctor`.
+pub const TRAFFIC_ALLOWED: &str = "TrafficAllowed";
 
 /// Status of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

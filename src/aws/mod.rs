@@ -50,6 +50,8 @@ pub struct RegionClients {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     /// SNS (whether notification topics accept what AWS publishes).
     pub sns: aws_sdk_sns::Client,
+    /// The SDK configuration the clients were built from.
+    pub config: SdkConfig,
     /// Availability Zones of the region (read once: they do not change).
     zone_count: std::sync::Arc<std::sync::OnceLock<usize>>,
 }
@@ -222,7 +224,7 @@ impl AwsClients {
                 .build(),
         );
         let clients =
-            Arc::new(RegionClients { region: region.to_string(), ec2, elbv2, sns, zone_count: Arc::default() });
+            Arc::new(RegionClients { region: region.to_string(), ec2, elbv2, sns, config, zone_count: Arc::default() });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, clients.clone());
         }

@@ -91,6 +91,7 @@ impl Reconcile for InterfaceEndpoint {
         ];
         conditions
             .extend(service_dns_condition(self.spec.private_dns_enabled, progress.unverified_service_dns.as_deref()));
+        conditions.extend(progress.traffic.clone());
         let next = if is_settled(o, progress.private_dns_deferred) { Next::Resync } else { Next::Poll };
         let mut settled = Settled::new(conditions, next);
         settled.synced = requester_managed_note(o).map(|note| ("RequesterManaged", note));
@@ -126,6 +127,8 @@ struct Progress {
     private_dns_deferred: bool,
     /// Account that must accept the connection, when known.
     service_owner: Option<String>,
+    /// TrafficAllowed, once the endpoint is available.
+    traffic: Option<crate::api::conditions::Condition>,
 }
 
 /// The service named by `serviceName`, or by `serviceRef` once that
@@ -307,7 +310,79 @@ async fn sync(
     if let Some(o) = &observed {
         fill_status(status, o);
     }
-    Ok(Progress { observed, unverified_service_dns, private_dns_deferred: deferred, service_owner })
+    let traffic = match &observed {
+        Some(o) if o.state == "available" && !service.gateway && !o.security_group_ids.is_empty() => {
+            Some(traffic_condition(ep, ctx, &aws, o, generation).await)
+        }
+        _ => None,
+    };
+    Ok(Progress { observed, unverified_service_dns, private_dns_deferred: deferred, service_owner, traffic })
+}
+
+/// How long a TrafficAllowed diagnosis stands before it is made again (a
+/// spec change or a new endpoint state makes it again at once).
+pub const TRAFFIC_RECHECK: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// TrafficAllowed: `doctor`'s traffic checks for the endpoint (zones,
+/// security groups, network ACLs, VPC DNS, policy), read through the
+/// operator's clients: seven Describe calls, made when the endpoint becomes
+/// available, when its spec or AWS state changes, and hourly.
+async fn traffic_condition(
+    ep: &InterfaceEndpoint,
+    ctx: &Context,
+    aws: &RegionClients,
+    o: &ObservedEndpoint,
+    generation: i64,
+) -> crate::api::conditions::Condition {
+    use crate::doctor::{endpoint, facts, read};
+    let key = super::object_key(ep);
+    let fingerprint =
+        format!("{generation}/{}/{:?}/{:?}/{}", o.state, o.subnet_ids, o.security_group_ids, o.private_dns_enabled);
+    if let Some(known) = ctx.diagnosis(&key, &fingerprint, TRAFFIC_RECHECK) {
+        return known;
+    }
+    let subject = facts::Endpoint::from(o);
+    let clients = read::Clients::of(aws);
+    let found =
+        read::interface_traffic_facts(&clients, subject.clone(), None, read::default_ports(&o.service_name)).await;
+    let condition = endpoint::traffic_condition(&endpoint::interface_traffic(&subject, &found));
+    ctx.remember_diagnosis(key, fingerprint, condition.clone());
+    condition
+}
+
+/// After the endpoint is gone, tell what still holds the security groups
+/// the spec named (another endpoint, a load balancer, a Lambda function, an
+/// instance, a rule here or in a peered VPC), in `doctor`'s words: deleting
+/// the group would fail until each lets go. Groups nothing holds go unsaid.
+async fn report_held_groups(ep: &InterfaceEndpoint, ctx: &Context, aws: &RegionClients, deleted: &str) {
+    use crate::doctor::{read, security_group};
+    let clients = read::Clients::of(aws);
+    for group in &ep.spec.security_group_ids {
+        let Ok(found) = read::group_facts(&clients, group, &read::Options::default()).await else { continue };
+        if found.group.is_none() {
+            continue;
+        }
+        let interfaces: Vec<_> =
+            found.interfaces.unwrap_or_default().into_iter().filter(|e| !e.description.ends_with(deleted)).collect();
+        let holders = security_group::holders(
+            group,
+            &interfaces,
+            &found.endpoints.unwrap_or_default(),
+            &found.neighbours.unwrap_or_default(),
+            &found.references.unwrap_or_default(),
+        );
+        if holders.is_empty() {
+            continue;
+        }
+        let what: Vec<String> = holders.iter().map(|h| h.what.clone()).collect();
+        let release: Vec<String> = holders.iter().map(|h| h.release.clone()).collect();
+        let message = format!(
+            "security group {group} is still held by {}: it cannot be deleted until each lets go ({})",
+            what.join("; "),
+            release.join("; ")
+        );
+        ctx.event(ep, EventType::Normal, "SecurityGroupStillHeld", message).await;
+    }
 }
 
 /// An AWS failure before creating, with the hint the plan core gives for it.
@@ -424,7 +499,12 @@ async fn cleanup(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Con
     };
     let endpoint = match existing {
         Ok(Some(found)) => found,
-        Ok(None) => return Ok(Action::await_change()),
+        Ok(None) => {
+            if let Some(id) = &known {
+                report_held_groups(ep, ctx, &aws, id).await;
+            }
+            return Ok(Action::await_change());
+        }
         Err(e) => return Err(deletion_refused(api, ep, status, ctx, e).await),
     };
     let found =
@@ -461,7 +541,10 @@ async fn wait_until_gone(
 ) -> Result<Action, Error> {
     match aws.find_endpoint(id).await {
         Ok(Some(o)) => Err(Error::Waiting(format!("endpoint {id} is still listed by AWS ({})", o.state))),
-        Ok(None) => Ok(Action::await_change()),
+        Ok(None) => {
+            report_held_groups(ep, ctx, aws, id).await;
+            Ok(Action::await_change())
+        }
         Err(e) if e.is_retryable() => Err(Error::Aws(e)),
         Err(e) => Err(deletion_blocked(api, ep, ep.status.as_ref(), ctx, &e.reason(), &e.with_fix()).await),
     }

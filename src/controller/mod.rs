@@ -106,6 +106,15 @@ pub struct Context {
     pub health: Arc<crate::http::Health>,
     failures: Mutex<HashMap<ObjectKey, u32>>,
     polls: Mutex<HashMap<ObjectKey, u32>>,
+    diagnoses: Mutex<HashMap<ObjectKey, Diagnosis>>,
+}
+
+/// A condition worked out by reads the controller does not repeat at every
+/// resync, with what it was worked out for.
+struct Diagnosis {
+    fingerprint: String,
+    at: std::time::Instant,
+    condition: crate::api::conditions::Condition,
 }
 
 impl Context {
@@ -125,7 +134,17 @@ impl Context {
     ) -> Self {
         let instance = std::env::var("POD_NAME").ok();
         let recorder = Recorder::new(client.clone(), Reporter { controller: MANAGER.into(), instance });
-        Self { client, aws, settings, recorder, metrics, health, failures: Mutex::default(), polls: Mutex::default() }
+        Self {
+            client,
+            aws,
+            settings,
+            recorder,
+            metrics,
+            health,
+            failures: Mutex::default(),
+            polls: Mutex::default(),
+            diagnoses: Mutex::default(),
+        }
     }
 
     /// Report when a controller's cache (`name`) is synced, for /readyz.
@@ -231,6 +250,32 @@ impl Context {
             if let Ok(mut m) = map.lock() {
                 m.remove(key);
             }
+        }
+        if let Ok(mut m) = self.diagnoses.lock() {
+            m.remove(key);
+        }
+    }
+
+    /// The diagnosis made for `fingerprint` less than `max_age` ago.
+    pub(crate) fn diagnosis(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        max_age: std::time::Duration,
+    ) -> Option<crate::api::conditions::Condition> {
+        let m = self.diagnoses.lock().ok()?;
+        m.get(key).filter(|d| d.fingerprint == fingerprint && d.at.elapsed() < max_age).map(|d| d.condition.clone())
+    }
+
+    /// Keep a diagnosis.
+    pub(crate) fn remember_diagnosis(
+        &self,
+        key: String,
+        fingerprint: String,
+        condition: crate::api::conditions::Condition,
+    ) {
+        if let Ok(mut m) = self.diagnoses.lock() {
+            m.insert(key, Diagnosis { fingerprint, at: std::time::Instant::now(), condition });
         }
     }
 

@@ -11,7 +11,9 @@ use super::facts::{
 };
 use super::net::{AclVerdict, Cidr, Peer, Ports, RuleMatch, acl_decides, rule_name, rules_allow};
 use super::policy::{EndpointPolicy, bucket_policy_blocks, endpoint_policy};
-use super::{Check, Concern, list};
+use super::{Check, Concern, Verdict, list};
+use crate::api::conditions::{Condition, ConditionStatus, TRAFFIC_ALLOWED, condition};
+use crate::plan::interface_endpoint::ObservedEndpoint;
 
 /// Network Firewall's tags on the endpoints it creates.
 pub const FIREWALL_MANAGED_TAG: &str = "AWSNetworkFirewallManaged";
@@ -190,7 +192,8 @@ pub fn state(ep: &Endpoint, offer: Option<&ServiceOffer>) -> Check {
         ),
     };
     match &ep.last_error {
-        Some((code, message)) => c.with(format!("AWS: {code}: {message}")),
+        Some((code, message)) if !code.is_empty() => c.with(format!("AWS: {code}: {message}")),
+        Some((_, message)) => c.with(format!("AWS: {message}")),
         None => c,
     }
 }
@@ -843,6 +846,87 @@ pub fn about(ep: &Endpoint) -> String {
     s
 }
 
+/// The traffic checks of an interface endpoint that need no client
+/// (what the InterfaceEndpoint controller runs for its TrafficAllowed
+/// condition): zones, security groups, network ACLs, VPC DNS, policy.
+pub fn interface_traffic(ep: &Endpoint, f: &EndpointFacts) -> Vec<Check> {
+    let source = f.source.as_ref().and_then(|s| s.as_ref().ok());
+    vec![
+        zones(&f.offer, &f.subnets),
+        inbound(ep, &f.groups, &f.vpc, source, &f.ports),
+        interface_acls(ep, &f.acls, &f.vpc, &f.subnets, source, &f.ports),
+        private_dns(ep, &f.vpc),
+        policy(ep),
+    ]
+}
+
+/// A check's words as one line: summary, fix and evidence.
+pub fn sentence(c: &Check) -> String {
+    let mut line = c.summary.clone();
+    if let Some(fix) = c.fix.as_ref().filter(|_| c.verdict != Verdict::Pass) {
+        line.push_str(&format!(" Fix: {fix}"));
+    }
+    if !c.evidence.is_empty() && c.verdict != Verdict::Pass {
+        line.push_str(&format!(" ({})", c.evidence.join("; ")));
+    }
+    line
+}
+
+/// `network-acls` → `NetworkAcls`: a check id as a condition reason.
+pub fn reason(id: &str) -> String {
+    id.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The TrafficAllowed condition from the traffic checks: False with the
+/// first failing check's words (doctor prints the same), else True, naming
+/// what could not be checked.
+pub fn traffic_condition(checks: &[Check]) -> Condition {
+    if let Some(failed) = checks.iter().find(|c| c.verdict == Verdict::Fail) {
+        return condition(TRAFFIC_ALLOWED, ConditionStatus::False, &reason(failed.id), sentence(failed));
+    }
+    let passed: Vec<&str> = checks.iter().filter(|c| c.verdict == Verdict::Pass).map(|c| c.id).collect();
+    let mut message = format!("nothing AWS shows blocks clients (checked: {})", passed.join(", "));
+    let unknown: Vec<String> = checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::CouldNotCheck)
+        .map(|c| format!("{}: {}", c.id, c.summary))
+        .collect();
+    if !unknown.is_empty() {
+        message.push_str(&format!("; not checked: {}", unknown.join(" ")));
+    }
+    condition(TRAFFIC_ALLOWED, ConditionStatus::True, "Allowed", message)
+}
+
+impl From<&ObservedEndpoint> for Endpoint {
+    fn from(o: &ObservedEndpoint) -> Self {
+        Endpoint {
+            id: o.id.clone(),
+            kind: "Interface".into(),
+            vpc_id: o.vpc_id.clone(),
+            service_name: o.service_name.clone(),
+            service_region: o.service_region.clone(),
+            state: o.state.clone(),
+            requester_managed: o.requester_managed,
+            owner_id: o.owner_id.clone(),
+            subnet_ids: o.subnet_ids.iter().cloned().collect(),
+            group_ids: o.security_group_ids.iter().cloned().collect(),
+            route_table_ids: Vec::new(),
+            network_interface_ids: o.network_interface_ids.clone(),
+            private_dns_enabled: o.private_dns_enabled,
+            policy: o.policy.as_ref().map(|p| p.to_string()),
+            dns_names: o.dns_entries.iter().map(|(name, _)| name.clone()).collect(),
+            tags: o.tags.clone(),
+            created: None,
+            last_error: o.last_error.clone().map(|m| (String::new(), m)),
+        }
+    }
+}
+
 /// The checks for an endpoint.
 pub fn checks(f: &EndpointFacts) -> Vec<Check> {
     let Some(ep) = &f.endpoint else {
@@ -873,11 +957,7 @@ pub fn checks(f: &EndpointFacts) -> Vec<Check> {
         }
         out.push(caller_iam());
     } else {
-        out.push(zones(&f.offer, &f.subnets));
-        out.push(inbound(ep, &f.groups, &f.vpc, source, &f.ports));
-        out.push(interface_acls(ep, &f.acls, &f.vpc, &f.subnets, source, &f.ports));
-        out.push(private_dns(ep, &f.vpc));
-        out.push(policy(ep));
+        out.extend(interface_traffic(ep, f));
     }
     out
 }
@@ -1008,6 +1088,36 @@ mod tests {
         for c in checks(&f) {
             assert_eq!(c.verdict, Verdict::Pass, "{c:?}");
         }
+    }
+
+    #[test]
+    fn the_traffic_condition_carries_the_doctor_words() {
+        let f = interface();
+        let ep = f.endpoint.clone().unwrap();
+        let ok = traffic_condition(&interface_traffic(&ep, &f));
+        assert_eq!((ok.status.as_str(), ok.reason.as_str()), ("True", "Allowed"));
+        assert!(
+            ok.message.contains("zones, security-groups, network-acls, vpc-dns, endpoint-policy"),
+            "{}",
+            ok.message
+        );
+        let mut closed = interface();
+        closed.groups = Ok(vec![SecurityGroup { id: "sg-e".into(), ..Default::default() }]);
+        let checks = interface_traffic(&ep, &closed);
+        let failed = checks.iter().find(|c| c.id == "security-groups").unwrap();
+        let c = traffic_condition(&checks);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "SecurityGroups"));
+        assert!(
+            c.message.starts_with(&failed.summary) && c.message.contains(failed.fix.as_deref().unwrap()),
+            "{}",
+            c.message
+        );
+        let mut custom = interface();
+        custom.ports.clear();
+        let c = traffic_condition(&interface_traffic(&ep, &custom));
+        assert_eq!(c.status, "True");
+        assert!(c.message.contains("not checked: security-groups"), "{}", c.message);
+        assert_eq!(reason("vpc-dns"), "VpcDns");
     }
 
     #[test]

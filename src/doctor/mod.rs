@@ -6,6 +6,7 @@
 //! [`service`], [`security_group`]) are pure functions of [`facts`], and
 //! the controllers use the same ones for their conditions.
 
+pub mod dns;
 pub mod endpoint;
 pub mod facts;
 pub mod net;

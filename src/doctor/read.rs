@@ -8,9 +8,9 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 
 use super::facts::{
-    AclEntry, Bucket, Connection, Endpoint, EndpointFacts, Eni, GroupFacts, GroupReference, Instance, LoadBalancer,
-    NetworkAcl, OwnerClues, PrefixList, Read, Route, RouteTable, Rule, SecurityGroup, ServiceConfig, ServiceFacts,
-    ServiceOffer, Source, Subnet, TrailEvent, Unread, Vpc,
+    AclEntry, Bucket, Connection, DatabaseLink, Endpoint, EndpointFacts, Eni, GroupFacts, GroupReference, Instance,
+    LoadBalancer, NetworkAcl, OwnerClues, PrefixList, Read, Route, RouteTable, Rule, SecurityGroup, ServiceConfig,
+    ServiceFacts, ServiceOffer, Source, Subnet, TrailEvent, Unread, Vpc,
 };
 use super::{Check, Concern, Report, Subject, endpoint, security_group, service};
 use crate::aws::{AwsError, map_from_tags};
@@ -26,6 +26,8 @@ pub struct Options {
     pub bucket: Option<String>,
     /// Ask AWS (DryRun) whether the caller may delete the subject.
     pub check_permissions: bool,
+    /// DNS server for the CNAME lookups (default: the system's resolver).
+    pub nameserver: Option<std::net::SocketAddr>,
 }
 
 /// The clients doctor reads with.
@@ -41,6 +43,8 @@ pub struct Clients {
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     /// S3 (the bucket behind a gateway endpoint).
     pub s3: aws_sdk_s3::Client,
+    /// RDS (databases whose DNS names lead to a requester-managed endpoint).
+    pub rds: aws_sdk_rds::Client,
     config: SdkConfig,
 }
 
@@ -53,7 +57,22 @@ impl Clients {
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
             cloudtrail: aws_sdk_cloudtrail::Client::new(config),
             s3: Self::s3_client(config, region),
+            rds: aws_sdk_rds::Client::new(config),
             config: config.clone(),
+        }
+    }
+
+    /// Doctor's reads through the operator's clients for a region (their
+    /// calls are counted like the controllers' own).
+    pub fn of(rc: &crate::aws::RegionClients) -> Self {
+        Self {
+            region: rc.region.clone(),
+            ec2: rc.ec2.clone(),
+            elbv2: rc.elbv2.clone(),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(&rc.config),
+            s3: Self::s3_client(&rc.config, &rc.region),
+            rds: aws_sdk_rds::Client::new(&rc.config),
+            config: rc.config.clone(),
         }
     }
 
@@ -460,6 +479,61 @@ impl Clients {
             .collect())
     }
 
+    /// The DNS names of the account's RDS Proxies and Aurora Serverless
+    /// clusters: (kind, name, host).
+    async fn database_hosts(&self, vpc_id: &str) -> Read<Vec<(String, String, String)>> {
+        let mut hosts = Vec::new();
+        let mut proxies = self.rds.describe_db_proxies().into_paginator().send();
+        while let Some(page) = proxies.next().await {
+            let page = page.map_err(|e| unread("DescribeDBProxies", e))?;
+            for p in page.db_proxies() {
+                if p.vpc_id().is_some_and(|v| v != vpc_id) {
+                    continue;
+                }
+                if let (Some(name), Some(host)) = (p.db_proxy_name(), p.endpoint()) {
+                    hosts.push(("RDS Proxy".to_string(), name.to_string(), host.to_string()));
+                }
+            }
+        }
+        let mut clusters = self.rds.describe_db_clusters().into_paginator().send();
+        while let Some(page) = clusters.next().await {
+            let page = page.map_err(|e| unread("DescribeDBClusters", e))?;
+            for c in page.db_clusters().iter().filter(|c| c.engine_mode() == Some("serverless")) {
+                let name = c.db_cluster_identifier().unwrap_or_default().to_string();
+                for host in [c.endpoint(), c.reader_endpoint()].into_iter().flatten() {
+                    hosts.push(("Aurora Serverless cluster".to_string(), name.clone(), host.to_string()));
+                }
+            }
+        }
+        Ok(hosts)
+    }
+
+    /// Databases whose DNS name is, through CNAMEs, one of the endpoint's.
+    async fn databases(&self, ep: &Endpoint, nameserver: Option<std::net::SocketAddr>) -> Read<Vec<DatabaseLink>> {
+        let hosts = self.database_hosts(&ep.vpc_id).await?;
+        if hosts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let resolver = super::dns::Resolver::new(nameserver).map_err(|message| Unread {
+            action: "DNS".into(),
+            code: None,
+            message,
+        })?;
+        let ours = |name: &str| {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            ep.dns_names.iter().any(|d| d.trim_end_matches('.').eq_ignore_ascii_case(&name))
+                || name.starts_with(&format!("{}-", ep.id))
+        };
+        let mut links = Vec::new();
+        for (kind, name, host) in hosts {
+            let chain = resolver.cname_chain(&host).await;
+            if chain.iter().skip(1).any(|n| ours(n)) {
+                links.push(DatabaseLink { kind, name, host, chain });
+            }
+        }
+        Ok(links)
+    }
+
     /// A bucket's region and policy.
     async fn bucket(&self, name: &str) -> Read<Bucket> {
         let location =
@@ -559,20 +633,9 @@ pub async fn endpoint_facts(c: &Clients, id: &str, options: &Options) -> Read<En
         Some(s) => Some(c.source(s).await),
         None => None,
     };
-    let source_subnets: Vec<String> =
-        source.as_ref().and_then(|s| s.as_ref().ok()).map(|s| s.subnet_ids.clone()).unwrap_or_default();
-    let vpc = c.vpc(&ep.vpc_id).await;
-    let aws_service =
-        ep.service_name.starts_with("com.amazonaws.") && !ep.service_name.starts_with("com.amazonaws.vpce.");
-    let ports = if !options.ports.is_empty() {
-        options.ports.clone()
-    } else if aws_service {
-        vec![443]
-    } else {
-        Vec::new()
-    };
+    let ports = if options.ports.is_empty() { default_ports(&ep.service_name) } else { options.ports.clone() };
     let owner = if ep.requester_managed {
-        OwnerClues { trail: Some(c.trail(&ep.id).await), databases: None }
+        OwnerClues { trail: Some(c.trail(&ep.id).await), databases: Some(c.databases(&ep, options.nameserver).await) }
     } else {
         OwnerClues::default()
     };
@@ -580,14 +643,14 @@ pub async fn endpoint_facts(c: &Clients, id: &str, options: &Options) -> Read<En
         Some(name) if ep.is_gateway() && ep.service_name.ends_with(".s3") => Some(c.bucket(name).await),
         _ => None,
     };
-    let facts = if ep.is_gateway() {
-        EndpointFacts {
+    if ep.is_gateway() {
+        return Ok(EndpointFacts {
             region: c.region.clone(),
             interfaces: Ok(Vec::new()),
             offer: Ok(None),
             subnets: c.subnets(&[], vec![filter("vpc-id", [ep.vpc_id.as_str()])]).await,
             groups: Ok(Vec::new()),
-            vpc,
+            vpc: c.vpc(&ep.vpc_id).await,
             route_tables: c.route_tables(&ep.vpc_id).await,
             acls: c.acls(vec![filter("vpc-id", [ep.vpc_id.as_str()])]).await,
             prefix_list: c.prefix_list(&ep.service_name).await,
@@ -596,32 +659,74 @@ pub async fn endpoint_facts(c: &Clients, id: &str, options: &Options) -> Read<En
             owner,
             bucket,
             endpoint: Some(ep),
-        }
-    } else {
-        let mut acl_subnets = ep.subnet_ids.clone();
-        acl_subnets.extend(source_subnets);
-        EndpointFacts {
-            region: c.region.clone(),
-            interfaces: c.interfaces(&ep.network_interface_ids, Vec::new()).await,
-            offer: c.offer(&ep).await,
-            subnets: c.subnets(&ep.subnet_ids, Vec::new()).await,
-            groups: c.groups(&ep.group_ids, Vec::new()).await,
-            vpc,
-            route_tables: Ok(Vec::new()),
-            acls: if acl_subnets.is_empty() {
-                Ok(Vec::new())
-            } else {
-                c.acls(vec![filter("association.subnet-id", acl_subnets)]).await
-            },
-            prefix_list: Ok(None),
-            source,
-            ports,
-            owner: owner.clone(),
-            bucket: bucket.clone(),
-            endpoint: Some(ep),
-        }
-    };
+        });
+    }
+    // A requester-managed endpoint's interfaces say who made it.
+    let interfaces =
+        if ep.requester_managed { c.interfaces(&ep.network_interface_ids, Vec::new()).await } else { Ok(Vec::new()) };
+    let mut facts = interface_traffic_facts(c, ep, source, ports).await;
+    facts.interfaces = interfaces;
+    facts.owner = owner;
+    facts.bucket = bucket;
     Ok(facts)
+}
+
+/// The operations [`interface_traffic_facts`] and [`group_facts`] (without
+/// --check-permissions) call: the InterfaceEndpoint controller reads through
+/// them, so the operator's IAM policy grants them too.
+pub const OPERATOR_READS: &[&str] = &[
+    "ec2:DescribeInstances",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSecurityGroupReferences",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcEndpointServices",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeVpcs",
+];
+
+/// What the traffic checks of an interface endpoint need: the service's
+/// zones, the endpoint's subnets and security groups, the VPC and its DNS
+/// attributes, the network ACLs of the endpoint's (and the client's)
+/// subnets. Seven reads (the VPC attribute is read twice).
+pub async fn interface_traffic_facts(
+    c: &Clients,
+    ep: Endpoint,
+    source: Option<Read<Source>>,
+    ports: Vec<u16>,
+) -> EndpointFacts {
+    let mut acl_subnets = ep.subnet_ids.clone();
+    acl_subnets.extend(source.as_ref().and_then(|s| s.as_ref().ok()).map(|s| s.subnet_ids.clone()).unwrap_or_default());
+    EndpointFacts {
+        region: c.region.clone(),
+        interfaces: Ok(Vec::new()),
+        offer: c.offer(&ep).await,
+        subnets: c.subnets(&ep.subnet_ids, Vec::new()).await,
+        groups: c.groups(&ep.group_ids, Vec::new()).await,
+        vpc: c.vpc(&ep.vpc_id).await,
+        route_tables: Ok(Vec::new()),
+        acls: if acl_subnets.is_empty() {
+            Ok(Vec::new())
+        } else {
+            c.acls(vec![filter("association.subnet-id", acl_subnets)]).await
+        },
+        prefix_list: Ok(None),
+        source,
+        ports,
+        owner: OwnerClues::default(),
+        bucket: None,
+        endpoint: Some(ep),
+    }
+}
+
+/// The ports clients of `service_name` use when the user names none: 443
+/// for AWS services; unknown for endpoint services (consumers cannot see
+/// their listeners).
+pub fn default_ports(service_name: &str) -> Vec<u16> {
+    let aws_service = service_name.starts_with("com.amazonaws.") && !service_name.starts_with("com.amazonaws.vpce.");
+    if aws_service { vec![443] } else { Vec::new() }
 }
 
 /// Everything the security-group checks need.

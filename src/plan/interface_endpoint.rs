@@ -519,26 +519,11 @@ pub fn plan_deletion(observed: Option<&ObservedEndpoint>, retain: bool) -> Endpo
     }
 }
 
-/// Which AWS service likely owns a requester-managed endpoint, and what to
-/// delete instead.
+/// Which AWS service owns a requester-managed endpoint, and what to delete
+/// instead, in `doctor`'s words (from the endpoint's tags).
 pub fn requester_owner(o: &ObservedEndpoint) -> String {
-    if o.tags.get("AWSNetworkFirewallManaged").map(String::as_str) == Some("true") || o.tags.contains_key("Firewall") {
-        let firewall = o.tags.get("Firewall").map(String::as_str).unwrap_or("the firewall");
-        return format!(
-            "endpoint {} belongs to AWS Network Firewall ({firewall}); delete the firewall or remove its subnet mapping instead",
-            o.id
-        );
-    }
-    if o.service_name.contains(".rds") || o.tags.keys().any(|k| k.to_ascii_lowercase().contains("rds")) {
-        return format!(
-            "endpoint {} belongs to Amazon RDS (RDS Proxy or Aurora Serverless: the database's DNS name is a CNAME to it); delete the proxy or cluster instead",
-            o.id
-        );
-    }
-    format!(
-        "endpoint {} was created by an AWS service for {} (RequesterManaged); delete the resource of that service instead",
-        o.id, o.service_name
-    )
+    let ep = crate::doctor::facts::Endpoint::from(o);
+    crate::doctor::endpoint::sentence(&crate::doctor::endpoint::deletion(&ep, &[], &Default::default()))
 }
 
 /// What DescribeVpcEndpointServices tells a consumer about a service.
@@ -557,51 +542,79 @@ pub struct ServiceDetails {
 }
 
 /// Subnets in Availability Zones the service does not serve, compared by
-/// AZ ID (names differ between accounts). `zones` maps each subnet to its
-/// (AZ name, AZ ID). Only meaningful for a service in the endpoint's region.
+/// AZ ID (names differ between accounts), in `doctor`'s words. `zones` maps
+/// each subnet to its (AZ name, AZ ID). Only meaningful for a service in the
+/// endpoint's region.
 pub fn subnet_zone_problems(
     desired: &DesiredEndpoint,
     service: &ServiceDetails,
     zones: &BTreeMap<String, (String, String)>,
 ) -> Vec<SpecProblem> {
+    use crate::doctor::facts::{ServiceOffer, Subnet};
     if service.availability_zone_ids.is_empty() || desired.service_region.is_some() {
         return Vec::new();
     }
-    zones
+    let offer = ServiceOffer {
+        name: desired.service_name.clone(),
+        zone_names: service.availability_zones.clone(),
+        zone_ids: service.availability_zone_ids.clone(),
+        owner: service.owner.clone(),
+        acceptance_required: service.acceptance_required.unwrap_or(false),
+    };
+    let subnets: Vec<Subnet> = zones
         .iter()
-        .filter(|(_, (_, az_id))| !service.availability_zone_ids.contains(az_id))
-        .map(|(subnet, (az, az_id))| {
+        .map(|(id, (az, az_id))| Subnet {
+            id: id.clone(),
+            cidr: None,
+            zone: Some(az.clone()),
+            zone_id: Some(az_id.clone()),
+        })
+        .collect();
+    let check = crate::doctor::endpoint::zones(&Ok(Some(offer)), &Ok(subnets));
+    if check.verdict != crate::doctor::Verdict::Fail {
+        return Vec::new();
+    }
+    let served = check.evidence.last().cloned().unwrap_or_default();
+    check
+        .evidence
+        .iter()
+        .filter(|e| e.starts_with("subnet"))
+        .map(|e| {
             SpecProblem::new(
                 "spec.subnetIds",
-                format!(
-                    "{subnet} is in {az_id} ({az} in this account), which {} does not serve (it serves {}): use subnets in those Availability Zones, or ask the provider to enable the zone",
-                    desired.service_name,
-                    service.availability_zone_ids.join(", ")
-                ),
+                format!("{e}: {} Fix: {} ({served})", check.summary, check.fix.as_deref().unwrap_or_default()),
             )
         })
         .collect()
 }
 
-/// Private DNS needs the VPC's `enableDnsSupport` and `enableDnsHostnames`.
+/// Private DNS needs the VPC's `enableDnsSupport` and `enableDnsHostnames`,
+/// in `doctor`'s words.
 pub fn vpc_dns_problem(desired: &DesiredEndpoint, dns_support: bool, dns_hostnames: bool) -> Option<SpecProblem> {
-    if desired.private_dns_enabled != Some(true) || (dns_support && dns_hostnames) {
+    use crate::doctor::facts::{Endpoint, Vpc};
+    if desired.private_dns_enabled != Some(true) {
         return None;
     }
-    let missing: Vec<&str> =
-        [(!dns_support).then_some("enableDnsSupport"), (!dns_hostnames).then_some("enableDnsHostnames")]
-            .into_iter()
-            .flatten()
-            .collect();
-    Some(SpecProblem::new(
-        "spec.privateDnsEnabled",
-        format!(
-            "private DNS needs {} on {}: turn them on (aws ec2 modify-vpc-attribute --vpc-id {} --enable-dns-hostnames '{{\"Value\":true}}', likewise --enable-dns-support) or set privateDnsEnabled: false",
-            missing.join(" and "),
-            desired.vpc_id,
-            desired.vpc_id
-        ),
-    ))
+    let ep = Endpoint {
+        kind: "Interface".into(),
+        vpc_id: desired.vpc_id.clone(),
+        service_name: desired.service_name.clone(),
+        private_dns_enabled: true,
+        ..Default::default()
+    };
+    let vpc = Vpc {
+        id: desired.vpc_id.clone(),
+        cidrs: Vec::new(),
+        dns_support: Ok(dns_support),
+        dns_hostnames: Ok(dns_hostnames),
+    };
+    let check = crate::doctor::endpoint::private_dns(&ep, &Ok(vpc));
+    (check.verdict == crate::doctor::Verdict::Fail).then(|| {
+        SpecProblem::new(
+            "spec.privateDnsEnabled",
+            format!("{} — or set privateDnsEnabled: false", crate::doctor::endpoint::sentence(&check)),
+        )
+    })
 }
 
 /// What to do about an AWS error whose message does not say what to
@@ -986,10 +999,11 @@ mod tests {
         o.tags.insert("Firewall".into(), "arn:aws:network-firewall:us-east-1:111122223333:firewall/edge".into());
         let EndpointDeletion::RequesterManaged(why) = plan_deletion(Some(&o), false) else { panic!() };
         assert!(why.contains("AWS Network Firewall") && why.contains("firewall/edge"), "{why}");
+        // Without tags: doctor's words say where to look.
         o.tags.clear();
-        o.service_name = "com.amazonaws.us-east-1.rds".into();
         let EndpointDeletion::RequesterManaged(why) = plan_deletion(Some(&o), false) else { panic!() };
-        assert!(why.contains("Amazon RDS"), "{why}");
+        assert!(why.contains("Operation is not allowed for requester-managed VPC endpoints"), "{why}");
+        assert!(why.contains("CloudTrail") && why.contains("RDS Proxy"), "{why}");
     }
 
     #[test]
@@ -1016,7 +1030,8 @@ mod tests {
         ]);
         let problems = subnet_zone_problems(&d, &service, &zones);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].message.contains("subnet-c is in use1-az3"), "{}", problems[0]);
+        assert!(problems[0].message.contains("subnet-c in use1-az3 (us-east-1c)"), "{}", problems[0]);
+        assert!(problems[0].message.contains("the service serves use1-az1"), "{}", problems[0]);
     }
 
     #[test]

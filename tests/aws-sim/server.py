@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import dns_sim  # noqa: E402
 import network_sim  # noqa: E402
 import privatelink_sim  # noqa: E402
 
@@ -320,6 +321,8 @@ class Simulator:
                 body["account"], body["region"], body["subnetId"], body.get("groupIds", []),
                 body["interfaceType"], body["description"], body.get("requesterId", "amazon"),
             )
+        if path == "/_sim/dns" and method == "POST":
+            return dns_sim.register(body["name"], body["cname"])
         if path == "/_sim/cloudtrail" and method == "POST":
             return network_sim.record_event(body["account"], body["region"], body)
         raise KeyError(f"{method} {path}")
@@ -336,6 +339,7 @@ def main() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
+    dns_sim.serve(args.host, args.port)
     app = Simulator(DomainDispatcherApplication(create_backend_app))
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     print(f"aws-sim listening on http://{args.host}:{args.port} (started in {time.monotonic() - started:.2f}s)", flush=True)

@@ -186,6 +186,40 @@ fn health_of_every_state_of_every_kind() {
             "Progressing",
             "private DNS",
         ),
+        // Available, but nothing lets clients in.
+        (
+            object(
+                "InterfaceEndpoint",
+                1,
+                Some(1),
+                json!([
+                    synced.clone(),
+                    cond("Ready", "True", "Available", "endpoint vpce-1 is available"),
+                    cond(
+                        "TrafficAllowed",
+                        "False",
+                        "SecurityGroups",
+                        "The endpoint's security groups do not let the clients in."
+                    )
+                ]),
+            ),
+            "Degraded",
+            "traffic blocked: SecurityGroups",
+        ),
+        (
+            object(
+                "InterfaceEndpoint",
+                1,
+                Some(1),
+                json!([
+                    synced.clone(),
+                    cond("Ready", "True", "Available", "endpoint vpce-1 is available"),
+                    cond("TrafficAllowed", "True", "Allowed", "nothing AWS shows blocks clients")
+                ]),
+            ),
+            "Healthy",
+            "vpce-1 is available",
+        ),
         (
             object(
                 "InterfaceEndpoint",

@@ -10,7 +10,8 @@ use aws_sdk_elasticloadbalancingv2::types::LoadBalancerTypeEnum;
 use serde_json::{Value, json};
 
 use crate::support::{
-    allow_all, aws_endpoint, code, ec2_as, elbv2_as, endpoint_request, sim_control, sim_service, sim_vpc, uuid_like,
+    DEFAULT_ACCOUNT, TestEnv, allow_all, aws_endpoint, code, create, ec2_as, elbv2_as, endpoint_request, sim_control,
+    sim_service, sim_vpc, uuid_like, wait_for, wait_gone,
 };
 
 const REGION: &str = "eu-west-1";
@@ -68,10 +69,14 @@ fn doctor(account: &str, args: &[&str]) -> Run {
 }
 
 fn doctor_as(account: &str, args: &[&str], json: bool) -> Run {
+    doctor_in(account, REGION, args, json)
+}
+
+fn doctor_in(account: &str, region: &str, args: &[&str], json: bool) -> Run {
     crate::support::require_simulator();
     let role = format!("arn:aws:iam::{account}:role/doctor");
     let mut cmd = binary();
-    cmd.arg("doctor").args(args).args(["--region", REGION, "--role-arn", &role]);
+    cmd.arg("doctor").args(args).args(["--region", region, "--role-arn", &role]);
     if json {
         cmd.args(["--output", "json"]);
     }
@@ -349,8 +354,71 @@ async fn requester_managed_endpoints_name_the_service_to_delete_instead() {
     )
     .await;
     let untagged = created["VpcEndpointId"].as_str().unwrap().to_string();
-    let run = doctor(account, &[&untagged]);
+    let run = doctor(account, &[&untagged, "--nameserver", &crate::support::sim_nameserver()]);
     run.assert("requester-managed", "fail", &["an AWS service", "CloudTrail", "CNAME", "no CreateVpcEndpoint event"]);
+
+    // A database whose DNS name is a CNAME of the endpoint's: an RDS Proxy
+    // and an Aurora Serverless cluster, each behind its own endpoint.
+    let rds = crate::support::rds_as(account, REGION).await;
+    let for_proxy = sim_control(
+        "POST",
+        "/_sim/requester-managed-endpoint",
+        Some(json!({"account": account, "region": REGION, "vpcId": vpc.id, "subnetIds": [vpc.subnets[0]],
+            "serviceName": format!("com.amazonaws.vpce.{REGION}.vpce-svc-0cccc1111dddd2222"), "tags": {}})),
+    )
+    .await["VpcEndpointId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let proxy = rds
+        .create_db_proxy()
+        .db_proxy_name("orders")
+        .engine_family(aws_sdk_rds::types::EngineFamily::Postgresql)
+        .role_arn(format!("arn:aws:iam::{account}:role/proxy"))
+        .vpc_subnet_ids(&vpc.subnets[0])
+        .auth(
+            aws_sdk_rds::types::UserAuthConfig::builder()
+                .secret_arn(format!("arn:aws:secretsmanager:{REGION}:{account}:secret:db"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let proxy_host = proxy.db_proxy().unwrap().endpoint().unwrap().to_string();
+    let for_cluster = sim_control(
+        "POST",
+        "/_sim/requester-managed-endpoint",
+        Some(json!({"account": account, "region": REGION, "vpcId": vpc.id, "subnetIds": [vpc.subnets[0]],
+            "serviceName": format!("com.amazonaws.vpce.{REGION}.vpce-svc-0eeee3333ffff4444"), "tags": {}})),
+    )
+    .await["VpcEndpointId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cluster = rds
+        .create_db_cluster()
+        .db_cluster_identifier("reports")
+        .engine("aurora-mysql")
+        .engine_mode("serverless")
+        .master_username("admin")
+        .master_user_password("correct-horse-battery")
+        .send()
+        .await
+        .unwrap();
+    let cluster_host = cluster.db_cluster().unwrap().endpoint().unwrap().to_string();
+    for (host, endpoint) in [(&proxy_host, &for_proxy), (&cluster_host, &for_cluster)] {
+        let dns = ec2.describe_vpc_endpoints().vpc_endpoint_ids(endpoint).send().await.unwrap().vpc_endpoints()[0]
+            .dns_entries()[0]
+            .dns_name()
+            .unwrap()
+            .to_string();
+        sim_control("POST", "/_sim/dns", Some(json!({"name": host, "cname": dns}))).await;
+    }
+    let nameserver = crate::support::sim_nameserver();
+    let run = doctor(account, &[&for_proxy, "--nameserver", &nameserver]);
+    run.assert("requester-managed", "fail", &["RDS Proxy orders created it", &proxy_host, "Delete RDS Proxy orders"]);
+    let run = doctor(account, &[&for_cluster, "--nameserver", &nameserver]);
+    run.assert("requester-managed", "fail", &["Aurora Serverless cluster reports created it", &cluster_host]);
 
     // CloudTrail kept the CreateVpcEndpoint event (within 90 days): the
     // service principal that called names the owner.
@@ -907,4 +975,117 @@ async fn doctor_only_reads_and_says_what_it_could_not_read() {
     assert!(text.stdout.contains("????  network-interfaces"), "{}", text.stdout);
     assert!(text.stdout.contains(&format!("Security group {free} in {REGION}")), "{}", text.stdout);
     assert!(text.stdout.contains("Result: "), "{}", text.stdout);
+}
+
+/// The InterfaceEndpoint controller runs doctor's checks: its
+/// TrafficAllowed condition carries the words doctor prints, deleting an
+/// endpoint names what still holds its security groups, and every call it
+/// makes for them is in the operator's IAM policy.
+#[tokio::test]
+async fn the_interface_endpoint_controller_says_what_doctor_says() {
+    use kube::api::{Api, DeleteParams};
+    use privatelink_operator::api::InterfaceEndpoint;
+    use privatelink_operator::api::conditions::TRAFFIC_ALLOWED;
+    let region = "eu-central-2";
+    let timeout = std::time::Duration::from_secs(30);
+    let ec2 = ec2_as(DEFAULT_ACCOUNT, region).await;
+    let vpc = sim_vpc(DEFAULT_ACCOUNT, region, 2).await;
+    ec2.modify_vpc_attribute()
+        .vpc_id(&vpc.id)
+        .enable_dns_hostnames(aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .unwrap();
+    let open = group(&ec2, &vpc.id, "open").await;
+    ec2.authorize_security_group_ingress()
+        .group_id(&open)
+        .ip_permissions(tcp(443).ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/16").build()).build())
+        .send()
+        .await
+        .unwrap();
+    let closed = group(&ec2, &vpc.id, "closed").await;
+    let s3 = format!("com.amazonaws.{region}.s3");
+    let mut env = TestEnv::new(region).await;
+    env.start_interface_endpoints();
+    let api: Api<InterfaceEndpoint> = env.api("team-b");
+    let spec = |groups: &[&str]| {
+        serde_json::from_value(
+            json!({"vpcId": vpc.id, "serviceName": s3, "subnetIds": [vpc.subnets[0]], "securityGroupIds": groups}),
+        )
+        .unwrap()
+    };
+    create(&api, &InterfaceEndpoint::new("reachable", spec(&[&open]))).await;
+    create(&api, &InterfaceEndpoint::new("unreachable", spec(&[&closed]))).await;
+    let traffic = |e: &InterfaceEndpoint| {
+        let c = e.status.as_ref()?.conditions.iter().find(|c| c.type_ == TRAFFIC_ALLOWED)?;
+        Some((c.status.clone(), c.reason.clone(), c.message.clone(), e.status.as_ref()?.vpc_endpoint_id.clone()?))
+    };
+    let (status, reason, message, _) = wait_for(&api, "reachable", timeout, "TrafficAllowed", traffic).await;
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Allowed"), "{message}");
+    assert!(message.contains("security-groups, network-acls, vpc-dns"), "{message}");
+    let (status, reason, message, id) = wait_for(&api, "unreachable", timeout, "TrafficAllowed", traffic).await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "SecurityGroups"), "{message}");
+    // The same words as doctor's.
+    let run = doctor_in(DEFAULT_ACCOUNT, region, &[&id], true);
+    let check = run.check("security-groups");
+    assert!(message.starts_with(check["summary"].as_str().unwrap()), "{message} vs {check:#}");
+    assert!(message.contains(check["fix"].as_str().unwrap()), "{message} vs {check:#}");
+
+    // A security group also used by an endpoint made outside the operator:
+    // deleting the object names what still holds it.
+    let shared = group(&ec2, &vpc.id, "shared").await;
+    let other = endpoint_request(&ec2, &vpc, &s3)
+        .security_group_ids(&shared)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoint()
+        .unwrap()
+        .vpc_endpoint_id()
+        .unwrap()
+        .to_string();
+    create(&api, &InterfaceEndpoint::new("sharing", spec(&[&shared]))).await;
+    wait_for(&api, "sharing", timeout, "TrafficAllowed", traffic).await;
+    api.delete("sharing", &DeleteParams::default()).await.unwrap();
+    wait_gone(&api, "sharing", timeout).await;
+    let events = env.events("team-b").await;
+    let held = events
+        .iter()
+        .find(|e| e["reason"] == "SecurityGroupStillHeld")
+        .unwrap_or_else(|| panic!("no SecurityGroupStillHeld event: {events:#?}"));
+    let note = held["note"].as_str().unwrap();
+    assert!(
+        note.contains(&shared)
+            && note.contains(&format!("endpoint {other}"))
+            && note.contains("--remove-security-group-ids"),
+        "{note}"
+    );
+
+    // Every EC2 call the controller made is granted by the operator's policy.
+    let policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/charts/privatelink-operator/files/iam-policy.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let granted: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s["Sid"].as_str().unwrap_or_default().starts_with("Doctor"))
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let calls = env.aws.counter().snapshot();
+    for (service, operation) in calls.calls.keys() {
+        if service == "EC2" {
+            assert!(
+                granted.contains(&format!("ec2:{operation}")),
+                "the controller called {operation}, which the operator's policy does not grant"
+            );
+        }
+    }
+    assert!(calls.calls.keys().any(|(_, op)| op == "DescribeNetworkAcls"), "the traffic checks ran: {:?}", calls.calls);
 }

@@ -6,7 +6,8 @@
 --   Suspended    waiting on someone else: the service owner's acceptance,
 --                or a consumer that has not asked to connect yet;
 --   Degraded     the last reconcile failed (Synced=False), deletion is
---                blocked, or AWS refused or failed the resource.
+--                blocked, AWS refused or failed the resource, or an
+--                endpoint's clients are blocked (TrafficAllowed=False).
 local hs = {}
 
 local function condition(conditions, type)
@@ -52,6 +53,12 @@ end
 if synced ~= nil and synced.status == "False" then
   hs.status = "Degraded"
   hs.message = describe(synced)
+  return hs
+end
+local traffic = condition(conditions, "TrafficAllowed")
+if traffic ~= nil and traffic.status == "False" then
+  hs.status = "Degraded"
+  hs.message = "traffic blocked: " .. describe(traffic)
   return hs
 end
 if ready ~= nil and ready.status == "True" then

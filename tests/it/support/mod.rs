@@ -388,6 +388,19 @@ pub async fn s3_as(account: &str, region: &str) -> aws_sdk_s3::Client {
     )
 }
 
+/// An RDS client acting as `account` in `region`.
+pub async fn rds_as(account: &str, region: &str) -> aws_sdk_rds::Client {
+    let config = sim_config(region).await;
+    aws_sdk_rds::Client::from_conf(
+        aws_sdk_rds::config::Builder::from(&config).interceptor(AccountHeader(account.to_string())).build(),
+    )
+}
+
+/// The simulator's DNS server (UDP, on the simulator's port).
+pub fn sim_nameserver() -> String {
+    aws_endpoint().trim_start_matches("http://").trim_end_matches('/').to_string()
+}
+
 /// Call the simulator's control endpoint (`/_sim/...`) and return its JSON.
 pub async fn sim_control(method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
