@@ -641,3 +641,164 @@ async fn faults_and_call_accounting() {
     assert_eq!(log[0]["action"], json!("DescribeVpcs"), "the log keeps call order");
     assert_eq!(log[0]["error"], json!("RequestLimitExceeded"));
 }
+
+#[tokio::test]
+async fn network_interfaces_references_prefix_lists_and_cloudtrail_as_aws_shows_them() {
+    let account = "300000000041";
+    let ec2 = ec2_as(account, REGION).await;
+    let net = vpc(account, REGION, 2).await;
+    let group = |name: &'static str| {
+        let ec2 = ec2.clone();
+        let vpc = net.id.clone();
+        async move {
+            ec2.create_security_group()
+                .group_name(name)
+                .description(name)
+                .vpc_id(vpc)
+                .send()
+                .await
+                .unwrap()
+                .group_id()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (first, second) = (group("first").await, group("second").await);
+    // An interface endpoint's interfaces: vpc_endpoint, requester-managed,
+    // named after the endpoint, in their subnet's range, with its groups,
+    // following ModifyVpcEndpoint.
+    let ep = endpoint_request(&ec2, &net, &format!("com.amazonaws.{REGION}.s3"))
+        .security_group_ids(&first)
+        .send()
+        .await
+        .unwrap()
+        .vpc_endpoint()
+        .unwrap()
+        .clone();
+    let id = ep.vpc_endpoint_id().unwrap();
+    let eni_id = ep.network_interface_ids()[0].clone();
+    let eni = |ec2: aws_sdk_ec2::Client, eni_id: String| async move {
+        ec2.describe_network_interfaces().network_interface_ids(eni_id).send().await.unwrap().network_interfaces()[0]
+            .clone()
+    };
+    let e = eni(ec2.clone(), eni_id.clone()).await;
+    assert_eq!(e.interface_type().map(|t| t.as_str()), Some("vpc_endpoint"));
+    assert_eq!(e.requester_managed(), Some(true));
+    assert_eq!(e.description(), Some(format!("VPC Endpoint Interface {id}").as_str()));
+    assert!(e.private_ip_address().unwrap().starts_with("10.0.0."), "{:?}", e.private_ip_address());
+    assert_eq!(e.groups()[0].group_id(), Some(first.as_str()));
+    ec2.modify_vpc_endpoint()
+        .vpc_endpoint_id(id)
+        .add_security_group_ids(&second)
+        .remove_security_group_ids(&first)
+        .send()
+        .await
+        .unwrap();
+    let e = eni(ec2.clone(), eni_id.clone()).await;
+    assert_eq!(e.groups().iter().filter_map(|g| g.group_id()).collect::<Vec<_>>(), vec![second.as_str()]);
+    // The released group can go; the held one cannot; the default never.
+    ec2.delete_security_group().group_id(&first).send().await.unwrap();
+    let held = ec2.delete_security_group().group_id(&second).send().await.unwrap_err();
+    assert_eq!(code(&held.into_service_error()), "DependencyViolation");
+    let default = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(&net.id).build())
+        .filters(Filter::builder().name("group-name").values("default").build())
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .group_id()
+        .unwrap()
+        .to_string();
+    let refused = ec2.delete_security_group().group_id(&default).send().await.unwrap_err();
+    assert_eq!(code(&refused.into_service_error()), "CannotDelete");
+
+    // A Network Load Balancer's interfaces carry its groups.
+    let lb_group = group("lb").await;
+    elbv2_as(account, REGION)
+        .await
+        .create_load_balancer()
+        .name("sim-nlb-enis")
+        .r#type(LoadBalancerTypeEnum::Network)
+        .set_subnets(Some(net.subnets.clone()))
+        .security_groups(&lb_group)
+        .send()
+        .await
+        .unwrap();
+    let lb_enis = ec2
+        .describe_network_interfaces()
+        .filters(Filter::builder().name("group-id").values(&lb_group).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lb_enis.network_interfaces().len(), 2);
+    for e in lb_enis.network_interfaces() {
+        assert_eq!(e.interface_type().map(|t| t.as_str()), Some("network_load_balancer"));
+        assert!(e.description().unwrap().starts_with("ELB net/sim-nlb-enis/"), "{:?}", e.description());
+    }
+
+    // References from a peered VPC.
+    let peer =
+        ec2.create_vpc().cidr_block("10.9.0.0/16").send().await.unwrap().vpc().unwrap().vpc_id().unwrap().to_string();
+    let pcx = ec2.create_vpc_peering_connection().vpc_id(&net.id).peer_vpc_id(&peer).send().await.unwrap();
+    let pcx = pcx.vpc_peering_connection().unwrap().vpc_peering_connection_id().unwrap().to_string();
+    ec2.accept_vpc_peering_connection().vpc_peering_connection_id(&pcx).send().await.unwrap();
+    let remote = ec2.create_security_group().group_name("remote").description("r").vpc_id(&peer).send().await.unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(remote.group_id().unwrap())
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(&lb_group)
+                        .vpc_peering_connection_id(&pcx)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let refs = ec2.describe_security_group_references().group_id(&lb_group).send().await.unwrap();
+    let r = &refs.security_group_reference_set()[0];
+    assert_eq!((r.referencing_vpc_id(), r.vpc_peering_connection_id()), (Some(peer.as_str()), Some(pcx.as_str())));
+
+    // AWS-managed prefix lists come with their ranges.
+    let pl = ec2
+        .describe_prefix_lists()
+        .filters(Filter::builder().name("prefix-list-name").values(format!("com.amazonaws.{REGION}.s3")).build())
+        .send()
+        .await
+        .unwrap();
+    assert!(!pl.prefix_lists()[0].cidrs().is_empty());
+
+    // CloudTrail: recorded events, 90 days, newest first.
+    for (days, who) in [(3, "rds.amazonaws.com"), (1, "alice"), (200, "bob")] {
+        sim_control(
+            "POST",
+            "/_sim/cloudtrail",
+            Some(json!({"account": account, "region": REGION, "eventName": "CreateVpcEndpoint", "username": who,
+                "daysAgo": days, "resources": [{"type": "AWS::EC2::VPCEndpoint", "name": id}]})),
+        )
+        .await;
+    }
+    let trail = crate::support::cloudtrail_as(account, REGION).await;
+    let events = trail
+        .lookup_events()
+        .lookup_attributes(
+            aws_sdk_cloudtrail::types::LookupAttribute::builder()
+                .attribute_key(aws_sdk_cloudtrail::types::LookupAttributeKey::ResourceName)
+                .attribute_value(id)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let users: Vec<_> = events.events().iter().filter_map(|e| e.username()).collect();
+    assert_eq!(users, vec!["alice", "rds.amazonaws.com"], "newest first, within 90 days");
+}

@@ -396,6 +396,14 @@ pub async fn rds_as(account: &str, region: &str) -> aws_sdk_rds::Client {
     )
 }
 
+/// A CloudTrail client acting as `account` in `region`.
+pub async fn cloudtrail_as(account: &str, region: &str) -> aws_sdk_cloudtrail::Client {
+    let config = sim_config(region).await;
+    aws_sdk_cloudtrail::Client::from_conf(
+        aws_sdk_cloudtrail::config::Builder::from(&config).interceptor(AccountHeader(account.to_string())).build(),
+    )
+}
+
 /// The simulator's DNS server (UDP, on the simulator's port).
 pub fn sim_nameserver() -> String {
     aws_endpoint().trim_start_matches("http://").trim_end_matches('/').to_string()
