@@ -251,7 +251,7 @@ async fn follow_up(
     }
 
     let outside = outside_principals(&connections, &base.principals, &account_of(&base.identity));
-    status.connections = connection_statuses(&connections, &decided, &accepted, &outside);
+    status.connections = connection_statuses(&connections, &decided, &accepted, &outside, &status.connections);
     status.connection_counts = counts(&connections);
     status.active_remote_regions = active_remote_regions(&connections, &base.desired.region);
     status.notification_ids = notifications.iter().map(|n| (n.topic_arn.clone(), n.id.clone())).collect();

@@ -75,13 +75,20 @@ pub fn auto_accepted(
         .collect()
 }
 
-/// What the service's status lists about its connections.
+/// What the service's status lists about its connections. A connection an
+/// autoAccept rule accepted (now, or as `previously` recorded) keeps saying
+/// so at later reconciles, unless an EndpointConnection decides it since.
 pub fn connection_statuses(
     connections: &[ObservedConnection],
     decided: &BTreeMap<String, String>,
     auto_accepted: &[String],
     outside: &[&ObservedConnection],
+    previously: &[ConnectionStatus],
 ) -> Vec<ConnectionStatus> {
+    let by_rule = |id: &str| {
+        auto_accepted.iter().any(|a| a == id)
+            || previously.iter().any(|p| p.vpc_endpoint_id == id && p.decided_by.as_deref() == Some("autoAccept"))
+    };
     connections
         .iter()
         .map(|c| ConnectionStatus {
@@ -93,7 +100,7 @@ pub fn connection_statuses(
             decided_by: decided
                 .get(&c.endpoint_id)
                 .map(|name| format!("EndpointConnection {name}"))
-                .or_else(|| auto_accepted.contains(&c.endpoint_id).then(|| "autoAccept".to_string())),
+                .or_else(|| by_rule(&c.endpoint_id).then(|| "autoAccept".to_string())),
             outside_allowed_principals: outside.iter().any(|o| o.endpoint_id == c.endpoint_id),
         })
         .collect()
@@ -260,10 +267,21 @@ mod tests {
         let decided = BTreeMap::from([("vpce-3".to_string(), "reject-3".to_string())]);
         let accepted = auto_accepted(&connections, &accounts, &decided);
         assert_eq!(accepted, vec!["vpce-1".to_string()], "vpce-2: no rule; vpce-3: an EndpointConnection decides");
-        let statuses = connection_statuses(&connections, &decided, &accepted, &[]);
+        let statuses = connection_statuses(&connections, &decided, &accepted, &[], &[]);
         assert_eq!(statuses[0].decided_by.as_deref(), Some("autoAccept"));
         assert_eq!(statuses[1].decided_by, None, "what matches nothing stays pending, visibly");
         assert_eq!(statuses[2].decided_by.as_deref(), Some("EndpointConnection reject-3"));
+        assert_eq!(statuses[3].decided_by, None, "accepted before the rule, not by it");
+        // The next reconcile accepts nothing, and the rule's acceptance stays recorded.
+        let mut accepted_now = connections.clone();
+        accepted_now[0].state = "available".into();
+        let later = connection_statuses(&accepted_now, &decided, &[], &[], &statuses);
+        assert_eq!(later[0].decided_by.as_deref(), Some("autoAccept"));
+        assert_eq!(later[3].decided_by, None);
+        // An EndpointConnection created since wins over the record.
+        let now_decided = BTreeMap::from([("vpce-1".to_string(), "keep-1".to_string())]);
+        let decided_later = connection_statuses(&accepted_now, &now_decided, &[], &[], &statuses);
+        assert_eq!(decided_later[0].decided_by.as_deref(), Some("EndpointConnection keep-1"));
         assert_eq!(counts(&connections).get("pendingAcceptance"), Some(&3));
     }
 
