@@ -82,6 +82,16 @@ struct RunArgs {
     /// Log format.
     #[arg(long, env = "PLO_LOG_FORMAT", value_enum, default_value = "json")]
     log_format: LogFormat,
+    /// Scale of the operator's own EC2 token buckets, which follow AWS's
+    /// documented rates per account, region and action class: below 1
+    /// leaves the rest of the account's budget to other tools (0.5: half);
+    /// 0 turns them off (AWS's throttling and the SDK's retries remain).
+    #[arg(long, env = "PLO_AWS_RATE_SCALE", default_value_t = 1.0)]
+    aws_rate_scale: f64,
+    /// Read AWS with one Describe per object, as peer tools do, instead of
+    /// one paginated Describe per kind, account and region (for comparison).
+    #[arg(long, env = "PLO_PER_OBJECT_READS", default_value_t = false)]
+    per_object_reads: bool,
 }
 
 /// How `plan` and `doctor` print.
@@ -260,6 +270,8 @@ fn run(args: RunArgs) -> ExitCode {
             duration: std::time::Duration::from_secs(args.leader_election_lease_seconds),
             grace: std::time::Duration::from_secs((args.leader_election_lease_seconds / 3).max(1)),
         }),
+        aws_rate_scale: args.aws_rate_scale.max(0.0),
+        per_object_reads: args.per_object_reads,
     };
     match runtime.block_on(operator::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,6 +48,13 @@ pub struct AwsResultLabels {
     pub code: String,
 }
 
+/// Labels of the client-side throttle wait.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BudgetLabels {
+    /// EC2 action class (`read`, `endpoints`, `services`, …).
+    pub class: String,
+}
+
 /// Labels of the objects gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ObjectLabels {
@@ -66,6 +73,7 @@ pub struct Metrics {
     aws_requests: Family<AwsResultLabels, Counter>,
     aws_throttled: Family<AwsLabels, Counter>,
     aws_retries: Family<AwsLabels, Counter>,
+    aws_wait: Family<BudgetLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     objects: Family<ObjectLabels, Gauge>,
     leader: Gauge,
     ready_by_object: Mutex<HashMap<String, ObjectLabels>>,
@@ -85,6 +93,7 @@ pub const NAMES: &[&str] = &[
     "aws_api_requests_total",
     "aws_api_throttled_requests_total",
     "aws_api_retries_total",
+    "aws_api_client_wait_seconds_total",
     "privatelink_objects",
     "leader_election_master_status",
 ];
@@ -100,6 +109,7 @@ impl Default for Metrics {
         let aws_requests = Family::<AwsResultLabels, Counter>::default();
         let aws_throttled = Family::<AwsLabels, Counter>::default();
         let aws_retries = Family::<AwsLabels, Counter>::default();
+        let aws_wait = Family::<BudgetLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
         let objects = Family::<ObjectLabels, Gauge>::default();
         let leader = Gauge::default();
         // prometheus-client adds `_total` to counters itself.
@@ -129,6 +139,11 @@ impl Default for Metrics {
             aws_throttled.clone(),
         );
         registry.register("aws_api_retries", "AWS API attempts beyond the first of a call", aws_retries.clone());
+        registry.register(
+            "aws_api_client_wait_seconds",
+            "Time EC2 calls waited for the operator's own token buckets, by action class",
+            aws_wait.clone(),
+        );
         registry.register("privatelink_objects", "Objects by kind and Ready status", objects.clone());
         registry.register("leader_election_master_status", "1 while this instance leads", leader.clone());
         // Every controller's series from the start, as controller-runtime shows them.
@@ -148,6 +163,7 @@ impl Default for Metrics {
             aws_requests,
             aws_throttled,
             aws_retries,
+            aws_wait,
             objects,
             leader,
             ready_by_object: Mutex::default(),
@@ -190,6 +206,11 @@ impl Metrics {
         }
     }
 
+    /// Time a call of `class` waited for a token.
+    pub fn aws_waited(&self, class: &str, seconds: f64) {
+        self.aws_wait.get_or_create(&BudgetLabels { class: class.to_string() }).inc_by(seconds);
+    }
+
     /// The Ready status of one object (`key` identifies it); None forgets it.
     pub fn object_ready(&self, kind: &str, key: &str, ready: Option<&str>) {
         let Ok(mut seen) = self.ready_by_object.lock() else { return };
@@ -230,6 +251,7 @@ mod tests {
         m.aws_attempt("EC2", "CreateVpcEndpoint", "RequestLimitExceeded");
         m.aws_attempt("EC2", "CreateVpcEndpoint", "Success");
         m.aws_retries("EC2", "CreateVpcEndpoint", 1);
+        m.aws_waited("endpoints", 2.5);
         m.object_ready("InterfaceEndpoint", "a", Some("False"));
         m.object_ready("InterfaceEndpoint", "a", Some("True"));
         m.object_ready("InterfaceEndpoint", "b", Some("True"));

@@ -35,6 +35,10 @@ pub struct Options {
     pub http_address: SocketAddr,
     /// Leader election, when on.
     pub election: Option<Election>,
+    /// Scale of the client-side EC2 token buckets (1: AWS's rates; 0: off).
+    pub aws_rate_scale: f64,
+    /// One Describe per object instead of shared snapshots (for comparison).
+    pub per_object_reads: bool,
 }
 
 /// The three controllers, until they stop.
@@ -56,7 +60,11 @@ pub async fn run(options: Options) -> Result<(), String> {
     controller::check_crd::<InterfaceEndpoint>(&client).await?;
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
-    let aws = AwsClients::with_metrics(AwsClients::loader().load().await, metrics.clone());
+    let budget = Arc::new(crate::aws::budget::Budget::with_metrics(options.aws_rate_scale, metrics.clone()));
+    let mut aws = AwsClients::with_metrics(AwsClients::loader_with(Some(budget)).load().await, metrics.clone());
+    if options.per_object_reads {
+        aws = aws.with_per_object_reads();
+    }
     let region = options
         .region
         .or_else(|| aws.default_region())

@@ -50,6 +50,17 @@ pub fn observe(config: &ServiceConfiguration) -> ObservedService {
     }
 }
 
+/// Convert the SDK's view of a connection.
+pub fn observe_connection(c: &aws_sdk_ec2::types::VpcEndpointConnection) -> ObservedConnection {
+    ObservedConnection {
+        endpoint_id: c.vpc_endpoint_id().unwrap_or_default().to_string(),
+        owner: c.vpc_endpoint_owner().map(str::to_string),
+        state: c.vpc_endpoint_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        region: c.vpc_endpoint_region().map(str::to_string),
+        since: c.creation_timestamp().map(|t| t.to_string()),
+    }
+}
+
 impl RegionClients {
     /// Describe service configurations: the given ids, or every service of
     /// the account in this region when `ids` is empty. One paginated call
@@ -145,13 +156,7 @@ impl RegionClients {
         let mut connections = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk(ACTION, e))?;
-            connections.extend(page.vpc_endpoint_connections().iter().map(|c| ObservedConnection {
-                endpoint_id: c.vpc_endpoint_id().unwrap_or_default().to_string(),
-                owner: c.vpc_endpoint_owner().map(str::to_string),
-                state: c.vpc_endpoint_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                region: c.vpc_endpoint_region().map(str::to_string),
-                since: c.creation_timestamp().map(|t| t.to_string()),
-            }));
+            connections.extend(page.vpc_endpoint_connections().iter().map(observe_connection));
         }
         Ok(connections)
     }

@@ -230,6 +230,9 @@ impl RegionClients {
                     );
                 }
                 let out = request.send().await.map_err(|e| AwsError::from_sdk(name, e))?;
+                if let Some(created) = out.vpc_endpoint() {
+                    self.note_endpoint(&observe(created)).await;
+                }
                 Ok(out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).map(str::to_string))
             }
             EndpointAction::Modify(c) => {

@@ -6,7 +6,8 @@ use super::RegionClients;
 use super::error::{AwsError, ErrorClass};
 use crate::plan::endpoint_service::ObservedLoadBalancer;
 
-fn observe(lb: &LoadBalancer) -> Option<ObservedLoadBalancer> {
+/// Convert the SDK's view of a load balancer.
+pub(crate) fn observe(lb: &LoadBalancer) -> Option<ObservedLoadBalancer> {
     Some(ObservedLoadBalancer {
         arn: lb.load_balancer_arn()?.to_string(),
         lb_type: lb.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),

@@ -4,6 +4,7 @@
 //! paginated Describe per region and account), so the controller's cost
 //! grows with pages, not objects.
 
+pub mod budget;
 pub mod calls;
 pub mod endpoint_service;
 pub mod error;
@@ -11,6 +12,8 @@ pub mod gate;
 pub mod interface_endpoint;
 pub mod load_balancers;
 pub mod notifications;
+mod observed;
+pub mod observer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -52,6 +55,10 @@ pub struct RegionClients {
     pub sns: aws_sdk_sns::Client,
     /// The SDK configuration the clients were built from.
     pub config: SdkConfig,
+    /// Shared snapshots of this account and region.
+    observer: Arc<observer::Observer>,
+    /// Serve reads from the snapshots (false: one Describe per object).
+    batch: bool,
     /// Availability Zones of the region (read once: they do not change).
     zone_count: std::sync::Arc<std::sync::OnceLock<usize>>,
 }
@@ -92,8 +99,9 @@ impl RegionClients {
             .set_tags(Some(tags_from_map(tags)))
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("CreateTags", e))
+            .map_err(|e| AwsError::from_sdk("CreateTags", e))?;
+        self.reread(resource).await;
+        Ok(())
     }
 
     /// DeleteTags: remove tag keys from an EC2 resource.
@@ -105,8 +113,23 @@ impl RegionClients {
             .set_tags(Some(tags))
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("DeleteTags", e))
+            .map_err(|e| AwsError::from_sdk("DeleteTags", e))?;
+        self.reread(resource).await;
+        Ok(())
+    }
+
+    /// After a write to an endpoint or service: read it again into the
+    /// shared snapshot (ownership tags decide what the next reconcile may do).
+    async fn reread(&self, resource: &str) {
+        if resource.starts_with("vpce-svc-") {
+            if let Ok(Some(s)) = self.find_service(resource).await {
+                self.note_service(&s).await;
+            }
+        } else if resource.starts_with("vpce-")
+            && let Ok(Some(e)) = self.find_endpoint(resource).await
+        {
+            self.note_endpoint(&e).await;
+        }
     }
 }
 
@@ -120,17 +143,37 @@ pub struct AwsClients {
     counter: CallCounter,
     gate: MutationGate,
     cache: ClientCache,
+    batch_reads: bool,
 }
 
 impl AwsClients {
     /// Clients from a loaded SDK configuration (credentials, endpoint).
     pub fn new(base: SdkConfig) -> Self {
-        Self { base, counter: CallCounter::default(), gate: MutationGate::default(), cache: Arc::default() }
+        Self {
+            base,
+            counter: CallCounter::default(),
+            gate: MutationGate::default(),
+            cache: Arc::default(),
+            batch_reads: true,
+        }
     }
 
     /// Clients whose calls also feed `metrics`.
     pub fn with_metrics(base: SdkConfig, metrics: Arc<crate::metrics::Metrics>) -> Self {
-        Self { base, counter: CallCounter::with_metrics(metrics), gate: MutationGate::default(), cache: Arc::default() }
+        Self {
+            base,
+            counter: CallCounter::with_metrics(metrics),
+            gate: MutationGate::default(),
+            cache: Arc::default(),
+            batch_reads: true,
+        }
+    }
+
+    /// Read AWS one Describe per object instead of through the shared
+    /// snapshots (how peer tools read; the benchmark compares the two).
+    pub fn with_per_object_reads(mut self) -> Self {
+        self.batch_reads = false;
+        self
     }
 
     /// The gate that stops mutating calls (leader election closes it).
@@ -153,11 +196,23 @@ impl AwsClients {
     /// The configuration loader `from_env` uses, for callers that override
     /// parts of it (endpoint, credentials).
     pub fn loader() -> aws_config::ConfigLoader {
+        Self::loader_with(None)
+    }
+
+    /// The loader, with EC2 calls waiting for tokens of `budget` (the
+    /// operator's; tests and tools leave it out).
+    pub fn loader_with(budget: Option<Arc<budget::Budget>>) -> aws_config::ConfigLoader {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
             ))
             .build_https();
+        let http = match budget {
+            Some(b) => {
+                aws_smithy_runtime_api::client::http::SharedHttpClient::new(budget::BudgetedClient::new(http, b))
+            }
+            None => http,
+        };
         aws_config::defaults(BehaviorVersion::latest()).http_client(http).retry_config(
             RetryConfig::standard()
                 .with_max_attempts(5)
@@ -223,8 +278,16 @@ impl AwsClients {
                 .interceptor(self.counter.clone())
                 .build(),
         );
-        let clients =
-            Arc::new(RegionClients { region: region.to_string(), ec2, elbv2, sns, config, zone_count: Arc::default() });
+        let clients = Arc::new(RegionClients {
+            region: region.to_string(),
+            ec2,
+            elbv2,
+            sns,
+            config,
+            observer: Arc::default(),
+            batch: self.batch_reads,
+            zone_count: Arc::default(),
+        });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, clients.clone());
         }

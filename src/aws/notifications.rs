@@ -7,6 +7,15 @@ use super::RegionClients;
 use super::error::{AwsError, ErrorClass};
 use crate::plan::notifications::{NotificationAction, ObservedNotification};
 
+/// Convert the SDK's view of a connection notification.
+pub fn observe_notification(n: &aws_sdk_ec2::types::ConnectionNotification) -> ObservedNotification {
+    ObservedNotification {
+        id: n.connection_notification_id().unwrap_or_default().to_string(),
+        topic_arn: n.connection_notification_arn().unwrap_or_default().to_string(),
+        events: n.connection_events().iter().cloned().collect(),
+    }
+}
+
 impl RegionClients {
     /// The service's connection notifications (one paginated call).
     pub async fn notifications(&self, service_id: &str) -> Result<Vec<ObservedNotification>, AwsError> {
@@ -20,11 +29,7 @@ impl RegionClients {
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk(ACTION, e))?;
-            found.extend(page.connection_notification_set().iter().map(|n| ObservedNotification {
-                id: n.connection_notification_id().unwrap_or_default().to_string(),
-                topic_arn: n.connection_notification_arn().unwrap_or_default().to_string(),
-                events: n.connection_events().iter().cloned().collect(),
-            }));
+            found.extend(page.connection_notification_set().iter().map(observe_notification));
         }
         Ok(found)
     }

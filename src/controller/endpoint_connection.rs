@@ -96,12 +96,14 @@ impl Reconcile for EndpointConnection {
             record_target(api, self, Some(&before), status).await.map_err(Failure::Kube)?;
         }
         let aws = ctx.aws.for_region(&target.identity, &target.region).await;
+        let moving = matches!(status.state.as_deref(), None | Some("pendingAcceptance" | "pending"));
+        let age = ctx.read_age(self, moving);
         if self.spec.service_id.is_some() {
-            refuse_foreign_service(self, &aws, &target).await?;
+            refuse_foreign_service(self, &aws, &target, age).await?;
         }
         let endpoint = &self.spec.vpc_endpoint_id;
         super::log_aws_id(endpoint);
-        let mut connection = aws.connection(&target.service_id, endpoint).await.map_err(Failure::aws)?;
+        let mut connection = aws.connection_to(&target.service_id, endpoint, age).await.map_err(Failure::aws)?;
         let step = decision_step(self.spec.decision, connection.as_ref());
         let action = match step {
             DecisionStep::Accept => Some(ServiceAction::AcceptConnections(vec![endpoint.clone()])),
@@ -112,7 +114,8 @@ impl Reconcile for EndpointConnection {
             tracing::info!(action = %action, "applying");
             aws.apply_service_action(Some(&target.service_id), &action).await.map_err(Failure::aws)?;
             ctx.event(self, EventType::Normal, action.aws_action(), action.to_string()).await;
-            connection = aws.connection(&target.service_id, endpoint).await.map_err(Failure::aws)?;
+            let fresh = aws.refresh_connections(&target.service_id).await.map_err(Failure::aws)?;
+            connection = fresh.into_iter().find(|c| c.endpoint_id == *endpoint);
         }
         fill_status(status, connection.as_ref());
         let step = decision_step(self.spec.decision, connection.as_ref());
@@ -226,8 +229,9 @@ async fn refuse_foreign_service(
     conn: &EndpointConnection,
     aws: &RegionClients,
     target: &Target,
+    age: std::time::Duration,
 ) -> Result<(), Failure> {
-    let Some(service) = aws.find_service(&target.service_id).await.map_err(Failure::aws)? else {
+    let Some(service) = aws.service(&target.service_id, age).await.map_err(Failure::aws)? else {
         return Err(Failure::Spec(
             "ServiceNotFound",
             vec![SpecProblem::new(
@@ -288,6 +292,7 @@ async fn cleanup(conn: &EndpointConnection, api: &Api<EndpointConnection>, ctx: 
         }
         let note = format!("rejected {endpoint}: its EndpointConnection was deleted");
         ctx.event(conn, EventType::Normal, "RejectVpcEndpointConnections", note).await;
+        let _ = aws.refresh_connections(&service_id).await;
     }
     Ok(Action::await_change())
 }

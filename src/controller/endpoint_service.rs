@@ -98,6 +98,8 @@ struct Base {
     load_balancers: Vec<ObservedLoadBalancer>,
     aws: Arc<RegionClients>,
     identity: Identity,
+    /// How old a snapshot of AWS the follow-up may use.
+    age: std::time::Duration,
 }
 
 /// Tenancy, dereference, validate, plan and apply the service itself;
@@ -129,12 +131,14 @@ async fn sync(
     }
     let aws = ctx.aws.for_region(&identity, &desired.region).await;
 
-    let observed = observe(svc, &aws, status, &owner, &mut desired).await?;
+    let moving = matches!(status.service_state.as_deref(), Some("Pending" | "Deleting"));
+    let age = ctx.read_age(svc, moving);
+    let observed = observe(svc, &aws, status, &owner, &mut desired, age).await?;
     if let Some(o) = &observed {
         super::log_aws_id(&o.id);
     }
     status.adopted = svc.spec.service_id.is_some();
-    let lbs = aws.describe_load_balancers(&desired.load_balancer_arns()).await.map_err(|e| Failure::Aws(e, None))?;
+    let lbs = aws.load_balancers(&desired.load_balancer_arns(), age).await.map_err(|e| Failure::Aws(e, None))?;
     let lb_problems = check_load_balancers(&desired, &lbs);
     if !lb_problems.is_empty() {
         return Err(Failure::Spec("LoadBalancerCheckFailed", lb_problems));
@@ -177,6 +181,9 @@ async fn sync(
     let (observed, principals) = match (&service_id, actions.is_empty()) {
         (Some(id), false) => {
             let o = aws.find_service(id).await.map_err(|e| Failure::Aws(e, None))?;
+            if let Some(fresh) = &o {
+                aws.note_service(fresh).await;
+            }
             (o, aws.allowed_principals(id).await.map_err(|e| Failure::Aws(e, None))?)
         }
         _ => (observed, principals),
@@ -187,7 +194,7 @@ async fn sync(
     if let Some(failure) = failed {
         return Err(failure);
     }
-    Ok(Base { desired, observed, principals, load_balancers: lbs, aws, identity })
+    Ok(Base { desired, observed, principals, load_balancers: lbs, aws, identity, age })
 }
 
 /// Once the service exists: its connections (one paginated read), what
@@ -203,15 +210,15 @@ async fn follow_up(
     let aws = &base.aws;
     let owned = svc.spec.service_id.is_none();
     let read_notifications = owned || !base.desired.notifications.is_empty();
-    let read = || async {
-        let connections = aws.service_connections(&observed.id).await.map_err(Failure::aws)?;
+    let read = |age: std::time::Duration| async move {
+        let connections = aws.connections_of(&observed.id, age).await.map_err(Failure::aws)?;
         let notifications = match read_notifications {
-            true => aws.notifications(&observed.id).await.map_err(Failure::aws)?,
+            true => aws.notifications_of(&observed.id, age).await.map_err(Failure::aws)?,
             false => Vec::new(),
         };
         Ok::<_, Failure>((connections, notifications))
     };
-    let (mut connections, mut notifications) = read().await?;
+    let (mut connections, mut notifications) = read(base.age).await?;
     let decided = deciding_objects(svc, ctx, &observed.id).await.map_err(Failure::Kube)?;
     let started = verification_started(status, observed);
     let now = super::status::now();
@@ -243,8 +250,9 @@ async fn follow_up(
         }
     }
     if !actions.is_empty() {
-        (connections, notifications) = read().await?;
-        if let Some(fresh) = aws.find_service(&observed.id).await.map_err(Failure::aws)? {
+        // What the actions changed, read again (and kept for the others).
+        (connections, notifications) = read(std::time::Duration::ZERO).await?;
+        if let Some(fresh) = aws.service(&observed.id, std::time::Duration::ZERO).await.map_err(Failure::aws)? {
             fill_status(status, &fresh, &base.principals);
             observed = fresh;
         }
@@ -263,7 +271,7 @@ async fn follow_up(
         next = Next::Poll;
     }
     let deliverable = deliverability(ctx, &base.identity, &base.desired).await;
-    let mut warnings = exposure(&base.principals, &observed, &base.load_balancers, aws).await;
+    let mut warnings = exposure(&base.principals, &observed, &base.load_balancers, aws, base.age).await;
     if let Some(w) = outside_principals_warning(&outside) {
         warnings.push(("ConnectedOutsidePrincipals", w));
     }
@@ -342,11 +350,12 @@ async fn exposure(
     observed: &ObservedService,
     named: &[ObservedLoadBalancer],
     aws: &RegionClients,
+    age: std::time::Duration,
 ) -> Vec<(&'static str, String)> {
     let load_balancers = if named.is_empty() {
         let arns: Vec<String> =
             observed.network_load_balancer_arns.iter().chain(&observed.gateway_load_balancer_arns).cloned().collect();
-        aws.describe_load_balancers(&arns).await.unwrap_or_default()
+        aws.load_balancers(&arns, age).await.unwrap_or_default()
     } else {
         named.to_vec()
     };
@@ -366,11 +375,12 @@ async fn observe(
     status: &EndpointServiceStatus,
     owner: &Owner,
     desired: &mut DesiredService,
+    age: std::time::Duration,
 ) -> Result<Option<ObservedService>, Failure> {
     let aws_err = |e| Failure::Aws(e, None);
     let found = match (&svc.spec.service_id, &status.service_id) {
         (Some(adopt), _) => {
-            let Some(found) = aws.find_service(adopt).await.map_err(aws_err)? else {
+            let Some(found) = aws.service(adopt, age).await.map_err(aws_err)? else {
                 return Err(Failure::Spec(
                     "ServiceNotFound",
                     vec![SpecProblem::new(
@@ -384,14 +394,14 @@ async fn observe(
             };
             Some(found)
         }
-        (None, Some(recorded)) => match aws.find_service(recorded).await.map_err(aws_err)? {
+        (None, Some(recorded)) => match aws.service(recorded, age).await.map_err(aws_err)? {
             Some(found) => Some(found),
             None => {
                 desired.client_token = owner.client_token_replacing(svc.meta().generation.unwrap_or(1), recorded);
                 aws.find_owned_service(&owner.uid).await.map_err(aws_err)?.filter(|s| s.id != *recorded)
             }
         },
-        (None, None) => aws.find_owned_service(&owner.uid).await.map_err(aws_err)?,
+        (None, None) => aws.owned_service(&owner.uid, age).await.map_err(aws_err)?,
     };
     if let Some(found) = &found
         && let Ownership::Other(who) = owner.ownership(&found.tags)
@@ -462,8 +472,8 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
     let owner = owner(svc);
     let known = status.and_then(|s| s.service_id.clone()).or_else(|| svc.spec.service_id.clone());
     let existing = match &known {
-        Some(id) => aws.find_service(id).await,
-        None => aws.find_owned_service(&owner.uid).await,
+        Some(id) => aws.service(id, ctx.read_age(svc, false)).await,
+        None => aws.owned_service(&owner.uid, ctx.read_age(svc, false)).await,
     };
     let existing = match existing {
         Ok(found) => found,
@@ -502,7 +512,10 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
         ctx.event(svc, EventType::Normal, action.aws_action(), note).await;
     }
     match aws.find_service(&existing.id).await {
-        Ok(None) => Ok(Action::await_change()),
+        Ok(None) => {
+            aws.forget_service(&existing.id).await;
+            Ok(Action::await_change())
+        }
         Ok(Some(_)) => Err(Error::Waiting(format!("endpoint service {} is still listed by AWS", existing.id))),
         Err(e) if e.is_retryable() => Err(Error::Aws(e)),
         Err(e) => Err(deletion_blocked(api, svc, status, ctx, &e.reason(), &e.with_fix()).await),

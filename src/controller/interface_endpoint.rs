@@ -214,7 +214,9 @@ async fn sync(
     let aws = ctx.aws.for_region(&identity, &region).await;
     status.adopted = ep.spec.vpc_endpoint_id.is_some();
 
-    let (observed, gone) = observe(ep, &aws, status, &owner).await?;
+    let moving = matches!(status.state.as_deref(), Some("pending" | "pendingAcceptance" | "deleting"));
+    let age = ctx.read_age(ep, moving);
+    let (observed, gone) = observe(ep, &aws, status, &owner, age).await?;
     if let Some(o) = &observed {
         super::log_aws_id(&o.id);
     }
@@ -225,7 +227,7 @@ async fn sync(
         // decides the endpoint type and whether acceptance is needed.
         let remote = service.region.clone().filter(|r| *r != region);
         let details = aws
-            .service_details(&service.name, remote.as_deref())
+            .service_details_seen(&service.name, remote.as_deref(), age)
             .await
             .map_err(|e| Failure::Aws(e, None))
             .map_err(|f| with_hint(f, ep, &service, &owner, &region));
@@ -255,7 +257,7 @@ async fn sync(
     let needs_dns_check =
         desired.private_dns_enabled == Some(true) && observed.as_ref().is_none_or(|o| !o.private_dns_enabled);
     if needs_dns_check && !observed.as_ref().is_some_and(|o| o.requester_managed) {
-        let (support, hostnames) = aws.vpc_dns_attributes(&desired.vpc_id).await.map_err(|e| Failure::Aws(e, None))?;
+        let (support, hostnames) = aws.vpc_dns_seen(&desired.vpc_id, age).await.map_err(|e| Failure::Aws(e, None))?;
         if let Some(problem) = vpc_dns_problem(&desired, support, hostnames) {
             return Err(Failure::Spec("VpcDnsDisabled", vec![problem]));
         }
@@ -265,7 +267,7 @@ async fn sync(
         && !details.availability_zone_ids.is_empty()
     {
         let subnets: Vec<String> = subnets.iter().cloned().collect();
-        let zones = aws.subnet_zones(&subnets).await.map_err(|e| Failure::Aws(e, None))?;
+        let zones = aws.subnet_zones_seen(&subnets, age).await.map_err(|e| Failure::Aws(e, None))?;
         let problems = subnet_zone_problems(&desired, details, &zones);
         if !problems.is_empty() {
             return Err(Failure::Spec("SubnetZoneNotServed", problems));
@@ -291,8 +293,20 @@ async fn sync(
             ctx.event(ep, EventType::Normal, action.aws_action(), action.to_string()).await;
         }
     }
+    // A create answers with the endpoint (kept in the snapshot); other
+    // writes are read back.
+    let only_created = actions.iter().all(|a| matches!(a, EndpointAction::Create(_)));
     let observed = match (&endpoint_id, actions.is_empty()) {
-        (Some(id), false) => aws.find_endpoint(id).await.map_err(|e| Failure::Aws(e, None))?,
+        (Some(id), false) if only_created => {
+            aws.endpoint(id, ctx.settings.resync).await.map_err(|e| Failure::Aws(e, None))?
+        }
+        (Some(id), false) => {
+            let fresh = aws.find_endpoint(id).await.map_err(|e| Failure::Aws(e, None))?;
+            if let Some(o) = &fresh {
+                aws.note_endpoint(o).await;
+            }
+            fresh
+        }
         _ => observed,
     };
     let deferred = observed.as_ref().is_some_and(|o| private_dns_deferred(&desired, o));
@@ -302,7 +316,7 @@ async fn sync(
         && o.state == "pendingAcceptance"
     {
         service_owner = aws
-            .service_details(&desired.service_name, desired.service_region.as_deref())
+            .service_details_seen(&desired.service_name, desired.service_region.as_deref(), age)
             .await
             .ok()
             .and_then(|d| d.owner);
@@ -312,7 +326,7 @@ async fn sync(
     }
     let traffic = match &observed {
         Some(o) if o.state == "available" && !service.gateway && !o.security_group_ids.is_empty() => {
-            Some(traffic_condition(ep, ctx, &aws, o, generation).await)
+            Some(traffic_condition(ep, ctx, &aws, o, generation, age.is_zero()).await)
         }
         _ => None,
     };
@@ -333,16 +347,20 @@ async fn traffic_condition(
     aws: &RegionClients,
     o: &ObservedEndpoint,
     generation: i64,
+    fresh: bool,
 ) -> crate::api::conditions::Condition {
     use crate::doctor::{endpoint, facts, read};
     let key = super::object_key(ep);
     let fingerprint =
         format!("{generation}/{}/{:?}/{:?}/{}", o.state, o.subnet_ids, o.security_group_ids, o.private_dns_enabled);
-    if let Some(known) = ctx.diagnosis(&key, &fingerprint, TRAFFIC_RECHECK) {
+    if !fresh && let Some(known) = ctx.diagnosis(&key, &fingerprint, TRAFFIC_RECHECK) {
         return known;
     }
     let subject = facts::Endpoint::from(o);
-    let clients = read::Clients::of(aws);
+    // What many endpoints share (the service's zones, the VPC, the groups)
+    // is read once per resync period for all of them.
+    let memo_age = if fresh { std::time::Duration::ZERO } else { ctx.settings.resync };
+    let clients = read::Clients::of(aws).with_memo(aws.observer(), memo_age);
     let found =
         read::interface_traffic_facts(&clients, subject.clone(), None, read::default_ports(&o.service_name)).await;
     let condition = endpoint::traffic_condition(&endpoint::interface_traffic(&subject, &found));
@@ -409,11 +427,12 @@ async fn observe(
     aws: &RegionClients,
     status: &InterfaceEndpointStatus,
     owner: &Owner,
+    age: std::time::Duration,
 ) -> Result<(Option<ObservedEndpoint>, Option<String>), Failure> {
     let aws_err = |e| Failure::Aws(e, None);
     let (found, gone) = match (&ep.spec.vpc_endpoint_id, &status.vpc_endpoint_id) {
         (Some(adopt), _) => {
-            let Some(found) = aws.find_endpoint(adopt).await.map_err(aws_err)? else {
+            let Some(found) = aws.endpoint(adopt, age).await.map_err(aws_err)? else {
                 return Err(Failure::Spec(
                     "EndpointNotFound",
                     vec![SpecProblem::new(
@@ -427,14 +446,14 @@ async fn observe(
             };
             (Some(found), None)
         }
-        (None, Some(recorded)) => match aws.find_endpoint(recorded).await.map_err(aws_err)? {
+        (None, Some(recorded)) => match aws.endpoint(recorded, age).await.map_err(aws_err)? {
             Some(found) => (Some(found), None),
             None => {
                 let replacement = aws.find_owned_endpoint(&owner.uid).await.map_err(aws_err)?;
                 (replacement.filter(|e| e.id != *recorded), Some(recorded.clone()))
             }
         },
-        (None, None) => (aws.find_owned_endpoint(&owner.uid).await.map_err(aws_err)?, None),
+        (None, None) => (aws.owned_endpoint(&owner.uid, age).await.map_err(aws_err)?, None),
     };
     if let Some(found) = &found
         && let Ownership::Other(who) = owner.ownership(&found.tags)
@@ -494,8 +513,8 @@ async fn cleanup(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Con
     let owner = owner(ep);
     let known = status.and_then(|s| s.vpc_endpoint_id.clone()).or_else(|| ep.spec.vpc_endpoint_id.clone());
     let existing = match &known {
-        Some(id) => aws.find_endpoint(id).await,
-        None => aws.find_owned_endpoint(&owner.uid).await,
+        Some(id) => aws.endpoint(id, ctx.read_age(ep, false)).await,
+        None => aws.owned_endpoint(&owner.uid, ctx.read_age(ep, false)).await,
     };
     let endpoint = match existing {
         Ok(Some(found)) => found,
@@ -542,6 +561,7 @@ async fn wait_until_gone(
     match aws.find_endpoint(id).await {
         Ok(Some(o)) => Err(Error::Waiting(format!("endpoint {id} is still listed by AWS ({})", o.state))),
         Ok(None) => {
+            aws.forget_endpoint(id).await;
             report_held_groups(ep, ctx, aws, id).await;
             Ok(Action::await_change())
         }

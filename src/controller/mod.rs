@@ -107,6 +107,7 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectKey, u32>>,
     polls: Mutex<HashMap<ObjectKey, u32>>,
     diagnoses: Mutex<HashMap<ObjectKey, Diagnosis>>,
+    looks: Mutex<HashMap<ObjectKey, String>>,
 }
 
 /// A condition worked out by reads the controller does not repeat at every
@@ -144,6 +145,7 @@ impl Context {
             failures: Mutex::default(),
             polls: Mutex::default(),
             diagnoses: Mutex::default(),
+            looks: Mutex::default(),
         }
     }
 
@@ -253,6 +255,29 @@ impl Context {
         }
         if let Ok(mut m) = self.diagnoses.lock() {
             m.remove(key);
+        }
+        if let Ok(mut m) = self.looks.lock() {
+            m.remove(key);
+        }
+    }
+
+    /// How old a snapshot of AWS may be for a decision: the resync period,
+    /// or half the first poll period while AWS is still moving the resource
+    /// (so polls see its state change). None (read the resource itself,
+    /// now) when someone changed the object since the operator last looked —
+    /// a spec edit or an annotation (`kubectl annotate … --overwrite` forces a
+    /// fresh look).
+    pub fn read_age<K: Resource<DynamicType = ()>>(&self, obj: &K, transitional: bool) -> std::time::Duration {
+        let key = object_key(obj);
+        let look = format!("{:?}/{:?}", obj.meta().generation, obj.meta().annotations);
+        let changed =
+            self.looks.lock().ok().and_then(|mut m| m.insert(key, look.clone())).is_some_and(|old| old != look);
+        if changed {
+            std::time::Duration::ZERO
+        } else if transitional {
+            (self.settings.transition_poll / 2).max(std::time::Duration::from_millis(100))
+        } else {
+            self.settings.resync
         }
     }
 

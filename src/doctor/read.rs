@@ -46,6 +46,8 @@ pub struct Clients {
     /// RDS (databases whose DNS names lead to a requester-managed endpoint).
     pub rds: aws_sdk_rds::Client,
     config: SdkConfig,
+    /// Where the operator keeps facts many endpoints share, and how long.
+    memo: Option<(std::sync::Arc<crate::aws::observer::Observer>, std::time::Duration)>,
 }
 
 impl Clients {
@@ -59,6 +61,7 @@ impl Clients {
             s3: Self::s3_client(config, region),
             rds: aws_sdk_rds::Client::new(config),
             config: config.clone(),
+            memo: None,
         }
     }
 
@@ -73,7 +76,39 @@ impl Clients {
             s3: Self::s3_client(&rc.config, &rc.region),
             rds: aws_sdk_rds::Client::new(&rc.config),
             config: rc.config.clone(),
+            memo: None,
         }
+    }
+
+    /// These clients, keeping what they read in `observer`'s memo for
+    /// `max_age` (the controllers' use: many endpoints share a VPC).
+    pub fn with_memo(
+        mut self,
+        observer: std::sync::Arc<crate::aws::observer::Observer>,
+        max_age: std::time::Duration,
+    ) -> Self {
+        self.memo = Some((observer, max_age));
+        self
+    }
+
+    /// A read through the memo, when there is one.
+    async fn kept<T, F, Fut>(&self, key: String, read: F) -> Read<T>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Read<T>>,
+    {
+        if let Some((observer, age)) = &self.memo
+            && !age.is_zero()
+            && let Some(found) = observer.memo.get::<T>(&key, *age)
+        {
+            return Ok(found);
+        }
+        let found = read().await?;
+        if let Some((observer, _)) = &self.memo {
+            observer.memo.put(key, found.clone());
+        }
+        Ok(found)
     }
 
     /// S3 in `region`; path-style addressing when the endpoint is overridden
@@ -699,19 +734,31 @@ pub async fn interface_traffic_facts(
 ) -> EndpointFacts {
     let mut acl_subnets = ep.subnet_ids.clone();
     acl_subnets.extend(source.as_ref().and_then(|s| s.as_ref().ok()).map(|s| s.subnet_ids.clone()).unwrap_or_default());
+    let sorted = |ids: &[String]| {
+        let mut v = ids.to_vec();
+        v.sort();
+        v.join(",")
+    };
+    let offer_key = format!("offer/{}/{}", ep.service_name, ep.service_region.as_deref().unwrap_or("-"));
+    let offer = c.kept(offer_key, || c.offer(&ep)).await;
+    let subnets = c.kept(format!("subnets/{}", sorted(&ep.subnet_ids)), || c.subnets(&ep.subnet_ids, Vec::new())).await;
+    let groups = c.kept(format!("groups/{}", sorted(&ep.group_ids)), || c.groups(&ep.group_ids, Vec::new())).await;
+    let vpc = c.kept(format!("vpc/{}", ep.vpc_id), || c.vpc(&ep.vpc_id)).await;
+    let acls = if acl_subnets.is_empty() {
+        Ok(Vec::new())
+    } else {
+        let key = format!("acls/{}", sorted(&acl_subnets));
+        c.kept(key, || c.acls(vec![filter("association.subnet-id", acl_subnets.clone())])).await
+    };
     EndpointFacts {
         region: c.region.clone(),
         interfaces: Ok(Vec::new()),
-        offer: c.offer(&ep).await,
-        subnets: c.subnets(&ep.subnet_ids, Vec::new()).await,
-        groups: c.groups(&ep.group_ids, Vec::new()).await,
-        vpc: c.vpc(&ep.vpc_id).await,
+        offer,
+        subnets,
+        groups,
+        vpc,
         route_tables: Ok(Vec::new()),
-        acls: if acl_subnets.is_empty() {
-            Ok(Vec::new())
-        } else {
-            c.acls(vec![filter("association.subnet-id", acl_subnets)]).await
-        },
+        acls,
         prefix_list: Ok(None),
         source,
         ports,

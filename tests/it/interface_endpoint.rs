@@ -147,7 +147,11 @@ async fn same_region_lifecycle_with_security_groups_policy_and_deletion() {
     let calls = env.aws.counter().since(&before);
     println!("in-sync reconcile: reads {:?}, mutating {:?}", calls.reads(), calls.mutating());
     assert!(calls.mutating().is_empty(), "in-sync reconcile made mutating calls: {:?}", calls.mutating());
-    assert_eq!(calls.reads().into_iter().collect::<Vec<_>>(), vec![("DescribeVpcEndpoints".to_string(), 1)]);
+    // At most one page of the account's endpoints (none while the shared
+    // snapshot is fresh).
+    for (op, n) in calls.reads() {
+        assert!(op == "DescribeVpcEndpoints" && n <= 1, "in-sync reads: {:?}", calls.reads());
+    }
 
     // The group in use cannot be deleted; once the endpoint is gone it can.
     let ec2 = ec2_as(OPERATOR, region).await;

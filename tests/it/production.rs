@@ -167,9 +167,11 @@ async fn health_readiness_and_metrics_are_served_while_controllers_work() {
     ] {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
-    // Throttling and retries show once they happen (the unit test pins their names).
-    let with_samples =
-        privatelink_operator::metrics::NAMES.iter().filter(|n| !n.contains("throttled") && !n.contains("retries"));
+    // Throttling, retries and token waits show once they happen (the unit
+    // test pins their names).
+    let with_samples = privatelink_operator::metrics::NAMES
+        .iter()
+        .filter(|n| !["throttled", "retries", "wait"].iter().any(|w| n.contains(w)));
     for name in with_samples {
         assert!(metrics.contains(name), "{name} missing");
     }
@@ -239,4 +241,71 @@ async fn the_binary_logs_json_lines_with_the_object_and_aws_id_and_stops_on_sigt
     for l in &lines {
         assert!(l["level"].is_string() && l["timestamp"].is_string(), "{l}");
     }
+}
+
+/// The operator's own token buckets keep its EC2 calls within AWS's: with
+/// the simulator enforcing AWS's buckets (time scaled), a burst of creates
+/// that AWS would throttle goes through without one RequestLimitExceeded,
+/// paced at the refill rate; the same burst without the buckets is throttled.
+#[tokio::test]
+async fn client_side_buckets_keep_calls_within_aws_throttling() {
+    use aws_sdk_ec2::types::VpcEndpointType;
+    use privatelink_operator::aws::Identity;
+    use privatelink_operator::aws::budget::Budget;
+    let region = "us-east-2";
+    let scale = 10.0;
+    // Fresh accounts: the simulator's buckets and call log start empty.
+    let fresh_account = || {
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        format!("3{:011}", n % 100_000_000_000)
+    };
+    let (paced, unpaced) = (fresh_account(), fresh_account());
+    let throttled_in = |account: String| async move {
+        let log =
+            crate::support::sim_control("GET", &format!("/_sim/calls?account={account}&region={region}"), None).await;
+        log["calls"].as_array().unwrap().iter().filter(|c| c["error"] == "RequestLimitExceeded").count()
+    };
+    let burst = |account: String, budget: Option<std::sync::Arc<Budget>>| async move {
+        let vpc = crate::support::sim_vpc(&account, region, 1).await;
+        crate::support::sim_control(
+            "PUT",
+            "/_sim/faults",
+            Some(json!({"account": account, "region": region, "throttle": true, "timeScale": scale})),
+        )
+        .await;
+        let config = AwsClients::loader_with(budget)
+            .endpoint_url(crate::support::aws_endpoint())
+            .region(aws_config::Region::new(region))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .load()
+            .await;
+        let clients = AwsClients::new(config);
+        let identity = Identity { role_arn: Some(format!("arn:aws:iam::{account}:role/operator")), external_id: None };
+        let ec2 = clients.for_region(&identity, region).await.ec2.clone();
+        let started = Instant::now();
+        let calls = (0..10).map(|_| {
+            let ec2 = ec2.clone();
+            let vpc = vpc.id.clone();
+            async move {
+                ec2.create_vpc_endpoint()
+                    .vpc_id(vpc)
+                    .service_name(format!("com.amazonaws.{region}.s3"))
+                    .vpc_endpoint_type(VpcEndpointType::Gateway)
+                    .send()
+                    .await
+                    .is_ok()
+            }
+        });
+        let ok = futures::future::join_all(calls).await.into_iter().filter(|ok| *ok).count();
+        let took = started.elapsed();
+        crate::support::sim_control("DELETE", &format!("/_sim/faults?account={account}"), None).await;
+        (ok, took)
+    };
+    let (ok, took) = burst(paced.clone(), Some(std::sync::Arc::new(Budget::new(scale)))).await;
+    assert_eq!((ok, throttled_in(paced).await), (10, 0), "paced, not throttled");
+    // Burst 4, then 6 more at 0.3 × 10 per second: about two seconds.
+    assert!(took >= Duration::from_millis(1800), "paced at the refill rate: {took:?}");
+    let (ok, _) = burst(unpaced.clone(), None).await;
+    assert!(ok < 10 && throttled_in(unpaced).await > 0, "without the buckets AWS throttles the same burst");
 }

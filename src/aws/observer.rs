@@ -1,0 +1,237 @@
+//! The shared observer of one (identity, region): one paginated Describe per
+//! kind — endpoints, service configurations, connections, notifications,
+//! load balancers — serves every object of that account and region.
+//! Concurrent reconciles coalesce onto one in-flight read; a write updates
+//! only what it touched; a snapshot older than the age a reconcile asks for
+//! (the resync interval for a decision, less while AWS is still moving) is
+//! read again. What a snapshot lacks is confirmed with a targeted Describe
+//! before anyone acts on its absence, so a read that missed a resource just
+//! created (AWS's reads are eventually consistent) never leads to a second
+//! one.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::AwsError;
+use crate::plan::endpoint_service::{ObservedConnection, ObservedLoadBalancer, ObservedService};
+use crate::plan::interface_endpoint::ObservedEndpoint;
+use crate::plan::notifications::ObservedNotification;
+use crate::plan::tags::OWNER_UID;
+
+/// One value read from AWS, shared until it is older than callers accept.
+pub struct Cached<T> {
+    slot: tokio::sync::Mutex<Option<(Instant, Arc<T>)>>,
+}
+
+impl<T> Default for Cached<T> {
+    fn default() -> Self {
+        Self { slot: tokio::sync::Mutex::new(None) }
+    }
+}
+
+impl<T: Clone> Cached<T> {
+    /// The value, read again by `load` when it is older than `max_age`.
+    /// Callers that arrive while a read is in flight wait for it and share
+    /// its answer.
+    pub async fn get<F, Fut>(&self, max_age: Duration, load: F) -> Result<Arc<T>, AwsError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        let asked = Instant::now();
+        let mut slot = self.slot.lock().await;
+        if let Some((taken, value)) = slot.as_ref()
+            && (taken.elapsed() <= max_age || *taken >= asked)
+        {
+            return Ok(value.clone());
+        }
+        let started = Instant::now();
+        let value = Arc::new(load().await?);
+        *slot = Some((started, value.clone()));
+        Ok(value)
+    }
+
+    /// Change the value in place (a write the operator made), if one was read.
+    pub async fn update(&self, change: impl FnOnce(&mut T)) {
+        let mut slot = self.slot.lock().await;
+        if let Some((_, value)) = slot.as_mut() {
+            change(Arc::make_mut(value));
+        }
+    }
+
+    /// The age of the value, if one was read.
+    pub async fn age(&self) -> Option<Duration> {
+        self.slot.lock().await.as_ref().map(|(taken, _)| taken.elapsed())
+    }
+}
+
+/// Resources by id, and by the ownership tag of the object that made them.
+#[derive(Debug, Clone, Default)]
+pub struct Index<T> {
+    /// By AWS id.
+    pub by_id: HashMap<String, Arc<T>>,
+    /// AWS id by the owning object's UID.
+    pub by_owner: HashMap<String, String>,
+}
+
+/// What an [`Index`] holds: an id and tags.
+pub trait Indexed {
+    /// AWS id.
+    fn id(&self) -> &str;
+    /// Tags.
+    fn tags(&self) -> &std::collections::BTreeMap<String, String>;
+}
+
+impl Indexed for ObservedEndpoint {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tags(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.tags
+    }
+}
+
+impl Indexed for ObservedService {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tags(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.tags
+    }
+}
+
+impl<T: Indexed> Index<T> {
+    /// Index a listing.
+    pub fn of(items: Vec<T>) -> Self {
+        let mut index = Self { by_id: HashMap::with_capacity(items.len()), by_owner: HashMap::new() };
+        for item in items {
+            index.put(item);
+        }
+        index
+    }
+
+    /// Add or replace one resource.
+    pub fn put(&mut self, item: T) {
+        if let Some(uid) = item.tags().get(OWNER_UID) {
+            self.by_owner.insert(uid.clone(), item.id().to_string());
+        }
+        self.by_id.insert(item.id().to_string(), Arc::new(item));
+    }
+
+    /// Drop one resource.
+    pub fn remove(&mut self, id: &str) {
+        if let Some(item) = self.by_id.remove(id)
+            && let Some(uid) = item.tags().get(OWNER_UID)
+        {
+            self.by_owner.remove(uid);
+        }
+    }
+
+    /// The resource the object with `uid` owns.
+    pub fn owned_by(&self, uid: &str) -> Option<Arc<T>> {
+        self.by_owner.get(uid).and_then(|id| self.by_id.get(id)).cloned()
+    }
+}
+
+/// Connections or notifications grouped by service id.
+pub type ByService<T> = HashMap<String, Vec<T>>;
+
+/// A kept fact: when it was read, and its value.
+type Kept = (Instant, Arc<dyn std::any::Any + Send + Sync>);
+
+/// Small facts (a service's zones, a VPC's attributes, a group's rules)
+/// kept for a while by key: many objects share them.
+#[derive(Default)]
+pub struct Memo {
+    entries: std::sync::Mutex<HashMap<String, Kept>>,
+}
+
+impl Memo {
+    /// The value kept under `key`, if younger than `max_age`.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self, key: &str, max_age: Duration) -> Option<T> {
+        let entries = self.entries.lock().ok()?;
+        let (at, value) = entries.get(key)?;
+        if at.elapsed() > max_age {
+            return None;
+        }
+        value.downcast_ref::<T>().cloned()
+    }
+
+    /// Keep a value.
+    pub fn put<T: Send + Sync + 'static>(&self, key: String, value: T) {
+        if let Ok(mut entries) = self.entries.lock() {
+            // Forget what is older than a day, so keys of deleted resources go.
+            entries.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(86_400));
+            entries.insert(key, (Instant::now(), Arc::new(value)));
+        }
+    }
+}
+
+/// The snapshots of one (identity, region).
+#[derive(Default)]
+pub struct Observer {
+    /// Facts many objects share.
+    pub memo: Memo,
+    /// Every VPC endpoint of the account in the region.
+    pub endpoints: Cached<Index<ObservedEndpoint>>,
+    /// Every endpoint service configuration.
+    pub services: Cached<Index<ObservedService>>,
+    /// Every connection to the account's services.
+    pub connections: Cached<ByService<ObservedConnection>>,
+    /// Every connection notification of the account's services.
+    pub notifications: Cached<ByService<ObservedNotification>>,
+    /// Every load balancer, by ARN.
+    pub load_balancers: Cached<HashMap<String, ObservedLoadBalancer>>,
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn concurrent_readers_share_one_read_and_old_values_are_read_again() {
+        let cached: Arc<Cached<u32>> = Arc::default();
+        let reads = Arc::new(AtomicUsize::new(0));
+        let read = |reads: Arc<AtomicUsize>| async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok::<_, AwsError>(reads.fetch_add(1, Ordering::SeqCst) as u32 + 1)
+        };
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (cached, reads) = (cached.clone(), reads.clone());
+                tokio::spawn(async move { *cached.get(Duration::from_secs(60), || read(reads)).await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 1);
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "twenty readers, one read");
+        // A caller that accepts nothing older than 10 ms reads again.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(*cached.get(Duration::from_millis(10), || read(reads.clone())).await.unwrap(), 2);
+        // A write updates the value in place.
+        cached.update(|v| *v = 7).await;
+        assert_eq!(*cached.get(Duration::from_secs(60), || read(reads.clone())).await.unwrap(), 7);
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn indexes_find_resources_by_id_and_owner() {
+        let mut e = ObservedEndpoint { id: "vpce-1".into(), ..Default::default() };
+        e.tags.insert(OWNER_UID.into(), "uid-1".into());
+        let mut index = Index::of(vec![e, ObservedEndpoint { id: "vpce-2".into(), ..Default::default() }]);
+        assert_eq!(index.owned_by("uid-1").unwrap().id, "vpce-1");
+        assert!(index.by_id.contains_key("vpce-2"));
+        index.remove("vpce-1");
+        assert!(index.owned_by("uid-1").is_none());
+    }
+}
