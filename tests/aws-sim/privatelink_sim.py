@@ -836,6 +836,36 @@ def create_requester_managed_endpoint(account: str, region: str, vpc_id: str, su
         return {"VpcEndpointId": endpoint.id}
 
 
+def seed_endpoints(account: str, region: str, vpc_id: str, subnet_ids: list[str], group_ids: list[str],
+                   service_name: str, tag_sets: list[dict[str, str]]) -> dict[str, Any]:
+    """Interface endpoints as CreateVpcEndpoint would leave them, one per tag
+    set, without spending the account's API budget (for the benchmark's
+    10,000-object runs)."""
+    ids = []
+    with STATE_LOCK:
+        backend = ec2_backends[account][region]
+        custom = CUSTOM_SERVICE_NAME.match(service_name)
+        config = _find_service(custom.group(2), region)[1] if custom else None
+        for tags in tag_sets:
+            endpoint = backend.create_vpc_endpoint(
+                vpc_id=vpc_id, service_name=service_name, endpoint_type="Interface", policy_document=None,
+                route_table_ids=[], subnet_ids=list(subnet_ids), security_group_ids=list(group_ids), tags=tags,
+            )
+            endpoint.requester_managed = False
+            endpoint.service_region = region
+            endpoint.private_dns_enabled = config is None
+            if config is not None:
+                endpoint.state = "pendingAcceptance" if config.acceptance_required else "available"
+                config.connections[endpoint.id] = {
+                    "endpoint_id": endpoint.id, "owner": account, "region": region, "state": endpoint.state,
+                    "created": _now(), "ip_address_type": "ipv4", "dns_entries": endpoint.dns_entries,
+                }
+                endpoint._sim_service = config
+            network_sim.dress_endpoint_interfaces(backend, endpoint)
+            ids.append(endpoint.id)
+    return {"VpcEndpointIds": ids}
+
+
 _installed = False
 
 

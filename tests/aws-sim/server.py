@@ -321,6 +321,11 @@ class Simulator:
                 body["account"], body["region"], body["subnetId"], body.get("groupIds", []),
                 body["interfaceType"], body["description"], body.get("requesterId", "amazon"),
             )
+        if path == "/_sim/seed-endpoints" and method == "POST":
+            return privatelink_sim.seed_endpoints(
+                body["account"], body["region"], body["vpcId"], body["subnetIds"], body.get("securityGroupIds", []),
+                body["serviceName"], body["tags"],
+            )
         if path == "/_sim/dns" and method == "POST":
             return dns_sim.register(body["name"], body["cname"])
         if path == "/_sim/cloudtrail" and method == "POST":
