@@ -866,6 +866,29 @@ def seed_endpoints(account: str, region: str, vpc_id: str, subnet_ids: list[str]
     return {"VpcEndpointIds": ids}
 
 
+def _patch_tag_lookup() -> None:
+    """moto reads one resource's tags by scanning every tag of the account
+    and region (a regular expression per tag), so a listing of N resources
+    costs N times all their tags and a 10,000-endpoint listing takes minutes;
+    AWS answers a page in constant time. Look the resource's tags up
+    directly: the same answer, in time linear in the listing."""
+    from moto.ec2.models.core import TaggedEC2Resource
+    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+
+    def get_tags(self) -> list[dict[str, str]]:
+        resource_id = getattr(self, "id", None)
+        if not resource_id:
+            return []
+        tags = self.ec2_backend.tags.get(resource_id) or {}
+        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+        return [
+            {"resource_id": resource_id, "key": key, "value": value, "resource_type": kind}
+            for key, value in tags.items()
+        ]
+
+    TaggedEC2Resource.get_tags = get_tags
+
+
 _installed = False
 
 
@@ -883,5 +906,6 @@ def install() -> None:
     _patch_notifications()
     _patch_private_dns()
     _patch_tags()
+    _patch_tag_lookup()
     network_sim.install()
     _installed = True
