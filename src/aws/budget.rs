@@ -74,7 +74,7 @@ impl Class {
 }
 
 /// The share of AWS's refill rate the buckets use.
-pub const MARGIN: f64 = 0.9;
+pub const MARGIN: f64 = 0.95;
 
 #[derive(Debug)]
 struct Bucket {
@@ -116,7 +116,7 @@ impl Budget {
             return Duration::ZERO;
         }
         let (burst, refill) = class.rate();
-        // 10% under AWS's refill: requests reach AWS with jitter, and a token
+        // 5% under AWS's refill: requests reach AWS with jitter, and a token
         // AWS has not refilled yet is a throttled call.
         let (burst, refill) = ((burst * self.scale.min(1.0)).max(1.0), refill * self.scale * MARGIN);
         let Ok(mut buckets) = self.buckets.lock() else { return Duration::ZERO };

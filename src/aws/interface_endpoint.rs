@@ -9,6 +9,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::error::{AwsError, ErrorClass};
+use super::observer::Index;
 use super::{RegionClients, map_from_tags, tags_from_map};
 use crate::plan::interface_endpoint::{EndpointAction, ObservedEndpoint, ServiceDetails};
 use crate::plan::tags::OWNER_UID;
@@ -31,7 +32,7 @@ pub fn observe(e: &VpcEndpoint) -> ObservedEndpoint {
             .dns_options()
             .and_then(|d| d.private_dns_only_for_inbound_resolver_endpoint()),
         ip_address_type: e.ip_address_type().map(|t| t.as_str().to_string()),
-        policy: e.policy_document().and_then(|p| serde_json::from_str(p).ok()),
+        policy: e.policy_document().map(str::to_string),
         tags: map_from_tags(e.tags()),
         dns_entries: e
             .dns_entries()
@@ -58,7 +59,27 @@ impl RegionClients {
         self.describe_endpoints_filtered(None).await
     }
 
+    /// Every endpoint of the account in this region, indexed page by page
+    /// (a page of 1000 at a time is unpacked, never the whole listing).
+    pub async fn index_endpoints(&self) -> Result<Index<ObservedEndpoint>, AwsError> {
+        let mut index = Index::default();
+        self.each_endpoint(None, |e| index.put(e)).await?;
+        Ok(index)
+    }
+
     async fn describe_endpoints_filtered(&self, filter: Option<Filter>) -> Result<Vec<ObservedEndpoint>, AwsError> {
+        let mut found = Vec::new();
+        self.each_endpoint(filter, |e| found.push(e)).await?;
+        Ok(found)
+    }
+
+    /// Each endpoint AWS lists (leaving out deleted ones), one paginated call
+    /// per 1000.
+    async fn each_endpoint(
+        &self,
+        filter: Option<Filter>,
+        mut each: impl FnMut(ObservedEndpoint),
+    ) -> Result<(), AwsError> {
         const ACTION: &str = "DescribeVpcEndpoints";
         let mut pages = self
             .ec2
@@ -67,12 +88,11 @@ impl RegionClients {
             .max_results(PAGE_SIZE)
             .into_paginator()
             .send();
-        let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| AwsError::from_sdk(ACTION, e))?;
-            found.extend(page.vpc_endpoints().iter().map(observe).filter(|e| !e.is_gone()));
+            page.vpc_endpoints().iter().map(observe).filter(|e| !e.is_gone()).for_each(&mut each);
         }
-        Ok(found)
+        Ok(())
     }
 
     /// The endpoint with `id`, if AWS lists it.

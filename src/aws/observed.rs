@@ -16,7 +16,7 @@ const PAGE_SIZE: i32 = 1000;
 
 impl RegionClients {
     async fn endpoint_index(&self, max_age: Duration) -> Result<std::sync::Arc<Index<ObservedEndpoint>>, AwsError> {
-        self.observer.endpoints.get(max_age, || async { Ok(Index::of(self.list_endpoints().await?)) }).await
+        self.observer.endpoints.get(max_age, || self.index_endpoints()).await
     }
 
     /// The endpoint `id`, from a listing no older than `max_age`; one the
@@ -29,8 +29,8 @@ impl RegionClients {
             }
             return Ok(found);
         }
-        if let Some(e) = self.endpoint_index(max_age).await?.by_id.get(id) {
-            return Ok(Some((**e).clone()));
+        if let Some(e) = self.endpoint_index(max_age).await?.get(id) {
+            return Ok(Some(e));
         }
         let found = self.find_endpoint(id).await?;
         if let Some(e) = &found {
@@ -46,7 +46,7 @@ impl RegionClients {
             return self.find_owned_endpoint(uid).await;
         }
         if let Some(e) = self.endpoint_index(max_age).await?.owned_by(uid) {
-            return Ok(Some((*e).clone()));
+            return Ok(Some(e));
         }
         let found = self.find_owned_endpoint(uid).await?;
         if let Some(e) = &found {
@@ -78,10 +78,8 @@ impl RegionClients {
             }
             return Ok(found);
         }
-        if let Some(s) =
-            self.service_index(max_age).await?.by_id.get(id).filter(|s| s.state.as_deref() != Some("Deleted"))
-        {
-            return Ok(Some((**s).clone()));
+        if let Some(s) = self.service_index(max_age).await?.get(id).filter(|s| s.state.as_deref() != Some("Deleted")) {
+            return Ok(Some(s));
         }
         let found = self.find_service(id).await?;
         if let Some(s) = &found {
@@ -96,7 +94,7 @@ impl RegionClients {
             return self.find_owned_service(uid).await;
         }
         if let Some(s) = self.service_index(max_age).await?.owned_by(uid).filter(|s| !s.is_gone()) {
-            return Ok(Some((*s).clone()));
+            return Ok(Some(s));
         }
         let found = self.find_owned_service(uid).await?;
         if let Some(s) = &found {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use kube::api::{Api, ListParams};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -31,7 +31,7 @@ use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE};
 pub async fn run(ctx: Arc<Context>) {
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
     let controllers = scopes::<EndpointConnection>(&ctx).into_iter().enumerate().map(|(i, api)| {
-        let controller = Controller::new(api.clone(), watch_config(&ctx)).with_config(config.clone());
+        let controller = super::controller_for(api.clone(), &ctx).with_config(config.clone());
         let store = controller.store();
         ctx.report_synced(format!("EndpointConnection/{i}"), store.clone());
         drive(

@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use kube::api::{Api, ListParams};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::{
     CleanupTarget, Context, Error, Failure, Found, Reconcile, Refusal, Settled, block_deletion, cleanup_target,
-    deletion_blocked, deletion_refused, drive, error_policy, let_go, record_target, scopes, watch_config,
+    deletion_blocked, deletion_refused, drive, error_policy, let_go, record_target, scopes,
 };
 use crate::api::conditions::{Condition, ConditionStatus, NOTIFICATIONS_DELIVERABLE, condition};
 use crate::api::endpoint_service::{PrivateDnsNameConfiguration, SupportedRegionStatus};
@@ -35,7 +35,7 @@ use crate::plan::tags::{Owner, Ownership};
 pub async fn run(ctx: Arc<Context>) {
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
     let controllers = scopes::<EndpointService>(&ctx).into_iter().enumerate().map(|(i, api)| {
-        let controller = Controller::new(api, watch_config(&ctx)).with_config(config.clone());
+        let controller = super::controller_for(api, &ctx).with_config(config.clone());
         ctx.report_synced(format!("EndpointService/{i}"), controller.store());
         drive(controller.shutdown_on_signal().run(reconcile, error_policy, ctx.clone()))
     });

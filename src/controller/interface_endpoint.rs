@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use kube::api::Api;
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -15,7 +15,7 @@ use super::{
     CleanupTarget, Context, Error, Failure, Found, Next, Reconcile, Refusal, Settled, block_deletion, cleanup_target,
     deletion_blocked, deletion_refused, drive, error_policy, let_go, record_target, scopes, watch_config,
 };
-use crate::api::conditions::{ConditionStatus, READY, condition};
+use crate::api::conditions::{ConditionStatus, READY, TRAFFIC_ALLOWED, condition};
 use crate::api::interface_endpoint::DnsEntry;
 use crate::api::{DeletionPolicy, EndpointService, InterfaceEndpoint, InterfaceEndpointStatus};
 use crate::aws::RegionClients;
@@ -35,7 +35,7 @@ pub async fn run(ctx: Arc<Context>) {
     let services = scopes::<EndpointService>(&ctx);
     let controllers =
         scopes::<InterfaceEndpoint>(&ctx).into_iter().zip(services).enumerate().map(|(i, (endpoints, services))| {
-            let controller = Controller::new(endpoints, watch_config(&ctx)).with_config(config.clone());
+            let controller = super::controller_for(endpoints, &ctx).with_config(config.clone());
             let store = controller.store();
             ctx.report_synced(format!("InterfaceEndpoint/{i}"), store.clone());
             drive(
@@ -351,10 +351,14 @@ async fn traffic_condition(
 ) -> crate::api::conditions::Condition {
     use crate::doctor::{endpoint, facts, read};
     let key = super::object_key(ep);
-    let fingerprint =
-        format!("{generation}/{}/{:?}/{:?}/{}", o.state, o.subnet_ids, o.security_group_ids, o.private_dns_enabled);
-    if !fresh && let Some(known) = ctx.diagnosis(&key, &fingerprint, TRAFFIC_RECHECK) {
-        return known;
+    let inputs = (generation, &o.state, &o.subnet_ids, &o.security_group_ids, o.private_dns_enabled);
+    // Worked out for the same inputs within the hour: the status holds it.
+    let known = ep.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == TRAFFIC_ALLOWED));
+    if !fresh
+        && let Some(known) = known
+        && ctx.diagnosed(&key, inputs, TRAFFIC_RECHECK)
+    {
+        return known.clone();
     }
     let subject = facts::Endpoint::from(o);
     // What many endpoints share (the service's zones, the VPC, the groups)
@@ -364,7 +368,7 @@ async fn traffic_condition(
     let found =
         read::interface_traffic_facts(&clients, subject.clone(), None, read::default_ports(&o.service_name)).await;
     let condition = endpoint::traffic_condition(&endpoint::interface_traffic(&subject, &found));
-    ctx.remember_diagnosis(key, fingerprint, condition.clone());
+    ctx.remember_diagnosis(key, inputs);
     condition
 }
 

@@ -107,15 +107,25 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectKey, u32>>,
     polls: Mutex<HashMap<ObjectKey, u32>>,
     diagnoses: Mutex<HashMap<ObjectKey, Diagnosis>>,
-    looks: Mutex<HashMap<ObjectKey, String>>,
+    /// A hash of each object's generation and annotations when last seen.
+    looks: Mutex<HashMap<ObjectKey, u64>>,
 }
 
-/// A condition worked out by reads the controller does not repeat at every
-/// resync, with what it was worked out for.
+/// When a condition worked out by reads the controller does not repeat at
+/// every resync was last worked out, and for what (a hash of the inputs).
+/// The condition itself stays in the object's status, not here: with
+/// 10,000 objects a copy per object would be megabytes.
 struct Diagnosis {
-    fingerprint: String,
+    fingerprint: u64,
     at: std::time::Instant,
-    condition: crate::api::conditions::Condition,
+}
+
+/// A hash of `value`, to compare what a decision was made for.
+fn fingerprint(value: impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
 }
 
 impl Context {
@@ -269,9 +279,8 @@ impl Context {
     /// fresh look).
     pub fn read_age<K: Resource<DynamicType = ()>>(&self, obj: &K, transitional: bool) -> std::time::Duration {
         let key = object_key(obj);
-        let look = format!("{:?}/{:?}", obj.meta().generation, obj.meta().annotations);
-        let changed =
-            self.looks.lock().ok().and_then(|mut m| m.insert(key, look.clone())).is_some_and(|old| old != look);
+        let look = fingerprint((obj.meta().generation, &obj.meta().annotations));
+        let changed = self.looks.lock().ok().and_then(|mut m| m.insert(key, look)).is_some_and(|old| old != look);
         if changed {
             std::time::Duration::ZERO
         } else if transitional {
@@ -281,26 +290,17 @@ impl Context {
         }
     }
 
-    /// The diagnosis made for `fingerprint` less than `max_age` ago.
-    pub(crate) fn diagnosis(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        max_age: std::time::Duration,
-    ) -> Option<crate::api::conditions::Condition> {
-        let m = self.diagnoses.lock().ok()?;
-        m.get(key).filter(|d| d.fingerprint == fingerprint && d.at.elapsed() < max_age).map(|d| d.condition.clone())
+    /// Whether a diagnosis was made for `inputs` less than `max_age` ago.
+    pub(crate) fn diagnosed(&self, key: &str, inputs: impl std::hash::Hash, max_age: std::time::Duration) -> bool {
+        let print = fingerprint(inputs);
+        let Ok(m) = self.diagnoses.lock() else { return false };
+        m.get(key).is_some_and(|d| d.fingerprint == print && d.at.elapsed() < max_age)
     }
 
-    /// Keep a diagnosis.
-    pub(crate) fn remember_diagnosis(
-        &self,
-        key: String,
-        fingerprint: String,
-        condition: crate::api::conditions::Condition,
-    ) {
+    /// Note that a diagnosis was made for `inputs` now.
+    pub(crate) fn remember_diagnosis(&self, key: String, inputs: impl std::hash::Hash) {
         if let Ok(mut m) = self.diagnoses.lock() {
-            m.insert(key, Diagnosis { fingerprint, at: std::time::Instant::now(), condition });
+            m.insert(key, Diagnosis { fingerprint: fingerprint(inputs), at: std::time::Instant::now() });
         }
     }
 
@@ -382,6 +382,30 @@ where
         vec![Api::all(ctx.client.clone())]
     } else {
         ctx.settings.namespaces.iter().map(|ns| Api::namespaced(ctx.client.clone(), ns)).collect()
+    }
+}
+
+/// A controller of `api`'s objects whose cache keeps each object without
+/// what no reconcile reads: `managedFields` and kubectl's last-applied copy
+/// of the manifest, together about half of an object (10,000 objects
+/// watched fit in the memory target only without them).
+pub fn controller_for<K>(api: Api<K>, ctx: &Context) -> kube::runtime::Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    let writer = reflector::store::Writer::<K>::default();
+    let reader = writer.as_reader();
+    let objects = reflector(writer, watcher(api, watch_config(ctx)).modify(trim)).applied_objects();
+    kube::runtime::Controller::for_stream(objects, reader)
+}
+
+/// Drop the fields of an object that only the API server and kubectl use.
+pub fn trim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
 }
 

@@ -918,7 +918,7 @@ impl From<&ObservedEndpoint> for Endpoint {
             route_table_ids: Vec::new(),
             network_interface_ids: o.network_interface_ids.clone(),
             private_dns_enabled: o.private_dns_enabled,
-            policy: o.policy.as_ref().map(|p| p.to_string()),
+            policy: o.policy.clone(),
             dns_names: o.dns_entries.iter().map(|(name, _)| name.clone()).collect(),
             tags: o.tags.clone(),
             created: None,

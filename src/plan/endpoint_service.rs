@@ -186,7 +186,7 @@ impl DesiredService {
 }
 
 /// A service configuration as AWS reports it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ObservedService {
     /// `vpce-svc-…`.
     pub id: String,

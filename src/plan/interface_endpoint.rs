@@ -197,7 +197,7 @@ impl DesiredEndpoint {
 }
 
 /// An endpoint as AWS reports it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ObservedEndpoint {
     /// `vpce-…`.
     pub id: String,
@@ -221,8 +221,9 @@ pub struct ObservedEndpoint {
     pub private_dns_only_for_inbound_resolver_endpoint: Option<bool>,
     /// IP address type.
     pub ip_address_type: Option<String>,
-    /// Policy document as JSON.
-    pub policy: Option<Value>,
+    /// Policy document as AWS returns it (kept as text: parsed, a policy
+    /// takes several times the memory, and the operator may hold 10,000).
+    pub policy: Option<String>,
     /// Tags.
     pub tags: BTreeMap<String, String>,
     /// DNS names and hosted zones.
@@ -238,6 +239,11 @@ pub struct ObservedEndpoint {
 }
 
 impl ObservedEndpoint {
+    /// The policy document as JSON (None when absent or not JSON).
+    pub fn policy_json(&self) -> Option<Value> {
+        self.policy.as_deref().and_then(|p| serde_json::from_str(p).ok())
+    }
+
     /// True while AWS moves the endpoint between states.
     pub fn is_transitional(&self) -> bool {
         matches!(self.state.as_str(), "pending" | "pendingAcceptance" | "deleting")
@@ -462,7 +468,7 @@ pub fn plan(
         .filter(|d| !*d || observed.state == "available");
     // Without a policy in the spec the endpoint keeps whatever AWS holds
     // (AWS's default differs between services, so resetting could loop).
-    let policy = desired.policy.clone().filter(|p| Some(p) != observed.policy.as_ref());
+    let policy = desired.policy.clone().filter(|p| Some(p) != observed.policy_json().as_ref());
     let differs = |d: &Option<String>, o: &Option<String>| d.clone().filter(|d| Some(d) != o.as_ref());
     let changes = EndpointChanges {
         add_subnet_ids: add_subnets,
@@ -804,7 +810,7 @@ mod tests {
             private_dns_enabled: d.private_dns_enabled.unwrap_or(false),
             dns_record_ip_type: Some(d.dns_record_ip_type.clone().unwrap_or("ipv4".into())),
             ip_address_type: Some(d.ip_address_type.clone().unwrap_or("ipv4".into())),
-            policy: Some(d.policy.clone().unwrap_or_else(default_policy)),
+            policy: Some(d.policy.clone().unwrap_or_else(default_policy).to_string()),
             tags: d.tags.clone(),
             ..Default::default()
         }
