@@ -236,7 +236,29 @@ fn tenancy(operator_credentials: &[String], allowed_roles: &[String], adopters: 
 }
 
 /// `privatelink-operator run`.
+/// glibc gives each thread that allocates its own heap and returns memory
+/// to the system only from the top of each: with the controllers' many
+/// small allocations freed on other threads, that kept a third of the
+/// operator's resident memory at 10,000 objects. One heap, with large
+/// temporary buffers (AWS responses of 1000 resources) in their own
+/// mappings, keeps resident memory near what is in use. (musl, the
+/// image's libc, has neither behaviour.)
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn compact_allocator() {
+    // SAFETY: mallopt only sets allocator parameters; called once, before
+    // any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn compact_allocator() {}
+
 fn run(args: RunArgs) -> ExitCode {
+    compact_allocator();
     telemetry::init(args.log_format);
     let tenancy = match tenancy(&args.operator_credentials_namespaces, &args.allowed_roles, &args.adopt_namespaces) {
         Ok(t) => t,

@@ -79,18 +79,25 @@ pub struct Index<T> {
     by_id: HashMap<String, Box<[u8]>>,
     /// AWS id by the owning object's UID.
     by_owner: HashMap<String, String>,
+    /// Where the next resource is packed.
+    buffer: Vec<u8>,
     kind: std::marker::PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for Index<T> {
     fn clone(&self) -> Self {
-        Self { by_id: self.by_id.clone(), by_owner: self.by_owner.clone(), kind: std::marker::PhantomData }
+        Self {
+            by_id: self.by_id.clone(),
+            by_owner: self.by_owner.clone(),
+            buffer: Vec::new(),
+            kind: std::marker::PhantomData,
+        }
     }
 }
 
 impl<T> Default for Index<T> {
     fn default() -> Self {
-        Self { by_id: HashMap::new(), by_owner: HashMap::new(), kind: std::marker::PhantomData }
+        Self { by_id: HashMap::new(), by_owner: HashMap::new(), buffer: Vec::new(), kind: std::marker::PhantomData }
     }
 }
 
@@ -132,12 +139,18 @@ impl<T: Indexed> Index<T> {
 
     /// Add or replace one resource.
     pub fn put(&mut self, item: T) {
-        let Ok(packed) = serde_json::to_vec(&item) else { return };
+        // Written into a reused buffer, then copied at its exact size: one
+        // allocation per resource, no growth left behind.
+        self.buffer.clear();
+        if serde_json::to_writer(&mut self.buffer, &item).is_err() {
+            return;
+        }
+        let packed = Box::from(self.buffer.as_slice());
         self.remove(item.id());
         if let Some(uid) = item.tags().get(OWNER_UID) {
             self.by_owner.insert(uid.clone(), item.id().to_string());
         }
-        self.by_id.insert(item.id().to_string(), packed.into_boxed_slice());
+        self.by_id.insert(item.id().to_string(), packed);
     }
 
     /// Drop one resource.

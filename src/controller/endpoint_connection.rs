@@ -9,7 +9,6 @@ use std::sync::Arc;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::{
@@ -32,24 +31,18 @@ pub async fn run(ctx: Arc<Context>) {
     let config = controller::Config::default().concurrency(ctx.settings.concurrency);
     let controllers = scopes::<EndpointConnection>(&ctx).into_iter().enumerate().map(|(i, api)| {
         let controller = super::controller_for(api.clone(), &ctx).with_config(config.clone());
-        let store = controller.store();
-        ctx.report_synced(format!("EndpointConnection/{i}"), store.clone());
+        ctx.report_synced(format!("EndpointConnection/{i}"), controller.store());
+        let refs = ctx.clone();
         drive(
             controller
                 .watches(api, watch_config(&ctx), move |changed: EndpointConnection| {
-                    store
-                        .state()
-                        .into_iter()
-                        .filter(|o| {
-                            o.namespace() == changed.namespace()
-                                && o.spec.vpc_endpoint_id == changed.spec.vpc_endpoint_id
-                                && o.uid() != changed.uid()
-                        })
-                        .map(|o| ObjectRef::from_obj(o.as_ref()))
-                        .collect::<Vec<_>>()
+                    let ns = changed.namespace().unwrap_or_default();
+                    let mut others = refs.referring::<EndpointConnection>(&ns, &endpoint_reference(&changed));
+                    others.retain(|o| o.name != changed.name_any());
+                    others
                 })
                 .shutdown_on_signal()
-                .run(reconcile, error_policy, ctx.clone()),
+                .run(super::reconcile_cached, error_policy, ctx.clone()),
         )
     });
     futures::future::join_all(controllers).await;
@@ -70,7 +63,16 @@ struct Target {
     label: String,
 }
 
+/// What an EndpointConnection refers to: the endpoint it decides.
+fn endpoint_reference(conn: &EndpointConnection) -> String {
+    format!("endpoint/{}", conn.spec.vpc_endpoint_id)
+}
+
 impl Reconcile for EndpointConnection {
+    fn reference(&self) -> Option<String> {
+        Some(endpoint_reference(self))
+    }
+
     type Status = EndpointConnectionStatus;
 
     fn status(&self) -> Option<&EndpointConnectionStatus> {

@@ -37,7 +37,7 @@ pub async fn run(ctx: Arc<Context>) {
     let controllers = scopes::<EndpointService>(&ctx).into_iter().enumerate().map(|(i, api)| {
         let controller = super::controller_for(api, &ctx).with_config(config.clone());
         ctx.report_synced(format!("EndpointService/{i}"), controller.store());
-        drive(controller.shutdown_on_signal().run(reconcile, error_policy, ctx.clone()))
+        drive(controller.shutdown_on_signal().run(super::reconcile_cached, error_policy, ctx.clone()))
     });
     futures::future::join_all(controllers).await;
 }

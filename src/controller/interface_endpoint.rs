@@ -8,7 +8,6 @@ use std::sync::Arc;
 use kube::api::Api;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::{
@@ -36,24 +35,16 @@ pub async fn run(ctx: Arc<Context>) {
     let controllers =
         scopes::<InterfaceEndpoint>(&ctx).into_iter().zip(services).enumerate().map(|(i, (endpoints, services))| {
             let controller = super::controller_for(endpoints, &ctx).with_config(config.clone());
-            let store = controller.store();
-            ctx.report_synced(format!("InterfaceEndpoint/{i}"), store.clone());
+            ctx.report_synced(format!("InterfaceEndpoint/{i}"), controller.store());
+            let refs = ctx.clone();
             drive(
                 controller
                     .watches(services, watch_config(&ctx), move |svc: EndpointService| {
-                        let ns = svc.namespace();
-                        let name = svc.name_any();
-                        store
-                            .state()
-                            .into_iter()
-                            .filter(|ep| {
-                                ep.namespace() == ns && ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name)
-                            })
-                            .map(|ep| ObjectRef::from_obj(ep.as_ref()))
-                            .collect::<Vec<_>>()
+                        let ns = svc.namespace().unwrap_or_default();
+                        refs.referring::<InterfaceEndpoint>(&ns, &service_reference(&svc.name_any()))
                     })
                     .shutdown_on_signal()
-                    .run(reconcile, error_policy, ctx.clone()),
+                    .run(super::reconcile_cached, error_policy, ctx.clone()),
             )
         });
     futures::future::join_all(controllers).await;
@@ -64,8 +55,18 @@ pub async fn reconcile(ep: Arc<InterfaceEndpoint>, ctx: Arc<Context>) -> Result<
     super::reconcile(ep, ctx).await
 }
 
+/// What an endpoint that names the EndpointService `name` in its
+/// serviceRef refers to.
+fn service_reference(name: &str) -> String {
+    format!("service/{name}")
+}
+
 impl Reconcile for InterfaceEndpoint {
     type Status = InterfaceEndpointStatus;
+
+    fn reference(&self) -> Option<String> {
+        self.spec.service_ref.as_ref().map(|r| service_reference(&r.name))
+    }
 
     fn status(&self) -> Option<&InterfaceEndpointStatus> {
         self.status.as_ref()

@@ -11,7 +11,7 @@ pub mod skeleton;
 pub mod status;
 
 pub use cleanup::{CleanupTarget, Found, cleanup_target, deletion_blocked, deletion_refused, let_go, record_target};
-pub use skeleton::{Failure, Reconcile, Settled, log_aws_id, reconcile};
+pub use skeleton::{Failure, Reconcile, Settled, log_aws_id, reconcile, reconcile_cached};
 pub use status::{ObjectStatus, apply_status, block_deletion, write_status};
 
 use std::collections::HashMap;
@@ -109,6 +109,9 @@ pub struct Context {
     diagnoses: Mutex<HashMap<ObjectKey, Diagnosis>>,
     /// A hash of each object's generation and annotations when last seen.
     looks: Mutex<HashMap<ObjectKey, u64>>,
+    /// What each object refers to ([`Reconcile::reference`]), as its last
+    /// reconcile read it: the caches keep no specs to look this up in.
+    references: Mutex<HashMap<ObjectKey, String>>,
 }
 
 /// When a condition worked out by reads the controller does not repeat at
@@ -156,6 +159,7 @@ impl Context {
             polls: Mutex::default(),
             diagnoses: Mutex::default(),
             looks: Mutex::default(),
+            references: Mutex::default(),
         }
     }
 
@@ -269,6 +273,32 @@ impl Context {
         if let Ok(mut m) = self.looks.lock() {
             m.remove(key);
         }
+        self.note_reference(key.to_string(), None);
+    }
+
+    /// Record what the object `key` refers to (None: nothing, or gone).
+    pub(crate) fn note_reference(&self, key: ObjectKey, reference: Option<String>) {
+        let Ok(mut m) = self.references.lock() else { return };
+        match reference {
+            Some(r) => m.insert(key, r),
+            None => m.remove(&key),
+        };
+    }
+
+    /// The objects of kind `K` in `namespace` whose last reconcile found
+    /// them referring to `reference`.
+    pub fn referring<K: Resource<DynamicType = ()>>(
+        &self,
+        namespace: &str,
+        reference: &str,
+    ) -> Vec<kube::runtime::reflector::ObjectRef<Cached<K>>> {
+        let prefix = format!("{}/{namespace}/", K::kind(&()));
+        let Ok(m) = self.references.lock() else { return Vec::new() };
+        m.iter()
+            .filter(|(_, r)| *r == reference)
+            .filter_map(|(key, _)| key.strip_prefix(&prefix))
+            .map(|name| kube::runtime::reflector::ObjectRef::new(name).within(namespace))
+            .collect()
     }
 
     /// How old a snapshot of AWS may be for a decision: the resync period,
@@ -385,28 +415,50 @@ where
     }
 }
 
-/// A controller of `api`'s objects whose cache keeps each object without
-/// what no reconcile reads: `managedFields` and kubectl's last-applied copy
-/// of the manifest, together about half of an object (10,000 objects
-/// watched fit in the memory target only without them).
-pub fn controller_for<K>(api: Api<K>, ctx: &Context) -> kube::runtime::Controller<K>
+/// What a controller's cache keeps of an object: its name, namespace, uid,
+/// resourceVersion and generation. A full InterfaceEndpoint takes about
+/// 3 KB in memory even without `managedFields` (14 KB with them), so
+/// 10,000 would not fit the memory target; each reconcile reads its object
+/// instead ([`reconcile_cached`]).
+pub type Cached<K> = kube::core::PartialObjectMeta<K>;
+
+/// A controller of `api`'s objects over a metadata watch, its cache trimmed
+/// to [`Cached`].
+pub fn controller_for<K>(api: Api<K>, ctx: &Context) -> kube::runtime::Controller<Cached<K>>
 where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     use kube::runtime::{WatchStreamExt, reflector, watcher};
-    let writer = reflector::store::Writer::<K>::default();
+    // An Api of PartialObjectMeta lists and watches metadata only.
+    let metadata: Api<Cached<K>> = match api.namespace() {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let writer = reflector::store::Writer::<Cached<K>>::default();
     let reader = writer.as_reader();
-    let objects = reflector(writer, watcher(api, watch_config(ctx)).modify(trim)).applied_objects();
+    let objects = reflector(writer, watcher(metadata, watch_config(ctx)).modify(trim)).applied_objects();
     kube::runtime::Controller::for_stream(objects, reader)
 }
 
-/// Drop the fields of an object that only the API server and kubectl use.
-pub fn trim<K: Resource>(obj: &mut K) {
-    let meta = obj.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
+/// Keep of an object's metadata what the controller's queue needs.
+fn trim<K>(obj: &mut Cached<K>) {
+    obj.types = None;
+    let meta = std::mem::take(&mut obj.metadata);
+    obj.metadata = kube::core::ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        uid: meta.uid,
+        resource_version: meta.resource_version,
+        generation: meta.generation,
+        deletion_timestamp: meta.deletion_timestamp,
+        ..Default::default()
+    };
 }
 
 /// The watch configuration every controller uses: any semantic (the
@@ -510,6 +562,60 @@ mod tests {
         }
         ctx.forget(&svc_key);
         assert!(within(ctx.backoff(&svc_key), 1.0), "forgotten once the object is gone");
+    }
+
+    #[tokio::test]
+    async fn references_find_the_objects_to_wake_by_kind_namespace_and_value() {
+        use crate::api::{EndpointConnection, InterfaceEndpoint};
+        let ctx = context();
+        ctx.note_reference("InterfaceEndpoint/ns-a/one".into(), Some("service/api".into()));
+        ctx.note_reference("InterfaceEndpoint/ns-a/two".into(), Some("service/api".into()));
+        ctx.note_reference("InterfaceEndpoint/ns-a/three".into(), Some("service/other".into()));
+        ctx.note_reference("InterfaceEndpoint/ns-b/four".into(), Some("service/api".into()));
+        ctx.note_reference("EndpointConnection/ns-a/five".into(), Some("service/api".into()));
+        let mut names: Vec<String> =
+            ctx.referring::<InterfaceEndpoint>("ns-a", "service/api").into_iter().map(|r| r.name).collect();
+        names.sort();
+        assert_eq!(names, ["one", "two"], "same kind, namespace and reference only");
+        assert!(
+            ctx.referring::<InterfaceEndpoint>("ns-a", "service/api")
+                .iter()
+                .all(|r| r.namespace.as_deref() == Some("ns-a"))
+        );
+        assert_eq!(ctx.referring::<EndpointConnection>("ns-a", "service/api").len(), 1);
+        // A changed spec replaces the reference; a deletion forgets it.
+        ctx.note_reference("InterfaceEndpoint/ns-a/one".into(), Some("service/other".into()));
+        ctx.forget("InterfaceEndpoint/ns-a/two");
+        assert!(ctx.referring::<InterfaceEndpoint>("ns-a", "service/api").is_empty());
+        assert_eq!(ctx.referring::<InterfaceEndpoint>("ns-a", "service/other").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_diagnosis_is_known_for_the_same_inputs_within_its_age() {
+        let ctx = context();
+        ctx.remember_diagnosis("k".into(), (1, "available"));
+        assert!(ctx.diagnosed("k", (1, "available"), Duration::from_secs(60)));
+        assert!(!ctx.diagnosed("k", (2, "available"), Duration::from_secs(60)), "other inputs");
+        assert!(!ctx.diagnosed("other", (1, "available"), Duration::from_secs(60)));
+        assert!(!ctx.diagnosed("k", (1, "available"), Duration::ZERO), "too old");
+    }
+
+    #[test]
+    fn cached_metadata_keeps_what_the_queue_needs_only() {
+        let mut cached: Cached<crate::api::InterfaceEndpoint> = serde_json::from_value(json!({
+            "apiVersion": "privatelink.dev/v1alpha1", "kind": "InterfaceEndpoint",
+            "metadata": {"name": "a", "namespace": "n", "uid": "u", "resourceVersion": "7", "generation": 3,
+                "labels": {"team": "x"}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                "finalizers": ["privatelink.dev/cleanup"],
+                "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]}
+        }))
+        .expect("metadata");
+        trim(&mut cached);
+        assert_eq!(
+            serde_json::to_value(&cached.metadata).expect("json"),
+            json!({"name": "a", "namespace": "n", "uid": "u", "resourceVersion": "7", "generation": 3})
+        );
+        assert!(cached.types.is_none());
     }
 
     #[test]

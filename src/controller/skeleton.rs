@@ -13,7 +13,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::status::{ObjectStatus, write_status};
-use super::{Context, Error, FINALIZER, Next, Refusal, object_key, reconciled};
+use super::{Cached, Context, Error, FINALIZER, Next, Refusal, object_key, reconciled};
 use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED, condition};
 use crate::aws::AwsError;
 use crate::plan::{SpecProblem, describe_problems};
@@ -124,6 +124,32 @@ pub trait Reconcile:
 
     /// Tear down in the order AWS demands; Ok removes the finalizer.
     fn cleanup(&self, api: &Api<Self>, ctx: &Context) -> impl Future<Output = Result<Action, Error>> + Send;
+
+    /// What the object refers to that should wake it when that changes
+    /// (`service/<name>`, `endpoint/<vpce-id>`); see [`Context::referring`].
+    fn reference(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Reconcile the object a controller's cache names. The cache keeps only
+/// metadata (10,000 full objects would not fit the memory target), so the
+/// object is read first: one GET per reconcile. An object already gone
+/// needs nothing.
+pub async fn reconcile_cached<K: Reconcile>(cached: Arc<Cached<K>>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let kind = K::kind(&()).to_string();
+    let ns = cached.namespace().ok_or_else(|| Error::Invalid(format!("{kind} without namespace")))?;
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
+    match api.get_opt(&cached.name_any()).await? {
+        Some(obj) => {
+            ctx.note_reference(object_key(&obj), obj.reference());
+            reconcile(Arc::new(obj), ctx).await
+        }
+        None => {
+            ctx.note_reference(object_key(cached.as_ref()), None);
+            Ok(Action::await_change())
+        }
+    }
 }
 
 /// Reconcile one object: the finalizer decides between apply and cleanup

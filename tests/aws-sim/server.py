@@ -38,6 +38,10 @@ BUCKETS = {
 }
 
 
+def is_mutating(action: str) -> bool:
+    return not action.startswith(("Describe", "List", "Get", "Lookup"))
+
+
 def bucket_class(action: str) -> str:
     if action.startswith(("Describe", "List", "Get")):
         return "read"
@@ -118,8 +122,29 @@ class Faults:
         with self.lock:
             settings = self._settings(account, region)
             for rule in (settings or {}).get("rules", []):
-                if rule.get("action") in (action, "*"):
+                if rule.get("crashAfter"):
+                    continue
+                if rule.get("action") in (action, "*") or (rule.get("action") == "mutating" and is_mutating(action)):
                     return rule
+        return None
+
+    def take_crash(self, account: str, region: str, action: str) -> float | None:
+        """Seconds to hold the answer of a call the client must not see
+        (crashAfter rules: the call takes effect, then the answer waits, so
+        the test can stop the operator between AWS's change and anything the
+        operator does next). A rule with `times` fires that many times."""
+        with self.lock:
+            settings = self._settings(account, region)
+            for rule in (settings or {}).get("rules", []):
+                if not rule.get("crashAfter"):
+                    continue
+                if not (rule.get("action") in (action, "*") or (rule.get("action") == "mutating" and is_mutating(action))):
+                    continue
+                times = int(rule.get("times", 1))
+                if times <= 0:
+                    continue
+                rule["times"] = times - 1
+                return float(rule.get("holdSeconds", 10.0))
         return None
 
 
@@ -212,12 +237,34 @@ class Simulator:
         if action == "LookupEvents" and service == "cloudtrail":
             return self.lookup_events(entry, start_response, account, region, body)
 
+        hold = self.faults.take_crash(account, region, action)
+        if hold is not None:
+            return self.crash_after(entry, environ, start_response, hold)
+
         def recording_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
             entry["status"] = int(status.split(" ", 1)[0])
             self.calls.record(entry)
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return self.app(environ, recording_start_response)
+
+    def crash_after(self, entry: dict[str, Any], environ: dict[str, Any], start_response: Any, hold: float) -> Any:
+        """Carry the call out, record it (`crashed`), then hold the answer
+        for `hold` seconds before sending it, to a client that by then
+        should be gone."""
+        answer: dict[str, Any] = {}
+
+        def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
+            answer["status"], answer["headers"] = status, headers
+            return lambda _data: None
+
+        body = b"".join(self.app(environ, capture))
+        entry["status"] = int(answer["status"].split(" ", 1)[0])
+        entry["crashed"] = True
+        self.calls.record(entry)
+        time.sleep(hold)
+        start_response(answer["status"], answer["headers"])
+        return [body]
 
     def lookup_events(self, entry: dict[str, Any], start_response: Any, account: str, region: str, body: bytes) -> Any:
         """CloudTrail's event history (moto has none): JSON 1.1 protocol."""

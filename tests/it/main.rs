@@ -8,6 +8,7 @@ mod argocd;
 mod aws_sim;
 mod chart;
 mod connections;
+mod crash;
 mod crds;
 mod doctor;
 mod endpoint_service;

@@ -155,6 +155,24 @@ impl TestEnv {
         ));
     }
 
+    /// The operator process dies and starts again: its controllers stop
+    /// mid-flight (reconciles dropped wherever they are), and it comes back
+    /// with new AWS clients (no snapshot, no cache) and a new context (no
+    /// backoff, no memory of what it did). The controllers are started
+    /// again by the test.
+    pub async fn crash(&mut self) {
+        self.stop_controllers().await;
+        let metrics = Arc::new(privatelink_operator::metrics::Metrics::default());
+        self.aws = aws_clients_with(Some(metrics.clone())).await;
+        self.ctx = Arc::new(Context::with_metrics(
+            self.ctx.client.clone(),
+            self.aws.clone(),
+            self.ctx.settings.clone(),
+            metrics,
+            Arc::default(),
+        ));
+    }
+
     /// Start the EndpointService controller in the background.
     pub fn start_endpoint_services(&mut self) {
         let ctx = self.ctx.clone();
