@@ -283,7 +283,31 @@ def _patch_service_configuration_responses() -> None:
             self.ec2_backend.delete_vpc_endpoint_service_configurations(deletable)
         return ActionResult({"Unsuccessful": unsuccessful})
 
+    def describe(self) -> ActionResult:
+        """Filters as AWS applies them: service-id, service-name,
+        service-state, tag-key, tag:<key> (moto ignores them)."""
+        configs = self.ec2_backend.describe_vpc_endpoint_service_configurations(self._get_param("ServiceIds", []))
+        filters = self._filters_from_querystring() or {}
+
+        def matches(config: Any) -> bool:
+            tags = {t["key"]: t["value"] for t in config.get_tags()}
+            for name, values in filters.items():
+                if name == "service-id" and config.id not in values:
+                    return False
+                if name == "service-name" and config.service_name not in values:
+                    return False
+                if name == "service-state" and config.service_state not in values:
+                    return False
+                if name == "tag-key" and not any(k in values for k in tags):
+                    return False
+                if name.startswith("tag:") and tags.get(name[4:]) not in values:
+                    return False
+            return True
+
+        return ActionResult({"ServiceConfigurations": [c for c in configs if matches(c)]})
+
     VPCEndpointServiceConfiguration.create_vpc_endpoint_service_configuration = create
+    VPCEndpointServiceConfiguration.describe_vpc_endpoint_service_configurations = describe
     VPCEndpointServiceConfiguration.modify_vpc_endpoint_service_configuration = modify
     VPCEndpointServiceConfiguration.delete_vpc_endpoint_service_configurations = delete
 

@@ -222,11 +222,16 @@ class Simulator:
 
         rule = self.faults.rule_for(account, region, action)
         if rule and rule.get("latencyMs"):
-            time.sleep(float(rule["latencyMs"]) / 1000.0)
+            latency = rule["latencyMs"]
+            if isinstance(latency, list):
+                latency = random.uniform(float(latency[0]), float(latency[1]))
+            time.sleep(float(latency) / 1000.0)
         if not self.faults.take_token(account, region, action):
             return self.fail(entry, start_response, service, 503, "RequestLimitExceeded", "Request limit exceeded.")
         if rule and random.random() < float(rule.get("errorRate", 0.0)):
             code = rule.get("errorCode", "InternalError")
+            if isinstance(code, list):
+                code = random.choice(code)
             status = (
                 503 if code in ("RequestLimitExceeded", "Throttling", "ServiceUnavailable")
                 else 403 if code in ("UnauthorizedOperation", "AccessDenied", "AuthFailure")
