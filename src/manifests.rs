@@ -99,15 +99,26 @@ pub fn read(path: &Path) -> Result<Vec<Manifest>, ReadError> {
     let mut manifests = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|source| ReadError::Io { path: file.clone(), source })?;
-        for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-            let value = Value::deserialize(doc).map_err(|source| ReadError::Yaml {
-                path: file.clone(),
-                document: i + 1,
-                source,
-            })?;
-            if !value.is_null() {
-                manifests.push(Manifest { file: file.clone(), document: i + 1, value });
-            }
+        manifests.extend(parse(&text, &file)?);
+    }
+    Ok(manifests)
+}
+
+/// Every document of `text`, read from `file`; empty documents are skipped.
+/// Whatever the text, an error names the document, never a panic (the
+/// property tests feed it arbitrary text).
+pub fn parse(text: &str, file: &Path) -> Result<Vec<Manifest>, ReadError> {
+    let mut manifests = Vec::new();
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        // Through YAML's own value first: it refuses a key given twice (the
+        // API server's strict decoding does too; JSON would keep the last)
+        // and resolves merge keys (`<<: *base`) as Kubernetes' YAML does.
+        let value = serde_yaml::Value::deserialize(doc)
+            .and_then(|mut v| v.apply_merge().map(|()| v))
+            .and_then(serde_yaml::from_value::<Value>)
+            .map_err(|source| ReadError::Yaml { path: file.to_path_buf(), document: i + 1, source })?;
+        if !value.is_null() {
+            manifests.push(Manifest { file: file.to_path_buf(), document: i + 1, value });
         }
     }
     Ok(manifests)
@@ -151,6 +162,7 @@ pub fn check_schema(manifest: &Manifest) -> Result<(), Invalid> {
         )),
         Some(_) => {}
     }
+    problems.extend(unknown_envelope_fields(&manifest.value));
     for v in validate_object(&kind, &manifest.value, None) {
         problems.push((v.field, v.reason));
     }
@@ -159,6 +171,69 @@ pub fn check_schema(manifest: &Manifest) -> Result<(), Invalid> {
     } else {
         Err(Invalid { location: manifest.location(), object: format!("{kind} {}", manifest.object_ref()), problems })
     }
+}
+
+/// Fields of an object's envelope (outside `spec`).
+const OBJECT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
+/// Fields of ObjectMeta.
+const METADATA_FIELDS: &[&str] = &[
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "generateName",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "finalizers",
+    "ownerReferences",
+    "managedFields",
+    "selfLink",
+];
+
+/// Unknown fields outside `spec` (the schema checks `spec`), refused as
+/// `kubectl apply` (strict field validation) refuses them; and a document
+/// that is not a mapping at all.
+fn unknown_envelope_fields(value: &Value) -> Vec<(String, String)> {
+    let Some(object) = value.as_object() else {
+        return vec![(
+            "<document>".to_string(),
+            "expected a mapping with apiVersion, kind, metadata and spec; found a list or a scalar".to_string(),
+        )];
+    };
+    let mut problems = Vec::new();
+    let unknown = |field: String, known: &[&str]| {
+        (field.clone(), format!("unknown field {field:?}: remove it (known fields here: {})", known.join(", ")))
+    };
+    for key in object.keys().filter(|k| !OBJECT_FIELDS.contains(&k.as_str())) {
+        problems.push(unknown(key.clone(), OBJECT_FIELDS));
+    }
+    match object.get("metadata") {
+        Some(Value::Object(meta)) => {
+            for key in meta.keys().filter(|k| !METADATA_FIELDS.contains(&k.as_str())) {
+                problems.push(unknown(format!("metadata.{key}"), &["name", "namespace", "labels", "annotations"]));
+            }
+            if let Some(ns) = meta.get("namespace") {
+                match ns.as_str() {
+                    Some(n) if is_dns_label(n) => {}
+                    _ => problems.push((
+                        "metadata.namespace".to_string(),
+                        format!("Invalid value: {ns}: must be a lowercase RFC 1123 label (at most 63 characters)"),
+                    )),
+                }
+            }
+        }
+        Some(other) => problems.push(("metadata".to_string(), format!("must be a mapping, found {other}"))),
+        None => {}
+    }
+    problems
+}
+
+fn is_dns_label(name: &str) -> bool {
+    name.len() <= 63 && !name.contains('.') && is_dns_subdomain(name)
 }
 
 fn is_dns_subdomain(name: &str) -> bool {

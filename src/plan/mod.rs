@@ -9,6 +9,9 @@ pub mod interface_endpoint;
 pub mod notifications;
 pub mod tags;
 
+#[cfg(test)]
+mod properties;
+
 use std::collections::BTreeSet;
 
 /// How soon to look at an object again: poll while AWS is still changing
