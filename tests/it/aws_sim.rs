@@ -802,3 +802,34 @@ async fn network_interfaces_references_prefix_lists_and_cloudtrail_as_aws_shows_
     let users: Vec<_> = events.events().iter().filter_map(|e| e.username()).collect();
     assert_eq!(users, vec!["alice", "rds.amazonaws.com"], "newest first, within 90 days");
 }
+
+#[tokio::test]
+async fn service_configurations_are_filtered_by_tag_and_state() {
+    let provider = "400000000090";
+    let region = "eu-west-3";
+    let (tagged, _) = service(provider, region, false, 1, &[]).await;
+    let (plain, _) = service(provider, region, false, 1, &[]).await;
+    let ec2 = ec2_as(provider, region).await;
+    ec2.create_tags()
+        .resources(&tagged)
+        .tags(aws_sdk_ec2::types::Tag::builder().key("team").value("a").build())
+        .send()
+        .await
+        .expect("tag");
+    let ids = |f: Filter| {
+        let ec2 = ec2.clone();
+        async move {
+            let out = ec2.describe_vpc_endpoint_service_configurations().filters(f).send().await.expect("describe");
+            out.service_configurations().iter().filter_map(|s| s.service_id().map(str::to_string)).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(Filter::builder().name("tag:team").values("a").build()).await, std::slice::from_ref(&tagged));
+    assert_eq!(ids(Filter::builder().name("tag-key").values("team").build()).await, std::slice::from_ref(&tagged));
+    assert!(ids(Filter::builder().name("tag:team").values("b").build()).await.is_empty());
+    assert_eq!(ids(Filter::builder().name("service-id").values(&plain).build()).await, std::slice::from_ref(&plain));
+    let mut available = ids(Filter::builder().name("service-state").values("Available").build()).await;
+    available.sort();
+    let mut both = vec![tagged, plain];
+    both.sort();
+    assert_eq!(available, both);
+}

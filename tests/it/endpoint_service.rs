@@ -49,6 +49,16 @@ async fn principals(region: &str, id: &str) -> BTreeSet<String> {
     sdk(region).await.allowed_principals(id).await.expect("permissions")
 }
 
+/// The services of `region` the objects of namespace `ns` own (the
+/// account also holds services the operator did not create).
+async fn services_of(region: &str, ns: &str) -> Vec<privatelink_operator::plan::endpoint_service::ObservedService> {
+    let all = sdk(region).await.describe_services(&[]).await.expect("list");
+    let ours = |s: &privatelink_operator::plan::endpoint_service::ObservedService| {
+        s.tags.get(privatelink_operator::plan::tags::OWNER_NAMESPACE).map(String::as_str) == Some(ns)
+    };
+    all.into_iter().filter(ours).collect()
+}
+
 #[tokio::test]
 async fn create_update_in_sync_and_delete() {
     let region = "eu-west-1";
@@ -227,7 +237,7 @@ async fn missing_load_balancer_is_a_clear_condition() {
     assert!(message.contains("check the ARN"), "the message names the fix: {message}");
     let svc = api.get("broken").await.expect("get");
     assert_eq!(condition(&svc, READY).map(|c| c.0), Some("False".into()));
-    assert!(sdk(region).await.describe_services(&[]).await.expect("list").is_empty(), "nothing was created");
+    assert!(services_of(region, &env.ns("team-a")).await.is_empty(), "nothing was created");
 
     // Deleting an object that never created anything just removes it.
     api.delete("broken", &DeleteParams::default()).await.expect("delete");
@@ -250,7 +260,7 @@ async fn wrong_load_balancer_type_and_single_zone_cross_region_are_refused() {
         wait_for(&api, "one-zone", TIMEOUT, "Synced=False", |s| condition(s, SYNCED).filter(|c| c.0 == "False")).await;
     assert_eq!(reason, "LoadBalancerCheckFailed");
     assert!(message.contains("Services must support at least 2 availability zones for cross region"), "{message}");
-    assert!(sdk(region).await.describe_services(&[]).await.expect("list").is_empty());
+    assert!(services_of(region, &env.ns("team-a")).await.is_empty(), "nothing was created");
 }
 
 #[tokio::test]
@@ -387,7 +397,7 @@ async fn throttled_calls_are_retried_until_the_service_is_ready() {
         log["calls"].as_array().unwrap().iter().filter(|c| c["error"] == json!("RequestLimitExceeded")).count();
     assert!(throttled > 0, "the simulator throttled some calls");
     let id = ready.status.and_then(|s| s.service_id).expect("service id");
-    let services = sdk(region).await.describe_services(&[]).await.expect("list");
+    let services = services_of(region, &env.ns("team-a")).await;
     assert_eq!(services.len(), 1, "retries made exactly one service, not duplicates");
     assert_eq!(services[0].id, id);
 }

@@ -12,6 +12,8 @@ mod crash;
 mod crds;
 mod doctor;
 mod endpoint_service;
+mod faults;
+mod hostile;
 mod iam;
 mod interface_endpoint;
 mod kube_api;
