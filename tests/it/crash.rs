@@ -254,11 +254,19 @@ async fn a_crash_after_every_mutating_call_leaves_no_duplicate_and_no_leak() {
     conns.delete("accept", &DeleteParams::default()).await.expect("delete");
     endpoints.delete("client", &DeleteParams::default()).await.expect("delete");
     services.delete("api", &DeleteParams::default()).await.expect("delete");
+    // Each time an object is seen gone, AWS must already have let go of
+    // what it held: its finalizer went only after AWS confirmed.
+    let (svc_uid, ep_uid) = (svc.uid().expect("uid"), ep.uid().expect("uid"));
     let gone = || async {
-        matches!(
-            (services.get_opt("api").await, endpoints.get_opt("client").await, conns.get_opt("accept").await),
-            (Ok(None), Ok(None), Ok(None))
-        )
+        let (s, e, c) =
+            (services.get_opt("api").await, endpoints.get_opt("client").await, conns.get_opt("accept").await);
+        if matches!(e, Ok(None)) {
+            assert!(owned(&ep_uid).await.1.is_empty(), "the endpoint's finalizer went before AWS deleted it");
+        }
+        if matches!(s, Ok(None)) {
+            assert!(owned(&svc_uid).await.0.is_empty(), "the service's finalizer went before AWS deleted it");
+        }
+        matches!((s, e, c), (Ok(None), Ok(None), Ok(None)))
     };
     converge(&mut env, &mut crashes, "all deleted", gone).await;
     let (svc_ids, _) = owned(&svc.uid().expect("uid")).await;
