@@ -22,7 +22,9 @@ use privatelink_operator::api::{
 use privatelink_operator::plan::tags::OWNER_UID;
 use serde_json::{Value, json};
 
-use crate::support::{DEFAULT_ACCOUNT, TestEnv, create, ec2_as, load_balancer, sim_control, sim_vpc, sns_as};
+use crate::support::{
+    DEFAULT_ACCOUNT, InSync, TestEnv, create, ec2_as, load_balancer, sim_control, sim_vpc, sns_as, tagged_resources,
+};
 
 const REGION: &str = "sa-east-1";
 
@@ -95,40 +97,11 @@ where
     }
 }
 
-fn synced<K: kube::Resource>(obj: &K, conditions: &[privatelink_operator::api::Condition], ready: bool) -> bool {
-    let current = conditions.iter().any(|c| c.observed_generation == obj.meta().generation);
-    let ok = |t: &str| conditions.iter().any(|c| c.type_ == t && c.status == "True");
-    current && ok("Synced") && (!ready || ok("Ready"))
-}
-
 /// AWS resources of the account and region that carry `uid` as owner.
 async fn owned(uid: &str) -> (Vec<String>, Vec<String>) {
-    let ec2 = ec2_as(DEFAULT_ACCOUNT, REGION).await;
-    let tag = aws_sdk_ec2::types::Filter::builder().name(format!("tag:{OWNER_UID}")).values(uid).build();
-    let services = ec2
-        .describe_vpc_endpoint_service_configurations()
-        .filters(tag.clone())
-        .send()
-        .await
-        .expect("services")
-        .service_configurations()
-        .iter()
-        .filter(|s| s.service_state().map(|st| st.as_str()) != Some("Deleted"))
-        .filter(|s| s.tags().iter().any(|t| t.key() == Some(OWNER_UID) && t.value() == Some(uid)))
-        .filter_map(|s| s.service_id().map(str::to_string))
-        .collect();
-    let endpoints = ec2
-        .describe_vpc_endpoints()
-        .filters(tag)
-        .send()
-        .await
-        .expect("endpoints")
-        .vpc_endpoints()
-        .iter()
-        .filter(|e| e.state().map(|s| s.as_str()) != Some("deleted"))
-        .filter_map(|e| e.vpc_endpoint_id().map(str::to_string))
-        .collect();
-    (services, endpoints)
+    let (services, endpoints) = tagged_resources(DEFAULT_ACCOUNT, REGION, OWNER_UID, uid).await;
+    let ids = |v: Vec<(String, String)>| v.into_iter().map(|(_, id)| id).collect();
+    (ids(services), ids(endpoints))
 }
 
 async fn notifications(service_id: &str) -> usize {
@@ -210,10 +183,7 @@ async fn a_crash_after_every_mutating_call_leaves_no_duplicate_and_no_leak() {
         else {
             return false;
         };
-        let conditions = |st: Option<Vec<privatelink_operator::api::Condition>>| st.unwrap_or_default();
-        synced(&s, &conditions(s.status.clone().map(|x| x.conditions)), false)
-            && synced(&e, &conditions(e.status.clone().map(|x| x.conditions)), true)
-            && synced(&c, &conditions(c.status.clone().map(|x| x.conditions)), true)
+        s.in_sync() && e.in_sync() && c.in_sync()
     };
     converge(&mut env, &mut crashes, "all accepted and in sync", all_ready).await;
     let (svc_ids, _) = owned(&svc.uid().expect("uid")).await;

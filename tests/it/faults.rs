@@ -14,21 +14,22 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types::Filter;
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerSchemeEnum, LoadBalancerTypeEnum};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams};
 use privatelink_operator::api::{
-    Condition, EndpointConnection, EndpointConnectionSpec, EndpointService, EndpointServiceSpec, InterfaceEndpoint,
+    EndpointConnection, EndpointConnectionSpec, EndpointService, EndpointServiceSpec, InterfaceEndpoint,
     InterfaceEndpointSpec,
 };
 use privatelink_operator::config::RoleAllowList;
 use privatelink_operator::controller::Context;
-use privatelink_operator::plan::tags::{OWNER_NAMESPACE, OWNER_UID};
+use privatelink_operator::plan::tags::OWNER_NAMESPACE;
 use serde_json::{Value, json};
 
 use crate::support::kube::{OwnServer, admin_client_of, ensure_namespace, operator_client_of};
-use crate::support::{aws_clients, create, ec2_as, elbv2_as, settings, sim_control, sim_vpc, uuid_like};
+use crate::support::{
+    InSync, aws_clients, create, ec2_as, elbv2_as, settings, sim_control, sim_vpc, tagged_resources, uuid_like,
+};
 
 const REGIONS: [&str; 2] = ["ap-southeast-4", "ca-west-1"];
 /// Per group: one service, two endpoints, two connections.
@@ -76,12 +77,6 @@ fn faults(account: &str, rate: f64) -> Value {
     }]})
 }
 
-fn ready(conditions: &[Condition], generation: Option<i64>, needs_ready: bool) -> bool {
-    let current = conditions.iter().any(|c| c.observed_generation == generation);
-    let ok = |t: &str| conditions.iter().any(|c| c.type_ == t && c.status == "True");
-    current && ok("Synced") && (!needs_ready || ok("Ready"))
-}
-
 /// Every object of the tenants' namespaces, by kind.
 async fn listed(
     admin: &kube::Client,
@@ -104,32 +99,12 @@ async fn listed(
     (s, e, c)
 }
 
-/// AWS resources of a namespace in an account and region, by owner uid
-/// (deleted ones left out).
+/// AWS resources of a namespace in an account and region, by owner uid.
 async fn owned_in(account: &str, region: &str, ns: &str) -> BTreeMap<String, Vec<String>> {
-    let ec2 = ec2_as(account, region).await;
-    let tag = Filter::builder().name(format!("tag:{OWNER_NAMESPACE}")).values(ns).build();
+    let (services, endpoints) = tagged_resources(account, region, OWNER_NAMESPACE, ns).await;
     let mut by_uid: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let uid_of = |tags: &[aws_sdk_ec2::types::Tag]| {
-        tags.iter().find(|t| t.key() == Some(OWNER_UID)).and_then(|t| t.value()).unwrap_or("").to_string()
-    };
-    let mut pages = ec2.describe_vpc_endpoints().filters(tag.clone()).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for e in page.expect("endpoints").vpc_endpoints() {
-            if e.state().map(|s| s.as_str()) != Some("deleted") {
-                by_uid.entry(uid_of(e.tags())).or_default().push(e.vpc_endpoint_id().unwrap_or("").to_string());
-            }
-        }
-    }
-    let mut pages = ec2.describe_vpc_endpoint_service_configurations().filters(tag).into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for s in page.expect("services").service_configurations() {
-            if s.service_state().map(|st| st.as_str()) != Some("Deleted")
-                && s.tags().iter().any(|t| t.key() == Some(OWNER_NAMESPACE) && t.value() == Some(ns))
-            {
-                by_uid.entry(uid_of(s.tags())).or_default().push(s.service_id().unwrap_or("").to_string());
-            }
-        }
+    for (uid, id) in services.into_iter().chain(endpoints) {
+        by_uid.entry(uid).or_default().push(id);
     }
     by_uid
 }
@@ -279,9 +254,9 @@ async fn run(label: &str, first_account: u64, restart: bool) -> Figures {
         s.len() == services_total
             && e.len() == endpoints_total
             && c.len() == endpoints_total
-            && s.iter().all(|o| ready(&o.status.clone().unwrap_or_default().conditions, o.metadata.generation, false))
-            && e.iter().all(|o| ready(&o.status.clone().unwrap_or_default().conditions, o.metadata.generation, true))
-            && c.iter().all(|o| ready(&o.status.clone().unwrap_or_default().conditions, o.metadata.generation, true))
+            && s.iter().all(InSync::in_sync)
+            && e.iter().all(InSync::in_sync)
+            && c.iter().all(InSync::in_sync)
     })
     .await;
     println!("{label}: {total} objects converged: {converged} after {:?}", started.elapsed());
@@ -311,18 +286,9 @@ async fn run(label: &str, first_account: u64, restart: bool) -> Figures {
     duplicates += strays.iter().map(|(_, ids)| ids.len()).sum::<usize>();
     lost += total.saturating_sub(services.len() + endpoints.len() + conns.len());
     if !converged {
-        lost += services
-            .iter()
-            .filter(|o| !ready(&o.status.clone().unwrap_or_default().conditions, o.metadata.generation, false))
-            .count();
-        lost += endpoints
-            .iter()
-            .filter(|o| !ready(&o.status.clone().unwrap_or_default().conditions, o.metadata.generation, true))
-            .count();
-        lost += conns
-            .iter()
-            .filter(|o| !ready(&o.status.clone().unwrap_or_default().conditions, o.metadata.generation, true))
-            .count();
+        lost += services.iter().filter(|o| !o.in_sync()).count();
+        lost += endpoints.iter().filter(|o| !o.in_sync()).count();
+        lost += conns.iter().filter(|o| !o.in_sync()).count();
     }
     // Each endpoint is accepted: available in AWS.
     for e in &endpoints {

@@ -534,6 +534,75 @@ pub fn namespaces(patterns: &[&str]) -> privatelink_operator::config::NamespaceS
     privatelink_operator::config::NamespaceSet::parse(&list, "test").expect("namespace patterns")
 }
 
+/// An object whose conditions are of its current generation, Synced, and
+/// Ready where the kind has readiness to wait for.
+pub trait InSync {
+    /// True when in sync (and Ready where the kind has readiness).
+    fn in_sync(&self) -> bool;
+}
+
+fn in_sync(conditions: &[privatelink_operator::api::Condition], generation: Option<i64>, needs_ready: bool) -> bool {
+    let current = conditions.iter().any(|c| c.observed_generation == generation);
+    let ok = |t: &str| conditions.iter().any(|c| c.type_ == t && c.status == "True");
+    current && ok("Synced") && (!needs_ready || ok("Ready"))
+}
+
+impl InSync for privatelink_operator::api::EndpointService {
+    fn in_sync(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| in_sync(&s.conditions, self.metadata.generation, false))
+    }
+}
+
+impl InSync for privatelink_operator::api::InterfaceEndpoint {
+    fn in_sync(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| in_sync(&s.conditions, self.metadata.generation, true))
+    }
+}
+
+impl InSync for privatelink_operator::api::EndpointConnection {
+    fn in_sync(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| in_sync(&s.conditions, self.metadata.generation, true))
+    }
+}
+
+/// The endpoint services and endpoints of `account` in `region` (deleted
+/// ones left out) whose tag `key` is `value`, each as (owner uid, id).
+pub async fn tagged_resources(
+    account: &str,
+    region: &str,
+    key: &str,
+    value: &str,
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    use privatelink_operator::plan::tags::OWNER_UID;
+    let ec2 = ec2_as(account, region).await;
+    let filter = aws_sdk_ec2::types::Filter::builder().name(format!("tag:{key}")).values(value).build();
+    let tag_of = |tags: &[aws_sdk_ec2::types::Tag], k: &str| {
+        tags.iter().find(|t| t.key() == Some(k)).and_then(|t| t.value()).map(str::to_string)
+    };
+    let mut services = Vec::new();
+    let mut pages = ec2.describe_vpc_endpoint_service_configurations().filters(filter.clone()).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for s in page.expect("services").service_configurations() {
+            if s.service_state().map(|st| st.as_str()) != Some("Deleted")
+                && tag_of(s.tags(), key).as_deref() == Some(value)
+            {
+                services.push((tag_of(s.tags(), OWNER_UID).unwrap_or_default(), s.service_id().unwrap_or("").into()));
+            }
+        }
+    }
+    let mut endpoints = Vec::new();
+    let mut pages = ec2.describe_vpc_endpoints().filters(filter).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for e in page.expect("endpoints").vpc_endpoints() {
+            if e.state().map(|s| s.as_str()) != Some("deleted") && tag_of(e.tags(), key).as_deref() == Some(value) {
+                endpoints
+                    .push((tag_of(e.tags(), OWNER_UID).unwrap_or_default(), e.vpc_endpoint_id().unwrap_or("").into()));
+            }
+        }
+    }
+    (services, endpoints)
+}
+
 /// A string that differs between calls.
 pub fn uuid_like() -> String {
     format!("{:016x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
