@@ -62,7 +62,7 @@ impl RegionClients {
     /// Every endpoint of the account in this region, indexed page by page
     /// (a page of 1000 at a time is unpacked, never the whole listing).
     pub async fn index_endpoints(&self) -> Result<Index<ObservedEndpoint>, AwsError> {
-        let mut index = Index::default();
+        let index = Index::default();
         self.each_endpoint(None, |e| index.put(e)).await?;
         Ok(index)
     }

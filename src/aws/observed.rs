@@ -57,12 +57,12 @@ impl RegionClients {
 
     /// Record an endpoint as just read or written.
     pub async fn note_endpoint(&self, e: &ObservedEndpoint) {
-        self.observer.endpoints.update(|i| i.put(e.clone())).await;
+        self.observer.endpoints.modify(|i| i.put(e.clone())).await;
     }
 
     /// Record that AWS no longer lists an endpoint.
     pub async fn forget_endpoint(&self, id: &str) {
-        self.observer.endpoints.update(|i| i.remove(id)).await;
+        self.observer.endpoints.modify(|i| i.remove(id)).await;
     }
 
     async fn service_index(&self, max_age: Duration) -> Result<std::sync::Arc<Index<ObservedService>>, AwsError> {
@@ -105,12 +105,12 @@ impl RegionClients {
 
     /// Record a service as just read or written.
     pub async fn note_service(&self, s: &ObservedService) {
-        self.observer.services.update(|i| i.put(s.clone())).await;
+        self.observer.services.modify(|i| i.put(s.clone())).await;
     }
 
     /// Record that AWS no longer lists a service.
     pub async fn forget_service(&self, id: &str) {
-        self.observer.services.update(|i| i.remove(id)).await;
+        self.observer.services.modify(|i| i.remove(id)).await;
     }
 
     /// Every connection to the account's services, by service (one

@@ -31,7 +31,7 @@ impl<T> Default for Cached<T> {
     }
 }
 
-impl<T: Clone> Cached<T> {
+impl<T> Cached<T> {
     /// The value, read again by `load` when it is older than `max_age`.
     /// Callers that arrive while a read is in flight wait for it and share
     /// its answer.
@@ -56,11 +56,11 @@ impl<T: Clone> Cached<T> {
         Ok(value)
     }
 
-    /// Change the value in place (a write the operator made), if one was read.
-    pub async fn update(&self, change: impl FnOnce(&mut T)) {
-        let mut slot = self.slot.lock().await;
-        if let Some((_, value)) = slot.as_mut() {
-            change(Arc::make_mut(value));
+    /// Change a value that changes in place (an [`Index`]) for a write the
+    /// operator made, if one was read: those holding it see the change.
+    pub async fn modify(&self, change: impl FnOnce(&T)) {
+        if let Some((_, value)) = self.slot.lock().await.as_ref() {
+            change(value);
         }
     }
 
@@ -70,34 +70,42 @@ impl<T: Clone> Cached<T> {
     }
 }
 
+impl<T: Clone> Cached<T> {
+    /// Change the value (a write the operator made), if one was read;
+    /// those holding the old value keep it.
+    pub async fn update(&self, change: impl FnOnce(&mut T)) {
+        let mut slot = self.slot.lock().await;
+        if let Some((_, value)) = slot.as_mut() {
+            change(Arc::make_mut(value));
+        }
+    }
+}
+
 /// Resources by id, and by the ownership tag of the object that made them.
 /// Each is kept packed (its JSON, one allocation) and unpacked when asked
 /// for: an endpoint takes about a quarter of the memory it takes unpacked,
-/// which matters at 10,000 of them.
+/// which matters at 10,000 of them. A write the operator made changes the
+/// index in place ([`Cached::modify`]), so no copy of the whole listing is
+/// made while reconciles still hold it.
 #[derive(Debug)]
 pub struct Index<T> {
+    inner: std::sync::Mutex<Packed>,
+    kind: std::marker::PhantomData<fn() -> T>,
+}
+
+#[derive(Debug, Default)]
+struct Packed {
+    /// Each resource's JSON, by AWS id.
     by_id: HashMap<String, Box<[u8]>>,
     /// AWS id by the owning object's UID.
     by_owner: HashMap<String, String>,
     /// Where the next resource is packed.
     buffer: Vec<u8>,
-    kind: std::marker::PhantomData<fn() -> T>,
-}
-
-impl<T> Clone for Index<T> {
-    fn clone(&self) -> Self {
-        Self {
-            by_id: self.by_id.clone(),
-            by_owner: self.by_owner.clone(),
-            buffer: Vec::new(),
-            kind: std::marker::PhantomData,
-        }
-    }
 }
 
 impl<T> Default for Index<T> {
     fn default() -> Self {
-        Self { by_id: HashMap::new(), by_owner: HashMap::new(), buffer: Vec::new(), kind: std::marker::PhantomData }
+        Self { inner: std::sync::Mutex::default(), kind: std::marker::PhantomData }
     }
 }
 
@@ -130,63 +138,79 @@ impl Indexed for ObservedService {
 impl<T: Indexed> Index<T> {
     /// Index a listing.
     pub fn of(items: Vec<T>) -> Self {
-        let mut index = Self { by_id: HashMap::with_capacity(items.len()), ..Self::default() };
+        let index = Self::default();
+        index.packed().by_id.reserve(items.len());
         for item in items {
             index.put(item);
         }
         index
     }
 
+    /// The packed resources; a lock a panic left behind still holds them.
+    fn packed(&self) -> std::sync::MutexGuard<'_, Packed> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Add or replace one resource.
-    pub fn put(&mut self, item: T) {
+    pub fn put(&self, item: T) {
+        let mut p = self.packed();
         // Written into a reused buffer, then copied at its exact size: one
         // allocation per resource, no growth left behind.
-        self.buffer.clear();
-        if serde_json::to_writer(&mut self.buffer, &item).is_err() {
+        p.buffer.clear();
+        if serde_json::to_writer(&mut p.buffer, &item).is_err() {
             return;
         }
-        let packed = Box::from(self.buffer.as_slice());
-        self.remove(item.id());
+        let packed = Box::from(p.buffer.as_slice());
+        Self::remove_from(&mut p, item.id());
         if let Some(uid) = item.tags().get(OWNER_UID) {
-            self.by_owner.insert(uid.clone(), item.id().to_string());
+            p.by_owner.insert(uid.clone(), item.id().to_string());
         }
-        self.by_id.insert(item.id().to_string(), packed);
+        p.by_id.insert(item.id().to_string(), packed);
     }
 
     /// Drop one resource.
-    pub fn remove(&mut self, id: &str) {
-        if let Some(item) = self.get(id)
+    pub fn remove(&self, id: &str) {
+        Self::remove_from(&mut self.packed(), id);
+    }
+
+    fn remove_from(p: &mut Packed, id: &str) {
+        if let Some(item) = Self::unpack(p, id)
             && let Some(uid) = item.tags().get(OWNER_UID)
-            && self.by_owner.get(uid).is_some_and(|owned| owned == id)
+            && p.by_owner.get(uid).is_some_and(|owned| owned == id)
         {
-            self.by_owner.remove(uid);
+            p.by_owner.remove(uid);
         }
-        self.by_id.remove(id);
+        p.by_id.remove(id);
+    }
+
+    fn unpack(p: &Packed, id: &str) -> Option<T> {
+        p.by_id.get(id).and_then(|packed| serde_json::from_slice(packed).ok())
     }
 
     /// The resource with AWS id `id`.
     pub fn get(&self, id: &str) -> Option<T> {
-        self.by_id.get(id).and_then(|packed| serde_json::from_slice(packed).ok())
+        Self::unpack(&self.packed(), id)
     }
 
     /// Whether the listing holds `id`.
     pub fn contains(&self, id: &str) -> bool {
-        self.by_id.contains_key(id)
+        self.packed().by_id.contains_key(id)
     }
 
     /// The resource the object with `uid` owns.
     pub fn owned_by(&self, uid: &str) -> Option<T> {
-        self.by_owner.get(uid).and_then(|id| self.get(id))
+        let p = self.packed();
+        p.by_owner.get(uid).and_then(|id| Self::unpack(&p, id))
     }
 
     /// How many resources the listing holds.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.packed().by_id.len()
     }
 
     /// Whether the listing is empty.
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.packed().by_id.is_empty()
     }
 }
 
@@ -283,7 +307,7 @@ mod tests {
     fn indexes_find_resources_by_id_and_owner() {
         let mut e = ObservedEndpoint { id: "vpce-1".into(), ..Default::default() };
         e.tags.insert(OWNER_UID.into(), "uid-1".into());
-        let mut index = Index::of(vec![e.clone(), ObservedEndpoint { id: "vpce-2".into(), ..Default::default() }]);
+        let index = Index::of(vec![e.clone(), ObservedEndpoint { id: "vpce-2".into(), ..Default::default() }]);
         assert_eq!(index.owned_by("uid-1").as_ref(), Some(&e), "unpacked as it was put");
         assert!(index.contains("vpce-2") && index.len() == 2);
         // A replacement keeps one entry; a removal forgets the owner too.
@@ -292,5 +316,17 @@ mod tests {
         assert_eq!((index.len(), index.get("vpce-1").unwrap().state.as_str()), (2, "deleting"));
         index.remove("vpce-1");
         assert!(index.owned_by("uid-1").is_none() && index.get("vpce-1").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_write_changes_a_held_index_in_place() {
+        let cached: Cached<Index<ObservedEndpoint>> = Cached::default();
+        let e = ObservedEndpoint { id: "vpce-1".into(), ..Default::default() };
+        let load = || async { Ok(Index::of(vec![e.clone()])) };
+        let held = cached.get(Duration::from_secs(60), load).await.unwrap();
+        cached.modify(|i| i.put(ObservedEndpoint { id: "vpce-2".into(), ..Default::default() })).await;
+        let now = cached.get(Duration::from_secs(60), || async { unreachable!("fresh") }).await.unwrap();
+        assert!(Arc::ptr_eq(&held, &now), "no copy of the listing");
+        assert!(held.contains("vpce-2") && held.len() == 2, "those holding it see the write");
     }
 }
