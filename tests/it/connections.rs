@@ -18,8 +18,8 @@ use privatelink_operator::api::{
 use serde_json::{Value, json};
 
 use crate::support::{
-    DEFAULT_ACCOUNT, TestEnv, create, ec2_as, endpoint_request, load_balancer, sim_control, sim_vpc, sns_as, wait_for,
-    wait_gone,
+    DEFAULT_ACCOUNT, TestEnv, create, ec2_as, endpoint_request, load_balancer, notification_topic, sim_control,
+    sim_vpc, sns_as, wait_for, wait_gone,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -255,23 +255,7 @@ async fn notifications_are_a_set_and_deliverability_is_checked() {
     let consumer = "600000000004";
     let nlb = load_balancer(region, "notify", LoadBalancerTypeEnum::Network, 2).await;
     let sns = sns_as(DEFAULT_ACCOUNT, region).await;
-    let good = sns
-        .create_topic()
-        .name("privatelink-events")
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn()
-        .expect("arn")
-        .to_string();
-    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpce.amazonaws.com"}, "Action": "SNS:Publish", "Resource": good}]});
-    sns.set_topic_attributes()
-        .topic_arn(&good)
-        .attribute_name("Policy")
-        .attribute_value(policy.to_string())
-        .send()
-        .await
-        .expect("policy");
+    let good = notification_topic(DEFAULT_ACCOUNT, region, "privatelink-events").await;
     let closed = sns.create_topic().name("no-vpce").send().await.expect("topic").topic_arn().expect("arn").to_string();
     let mut env = TestEnv::new(region).await;
     env.start_endpoint_services();

@@ -23,7 +23,8 @@ use privatelink_operator::plan::tags::OWNER_UID;
 use serde_json::{Value, json};
 
 use crate::support::{
-    DEFAULT_ACCOUNT, InSync, TestEnv, create, ec2_as, load_balancer, sim_control, sim_vpc, sns_as, tagged_resources,
+    DEFAULT_ACCOUNT, InSync, TestEnv, create, ec2_as, load_balancer, notification_topic, sim_control, sim_vpc,
+    tagged_resources,
 };
 
 const REGION: &str = "sa-east-1";
@@ -126,16 +127,7 @@ async fn a_crash_after_every_mutating_call_leaves_no_duplicate_and_no_leak() {
         let g = ec2.create_security_group().group_name(name).description(name).vpc_id(&vpc.id).send().await;
         groups.push(g.expect("group").group_id().expect("id").to_string());
     }
-    let sns = sns_as(DEFAULT_ACCOUNT, REGION).await;
-    let topic = sns.create_topic().name("crash").send().await.expect("topic").topic_arn().expect("arn").to_string();
-    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpce.amazonaws.com"}, "Action": "SNS:Publish", "Resource": topic}]});
-    sns.set_topic_attributes()
-        .topic_arn(&topic)
-        .attribute_name("Policy")
-        .attribute_value(policy.to_string())
-        .send()
-        .await
-        .expect("policy");
+    let topic = notification_topic(DEFAULT_ACCOUNT, REGION, "crash").await;
     // From here on every mutating call of the account in this region is the
     // operator's: the first of each kind is carried out and never answered.
     let rules: Vec<Value> =

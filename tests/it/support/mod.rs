@@ -603,6 +603,23 @@ pub async fn tagged_resources(
     (services, endpoints)
 }
 
+/// An SNS topic whose policy lets PrivateLink (`vpce.amazonaws.com`)
+/// publish connection notifications to it; returns its ARN.
+pub async fn notification_topic(account: &str, region: &str, name: &str) -> String {
+    let sns = sns_as(account, region).await;
+    let topic = sns.create_topic().name(name).send().await.expect("topic").topic_arn().expect("arn").to_string();
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "vpce.amazonaws.com"}, "Action": "SNS:Publish", "Resource": topic}]});
+    sns.set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("Policy")
+        .attribute_value(policy.to_string())
+        .send()
+        .await
+        .expect("policy");
+    topic
+}
+
 /// A string that differs between calls.
 pub fn uuid_like() -> String {
     format!("{:016x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
