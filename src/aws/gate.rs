@@ -1,13 +1,17 @@
 //! The mutation gate: an SDK interceptor that refuses every mutating AWS
 //! call while it is closed — the moment an instance stops leading, before
-//! any in-flight reconcile can change AWS.
+//! any in-flight reconcile can change AWS. It is asked before a call starts
+//! and again before each HTTP attempt, so neither a call that waited for a
+//! token nor the SDK's retry of a call goes out after the lease is lost.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
 use super::calls::is_read;
@@ -46,12 +50,30 @@ impl Intercept for MutationGate {
         "privatelink-operator mutation gate"
     }
 
+    /// Before anything is sent or a token taken.
     fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        self.check(cfg)
+    }
+
+    /// And again at every HTTP attempt, retries included, after any wait
+    /// for a token: the lease may have been lost while the call waited.
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.check(cfg)
+    }
+}
+
+impl MutationGate {
+    fn check(&self, cfg: &ConfigBag) -> Result<(), BoxError> {
         let Some(meta) = cfg.load::<Metadata>() else { return Ok(()) };
         if self.is_open() || is_read(meta.name()) {
             return Ok(());
