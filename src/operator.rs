@@ -61,7 +61,7 @@ pub async fn run(options: Options) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
     let budget = Arc::new(crate::aws::budget::Budget::with_metrics(options.aws_rate_scale, metrics.clone()));
-    let mut aws = AwsClients::with_metrics(AwsClients::loader_with(Some(budget)).load().await, metrics.clone());
+    let mut aws = AwsClients::with_metrics(AwsClients::loader().load().await, metrics.clone()).with_budget(budget);
     if options.per_object_reads {
         aws = aws.with_per_object_reads();
     }

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -39,6 +40,13 @@ impl Identity {
     /// The operator's own credentials.
     pub fn operator() -> Self {
         Self { role_arn: None, external_id: None }
+    }
+
+    /// Whose token buckets this identity's calls draw from: AWS throttles
+    /// per account, so a role's calls count against the account in its ARN;
+    /// the operator's own credentials are one account of their own.
+    pub fn budget_account(&self) -> &str {
+        self.role_arn.as_deref().and_then(|arn| arn.split(':').nth(4)).filter(|a| !a.is_empty()).unwrap_or("operator")
     }
 }
 
@@ -144,6 +152,7 @@ pub struct AwsClients {
     gate: MutationGate,
     cache: ClientCache,
     batch_reads: bool,
+    budget: Option<Arc<budget::Budget>>,
 }
 
 impl AwsClients {
@@ -155,6 +164,7 @@ impl AwsClients {
             gate: MutationGate::default(),
             cache: Arc::default(),
             batch_reads: true,
+            budget: None,
         }
     }
 
@@ -166,7 +176,16 @@ impl AwsClients {
             gate: MutationGate::default(),
             cache: Arc::default(),
             batch_reads: true,
+            budget: None,
         }
+    }
+
+    /// Clients whose every call first takes its turn in `budget`, the
+    /// operator's own token buckets (see [`budget`] for where the wait
+    /// happens and why there). Tests and tools leave it out.
+    pub fn with_budget(mut self, budget: Arc<budget::Budget>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Read AWS one Describe per object instead of through the shared
@@ -196,23 +215,11 @@ impl AwsClients {
     /// The configuration loader `from_env` uses, for callers that override
     /// parts of it (endpoint, credentials).
     pub fn loader() -> aws_config::ConfigLoader {
-        Self::loader_with(None)
-    }
-
-    /// The loader, with EC2 calls waiting for tokens of `budget` (the
-    /// operator's; tests and tools leave it out).
-    pub fn loader_with(budget: Option<Arc<budget::Budget>>) -> aws_config::ConfigLoader {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
             ))
             .build_https();
-        let http = match budget {
-            Some(b) => {
-                aws_smithy_runtime_api::client::http::SharedHttpClient::new(budget::BudgetedClient::new(http, b))
-            }
-            None => http,
-        };
         aws_config::defaults(BehaviorVersion::latest()).http_client(http).retry_config(
             RetryConfig::standard()
                 .with_max_attempts(5)
@@ -251,6 +258,18 @@ impl AwsClients {
         config.build()
     }
 
+    /// `config` with its credentials cache paced by the budget, when there
+    /// is one: every client built from it — EC2, ELBv2, SNS, and the ones
+    /// doctor's checks build — takes its turn before each attempt. The
+    /// configuration's own cache stays inside, shared by every client of
+    /// the same credentials.
+    fn paced(&self, config: SdkConfig, identity: &Identity, region: &str) -> SdkConfig {
+        let Some(budget) = &self.budget else { return config };
+        let inner = config.identity_cache().unwrap_or_else(|| IdentityCache::lazy().build());
+        let paced = budget::Paced::new(inner, budget.clone(), identity.budget_account(), region);
+        config.into_builder().identity_cache(paced).build()
+    }
+
     /// Clients for `region` acting as `identity`.
     pub async fn for_region(&self, identity: &Identity, region: &str) -> Arc<RegionClients> {
         let key = (identity.clone(), region.to_string());
@@ -259,7 +278,7 @@ impl AwsClients {
         {
             return clients.clone();
         }
-        let config = self.region_config(identity, region).await;
+        let config = self.paced(self.region_config(identity, region).await, identity, region);
         let ec2 = aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::config::Builder::from(&config)
                 .interceptor(self.gate.clone())

@@ -19,4 +19,5 @@ mod interface_endpoint;
 mod kube_api;
 mod plan_cli;
 mod production;
+mod rates;
 mod tenancy;

@@ -273,14 +273,17 @@ async fn client_side_buckets_keep_calls_within_aws_throttling() {
             Some(json!({"account": account, "region": region, "throttle": true, "timeScale": scale})),
         )
         .await;
-        let config = AwsClients::loader_with(budget)
+        let config = AwsClients::loader()
             .endpoint_url(crate::support::aws_endpoint())
             .region(aws_config::Region::new(region))
             .credentials_provider(aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests"))
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .load()
             .await;
-        let clients = AwsClients::new(config);
+        let clients = match budget {
+            Some(budget) => AwsClients::new(config).with_budget(budget),
+            None => AwsClients::new(config),
+        };
         let identity = Identity { role_arn: Some(format!("arn:aws:iam::{account}:role/operator")), external_id: None };
         let ec2 = clients.for_region(&identity, region).await.ec2.clone();
         let started = Instant::now();

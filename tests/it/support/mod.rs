@@ -59,6 +59,14 @@ pub async fn aws_clients_with(metrics: Option<Arc<privatelink_operator::metrics:
     }
 }
 
+/// AWS clients of the simulator whose calls wait for the operator's own
+/// token buckets at `scale`, as `privatelink-operator run` builds them.
+pub async fn paced_aws_clients(metrics: Arc<privatelink_operator::metrics::Metrics>, scale: f64) -> AwsClients {
+    require_simulator();
+    let budget = Arc::new(privatelink_operator::aws::budget::Budget::with_metrics(scale, metrics.clone()));
+    aws_clients_with(Some(metrics)).await.with_budget(budget)
+}
+
 /// GET `path` from an HTTP server on 127.0.0.1:`port`: (status, body).
 pub async fn http_get(port: u16, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -118,6 +126,17 @@ impl TestEnv {
     /// (tenancy rules, regions…). Namespaces in patterns are written
     /// `team-a-*`: they match this environment's `team-a-<id>`.
     pub async fn with_settings(region: &str, configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::build(region, None, configure).await
+    }
+
+    /// A fresh environment whose operator paces its AWS calls with its own
+    /// token buckets at `rate_scale` (1: AWS's rates, as `run` does by
+    /// default), for tests against the simulator's throttling.
+    pub async fn paced(region: &str, rate_scale: f64, configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::build(region, Some(rate_scale), configure).await
+    }
+
+    async fn build(region: &str, rate_scale: Option<f64>, configure: impl FnOnce(&mut Settings)) -> Self {
         init_logs();
         let id = uuid_like()[..8].to_string();
         let client = kube::admin_client().await;
@@ -126,7 +145,10 @@ impl TestEnv {
         }
         let operator = kube::operator_client(&client).await;
         let metrics = Arc::new(privatelink_operator::metrics::Metrics::default());
-        let aws = aws_clients_with(Some(metrics.clone())).await;
+        let aws = match rate_scale {
+            None => aws_clients_with(Some(metrics.clone())).await,
+            Some(scale) => paced_aws_clients(metrics.clone(), scale).await,
+        };
         let mut s = settings(region);
         s.namespaces = NAMESPACES.iter().map(|n| format!("{n}-{id}")).collect();
         configure(&mut s);
