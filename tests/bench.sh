@@ -2,8 +2,12 @@
 # The benchmark: bash tests/bench.sh [--objects N] [--time-scale X] [--seed] [--release]
 #
 # Starts the servers of the test command (tests/servers.sh), the AWS
-# simulator enforcing AWS's EC2 token buckets refilled X times faster, and
-# runs the operator binary against them (tests/bench/main.rs drives it):
+# simulator enforcing AWS's EC2 token buckets — at AWS's real rates by
+# default (--time-scale 1; N defaults to 100), or refilled X times faster,
+# which shrinks every wait X-fold and so hides what breaks when a call waits
+# long: use it only for large N, beside a real-rate run — and runs the
+# operator binary against them with its buckets at the same scale
+# (tests/bench/main.rs drives it):
 #   - without --seed: applies N InterfaceEndpoints (one region, no
 #     acceptance) and measures the simulated seconds until all are Ready
 #     against what the CreateVpcEndpoint bucket allows, the reads of an
@@ -14,7 +18,8 @@
 #     objects: memory with N objects watched and in sync, and how long an
 #     apply then takes to reach its first AWS call.
 # Prints a table, then one line: `bench: objects= converge_s= bound_s= ratio=
-# insync_reads= insync_mutating= peer_reads= peak_rss_mib= throttled=`.
+# insync_reads= insync_mutating= peer_reads= peak_rss_mib= throttled=
+# time_scale= configured_bound_s= configured_ratio= creates= unsynced=`.
 # --release builds optimised binaries (the figures in the README); without
 # it the debug build of the test command is reused.
 set -euo pipefail
