@@ -166,6 +166,47 @@ impl RoleAllowList {
     }
 }
 
+/// Which namespaces may place interface endpoints in which VPCs.
+///
+/// Written `NAMESPACE=VPC_ID`, both sides [`Pattern`]s of `-`-separated
+/// segments (`team-a-*=vpc-0a1b2c3d4e5f60718`, `platform=*`). Empty: no
+/// limit (single-tenant). Set: every InterfaceEndpoint's VPC must be
+/// granted to its namespace, whatever identity it acts with — the
+/// operator's own credentials and a role several namespaces share reach
+/// every VPC of their account, and an endpoint with private DNS takes over
+/// that VPC's resolution of the service's name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VpcAllowList {
+    entries: Vec<(Pattern, Pattern)>,
+}
+
+impl VpcAllowList {
+    /// Parse entries of the form `NAMESPACE=VPC_ID`.
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        const WHAT: &str = "--allowed-vpcs";
+        let mut parsed = Vec::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let Some((ns, vpc)) = entry.split_once('=') else {
+                return Err(format!("{WHAT}: {entry:?} is not NAMESPACE=VPC_ID"));
+            };
+            if ns.is_empty() || vpc.is_empty() {
+                return Err(format!("{WHAT}: {entry:?} has an empty namespace or VPC"));
+            }
+            parsed.push((
+                Pattern::parse(ns, NAMESPACE_SEPARATORS, WHAT)?,
+                Pattern::parse(vpc, NAMESPACE_SEPARATORS, WHAT)?,
+            ));
+        }
+        Ok(Self { entries: parsed })
+    }
+
+    /// True when objects in `namespace` may use `vpc_id` (always, when the
+    /// list is empty).
+    pub fn allows(&self, namespace: &str, vpc_id: &str) -> bool {
+        self.entries.is_empty() || self.entries.iter().any(|(ns, vpc)| ns.matches(namespace) && vpc.matches(vpc_id))
+    }
+}
+
 /// Who may do what: the tenancy rules of a shared cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenancy {
@@ -177,6 +218,9 @@ pub struct Tenancy {
     /// Namespaces whose objects may adopt existing AWS resources
     /// (`spec.serviceId`, `spec.vpcEndpointId`). Default: none.
     pub adopters: NamespaceSet,
+    /// VPCs each namespace may place interface endpoints in. Default: no
+    /// limit.
+    pub allowed_vpcs: VpcAllowList,
 }
 
 impl Default for Tenancy {
@@ -185,6 +229,7 @@ impl Default for Tenancy {
             operator_credentials: NamespaceSet::all(),
             allowed_roles: RoleAllowList::default(),
             adopters: NamespaceSet::none(),
+            allowed_vpcs: VpcAllowList::default(),
         }
     }
 }
@@ -241,6 +286,21 @@ mod tests {
 
     fn arn(p: &str) -> Pattern {
         Pattern::parse(p, ARN_SEPARATORS, "test").unwrap()
+    }
+
+    #[test]
+    fn vpc_allow_list_limits_namespaces_once_set() {
+        let none = VpcAllowList::parse(&[]).expect("empty");
+        assert!(none.allows("team-a", "vpc-0123456789abcdef0"), "unset: no limit");
+        let list = VpcAllowList::parse(&["team-a-*=vpc-0aaaaaaaaaaaaaaaa".to_string(), "platform=*".to_string()])
+            .expect("list");
+        assert!(list.allows("team-a-dev", "vpc-0aaaaaaaaaaaaaaaa"));
+        assert!(!list.allows("team-a-dev", "vpc-0bbbbbbbbbbbbbbbb"), "another VPC");
+        assert!(!list.allows("team-admin", "vpc-0aaaaaaaaaaaaaaaa"), "not team-a");
+        assert!(!list.allows("team-b", "vpc-0aaaaaaaaaaaaaaaa"), "no entry: none");
+        assert!(list.allows("platform", "vpc-0bbbbbbbbbbbbbbbb"));
+        assert!(VpcAllowList::parse(&["team-a".to_string()]).is_err());
+        assert!(VpcAllowList::parse(&["team-a=vpc-0a*".to_string()]).is_err(), "whole segments only");
     }
 
     #[test]

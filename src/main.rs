@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use privatelink_operator::aws::AwsClients;
-use privatelink_operator::config::{NamespaceSet, RoleAllowList, Tenancy};
+use privatelink_operator::config::{NamespaceSet, RoleAllowList, Tenancy, VpcAllowList};
 use privatelink_operator::leader::Election;
 use privatelink_operator::telemetry::{self, LogFormat};
 use privatelink_operator::{api, cli_plan, manifests, operator};
@@ -60,6 +60,12 @@ struct RunArgs {
     /// (spec.serviceId, spec.vpcEndpointId). Patterns as above. Default: none.
     #[arg(long = "adopt-namespaces", env = "PLO_ADOPT_NAMESPACES", value_delimiter = ',')]
     adopt_namespaces: Vec<String>,
+    /// NAMESPACE=VPC_ID pairs: which VPCs each namespace may place
+    /// InterfaceEndpoints in (`team-a-*=vpc-0a1b2c3d4e5f60718`; patterns
+    /// as above). Unset: no limit. Set: a namespace without an entry may
+    /// place none. Comma-separated or repeated.
+    #[arg(long = "allowed-vpcs", env = "PLO_ALLOWED_VPCS", value_delimiter = ',')]
+    allowed_vpcs: Vec<String>,
     /// Address of the HTTP endpoints: /healthz, /readyz, /metrics.
     #[arg(long, env = "PLO_HTTP_ADDRESS", default_value = "0.0.0.0:8080")]
     http_address: std::net::SocketAddr,
@@ -231,11 +237,15 @@ fn doctor(args: DoctorArgs) -> ExitCode {
 }
 
 /// The tenancy settings from their flags.
-fn tenancy(operator_credentials: &[String], allowed_roles: &[String], adopters: &[String]) -> Result<Tenancy, String> {
+fn tenancy(args: &RunArgs) -> Result<Tenancy, String> {
     Ok(Tenancy {
-        operator_credentials: NamespaceSet::parse(operator_credentials, "--operator-credentials-namespaces")?,
-        allowed_roles: RoleAllowList::parse(allowed_roles)?,
-        adopters: NamespaceSet::parse(adopters, "--adopt-namespaces")?,
+        operator_credentials: NamespaceSet::parse(
+            &args.operator_credentials_namespaces,
+            "--operator-credentials-namespaces",
+        )?,
+        allowed_roles: RoleAllowList::parse(&args.allowed_roles)?,
+        adopters: NamespaceSet::parse(&args.adopt_namespaces, "--adopt-namespaces")?,
+        allowed_vpcs: VpcAllowList::parse(&args.allowed_vpcs)?,
     })
 }
 
@@ -264,7 +274,7 @@ fn compact_allocator() {}
 fn run(args: RunArgs) -> ExitCode {
     compact_allocator();
     telemetry::init(args.log_format);
-    let tenancy = match tenancy(&args.operator_credentials_namespaces, &args.allowed_roles, &args.adopt_namespaces) {
+    let tenancy = match tenancy(&args) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

@@ -73,6 +73,15 @@ pub enum ReadError {
         /// Cause.
         source: std::io::Error,
     },
+    /// A symbolic link leads back to where it is read from: a directory
+    /// that contains it, or another link that leads back to it.
+    #[error("{path}: symbolic link loop (it leads back to {target}): remove the link or name the files to read")]
+    Loop {
+        /// The link.
+        path: PathBuf,
+        /// Where it leads back to.
+        target: PathBuf,
+    },
     /// A document is not YAML.
     #[error("{path} (document {document}): not valid YAML: {source}")]
     Yaml {
@@ -93,8 +102,11 @@ pub fn read(path: &Path) -> Result<Vec<Manifest>, ReadError> {
     if path.is_file() {
         files.push(path.to_path_buf());
     } else {
-        collect_yaml_files(path, &mut files)?;
+        collect_yaml_files(path, &mut Vec::new(), &mut files)?;
         files.sort();
+        // A file reached twice (through a link, or two links) is read once.
+        let mut seen = std::collections::HashSet::new();
+        files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     }
     let mut manifests = Vec::new();
     for file in files {
@@ -124,20 +136,37 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Manifest>, ReadError> {
     Ok(manifests)
 }
 
-fn collect_yaml_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReadError> {
+/// The YAML files under `path`. Links are followed — a link is someone
+/// saying "read this too" — but a directory that is already being read
+/// further up (`ancestors`, by real path) is a loop and refused, so a walk
+/// always ends and reads nothing a path or link does not name.
+fn collect_yaml_files(path: &Path, ancestors: &mut Vec<PathBuf>, out: &mut Vec<PathBuf>) -> Result<(), ReadError> {
     let io = |source| ReadError::Io { path: path.to_path_buf(), source };
     if path.is_dir() {
+        let real = std::fs::canonicalize(path).map_err(io)?;
+        if let Some(target) = ancestors.iter().find(|a| **a == real) {
+            return Err(ReadError::Loop { path: path.to_path_buf(), target: target.clone() });
+        }
+        ancestors.push(real);
         for entry in std::fs::read_dir(path).map_err(io)? {
             let entry = entry.map_err(io)?;
-            collect_yaml_files(&entry.path(), out)?;
+            collect_yaml_files(&entry.path(), ancestors, out)?;
         }
+        ancestors.pop();
     } else if path.is_file() {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if matches!(ext, "yaml" | "yml") {
             out.push(path.to_path_buf());
         }
     } else {
-        return Err(io(std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
+        let error = std::fs::metadata(path)
+            .err()
+            .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file or directory"));
+        if error.raw_os_error() == Some(libc::ELOOP) {
+            let target = std::fs::read_link(path).unwrap_or_else(|_| path.to_path_buf());
+            return Err(ReadError::Loop { path: path.to_path_buf(), target });
+        }
+        return Err(io(error));
     }
     Ok(())
 }
@@ -262,6 +291,34 @@ mod tests {
         let kinds: Vec<String> = read(&dir).unwrap().iter().map(|m| m.kind().to_string()).collect();
         assert_eq!(kinds, ["A", "B", "C"]);
         assert!(read(&dir.join("notes.txt")).is_err(), "a file named on purpose is read, and refused if not YAML");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn symbolic_link_loops_are_refused_and_linked_files_read_once() {
+        let dir = std::env::temp_dir().join(format!("plo-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("apps/sub")).unwrap();
+        std::fs::create_dir_all(dir.join("shared")).unwrap();
+        std::fs::write(dir.join("apps/a.yaml"), "kind: A\n").unwrap();
+        std::fs::write(dir.join("shared/s.yaml"), "kind: S\n").unwrap();
+        std::fs::write(dir.join("outside.yaml"), "kind: Outside\n").unwrap();
+        // A link that names a directory elsewhere is read; the same file
+        // through two links once; nothing beside the links.
+        std::os::unix::fs::symlink(dir.join("shared"), dir.join("apps/shared")).unwrap();
+        std::os::unix::fs::symlink(dir.join("shared/s.yaml"), dir.join("apps/sub/s-again.yaml")).unwrap();
+        let kinds: Vec<String> = read(&dir.join("apps")).unwrap().iter().map(|m| m.kind().to_string()).collect();
+        assert_eq!(kinds, ["A", "S"], "{kinds:?}");
+        // A link back to a directory being read: an error naming the link.
+        std::os::unix::fs::symlink(dir.join("apps"), dir.join("apps/sub/back")).unwrap();
+        let err = read(&dir.join("apps")).unwrap_err().to_string();
+        assert!(err.contains("apps/sub/back") && err.contains("loop"), "{err}");
+        // Two links pointing at each other: not a directory, not a file.
+        std::fs::remove_file(dir.join("apps/sub/back")).unwrap();
+        std::os::unix::fs::symlink(dir.join("apps/y"), dir.join("apps/x")).unwrap();
+        std::os::unix::fs::symlink(dir.join("apps/x"), dir.join("apps/y")).unwrap();
+        let err = read(&dir.join("apps")).unwrap_err().to_string();
+        assert!((err.contains("apps/x") || err.contains("apps/y")) && err.contains("loop"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -112,6 +112,11 @@ pub struct EndpointConnectionStatus {
     /// credentials), recorded with the region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// AWS account the operator acts in for this resource (the role's
+    /// account, or its own credentials' account), recorded with the
+    /// region: cleanup refuses to act in any other account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// When the endpoint asked to connect (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,

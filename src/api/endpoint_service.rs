@@ -247,6 +247,11 @@ pub struct EndpointServiceStatus {
     /// credentials), recorded with the region; cleanup uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// AWS account the operator acts in for this resource (the role's
+    /// account, or its own credentials' account), recorded with the
+    /// region: cleanup refuses to act in any other account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// What deleting this object does in AWS: `Delete` or `Retain` (from
     /// spec.deletionPolicy, or the default for created / adopted services).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -239,6 +239,11 @@ pub struct InterfaceEndpointStatus {
     /// credentials), recorded with the region; cleanup uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// AWS account the operator acts in for this resource (the role's
+    /// account, or its own credentials' account), recorded with the
+    /// region: cleanup refuses to act in any other account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// True when the endpoint was adopted (spec.vpcEndpointId) rather than created.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,

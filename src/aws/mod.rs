@@ -153,6 +153,8 @@ pub struct AwsClients {
     cache: ClientCache,
     batch_reads: bool,
     budget: Option<Arc<budget::Budget>>,
+    /// The account of the operator's own credentials, once asked.
+    own_account: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl AwsClients {
@@ -165,6 +167,7 @@ impl AwsClients {
             cache: Arc::default(),
             batch_reads: true,
             budget: None,
+            own_account: Arc::default(),
         }
     }
 
@@ -177,6 +180,7 @@ impl AwsClients {
             cache: Arc::default(),
             batch_reads: true,
             budget: None,
+            own_account: Arc::default(),
         }
     }
 
@@ -226,6 +230,30 @@ impl AwsClients {
                 .with_initial_backoff(Duration::from_millis(100))
                 .with_max_backoff(Duration::from_secs(2)),
         )
+    }
+
+    /// The AWS account `identity` acts in: a role's, from its ARN; the
+    /// operator's own credentials', from STS GetCallerIdentity (asked once).
+    /// Recorded with what the operator creates, so cleanup never acts in
+    /// another account than the resource's.
+    pub async fn account(&self, identity: &Identity) -> Result<String, AwsError> {
+        if identity.role_arn.is_some() {
+            return Ok(identity.budget_account().to_string());
+        }
+        let ask = || async {
+            let mut config = self.base.to_builder();
+            if self.base.region().is_none() {
+                config.set_region(Some(Region::new("us-east-1")));
+            }
+            let sts = aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config.build()).interceptor(self.counter.clone()).build(),
+            );
+            let out = sts.get_caller_identity().send().await.map_err(|e| AwsError::from_sdk("GetCallerIdentity", e))?;
+            out.account().map(str::to_string).ok_or_else(|| {
+                AwsError::unsuccessful("GetCallerIdentity", None, Some("STS answered without an account"))
+            })
+        };
+        self.own_account.get_or_try_init(ask).await.cloned()
     }
 
     /// The region of the loaded configuration, if any.

@@ -8,7 +8,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::status::{ObjectStatus, apply_status, block_deletion};
-use super::{Context, Error, RELEASE_ANNOTATION};
+use super::{Context, Error, Failure, RELEASE_ANNOTATION, Refusal};
 use crate::api::DeletionPolicy;
 use crate::aws::{AwsError, Identity};
 
@@ -98,17 +98,43 @@ where
     }
     let Some((region, role)) = recorded else { return Ok(None) };
     let ns = obj.namespace().unwrap_or_default();
-    match ctx.identity(&ns, role.as_deref(), external_id) {
-        Ok(identity) => Ok(Some(CleanupTarget { identity, region, policy })),
-        Err(refusal) => Err(deletion_blocked(
-            api,
-            obj,
-            old,
-            ctx,
-            refusal.reason,
-            &format!("cleanup in {region} cannot act: {}", refusal.message),
-        )
-        .await),
+    let identity = match ctx.identity(&ns, role.as_deref(), external_id) {
+        Ok(identity) => identity,
+        Err(refusal) => {
+            let cause = format!("cleanup in {region} cannot act: {}", refusal.message);
+            return Err(deletion_blocked(api, obj, old, ctx, refusal.reason, &cause).await);
+        }
+    };
+    let recorded_account = old.and_then(ObjectStatus::account);
+    match acting_account(ctx, &identity, recorded_account).await {
+        Ok(_) => Ok(Some(CleanupTarget { identity, region, policy })),
+        Err(Failure::Refused(refusal)) => {
+            let cause = format!("cleanup in {region} cannot act: {}", refusal.message);
+            Err(deletion_blocked(api, obj, old, ctx, refusal.reason, &cause).await)
+        }
+        Err(Failure::Aws(e, _)) => Err(deletion_refused(api, obj, old, ctx, e).await),
+        Err(_) => Err(Error::Waiting("the account of the operator's credentials".into())),
+    }
+}
+
+/// The AWS account `identity` acts in, which must be the one recorded for
+/// the object's resource when one was: the operator's own credentials may
+/// have moved to another account since, and acting there would create a
+/// second resource (and leave the first behind) or find nothing to delete.
+pub async fn acting_account(ctx: &Context, identity: &Identity, recorded: Option<&str>) -> Result<String, Failure> {
+    let account = ctx.aws.account(identity).await.map_err(Failure::aws)?;
+    match recorded {
+        Some(recorded) if recorded != account => Err(Failure::Refused(Refusal {
+            reason: "AccountChanged",
+            message: format!(
+                "the resource was recorded in AWS account {recorded}, but {} now act in account {account}: give the operator credentials of account {recorded} again (or a roleArn there), or release the object",
+                match &identity.role_arn {
+                    Some(role) => format!("role {role} would"),
+                    None => "the operator's own credentials".to_string(),
+                }
+            ),
+        })),
+        _ => Ok(account),
     }
 }
 

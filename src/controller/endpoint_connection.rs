@@ -21,7 +21,7 @@ use crate::aws::{Identity, RegionClients};
 use crate::plan::SpecProblem;
 use crate::plan::connections::{DecisionStep, ObservedConnection, decision_conditions, decision_step};
 use crate::plan::endpoint_service::ServiceAction;
-use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE};
+use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE, may_decide_connections};
 
 /// Run the EndpointConnection controllers (one per watched namespace, or
 /// one for the cluster) until their streams end. A change to one
@@ -87,22 +87,27 @@ impl Reconcile for EndpointConnection {
     ) -> Result<Settled, Failure> {
         let target = resolve(self, ctx, status).await?;
         refuse_conflicts(self, ctx, &target).await?;
+        let aws = ctx.aws.for_region(&target.identity, &target.region).await;
+        // Before anything is recorded: a refused object's cleanup finds no
+        // target and makes no AWS call.
+        if self.spec.service_id.is_some() {
+            refuse_foreign_service(self, ctx, &aws, &target).await?;
+        }
+        let account = super::acting_account(ctx, &target.identity, status.account.as_deref()).await?;
         if status.service_id.as_deref() != Some(target.service_id.as_str())
             || status.service_region.as_deref() != Some(target.region.as_str())
             || status.role_arn != target.role_arn
+            || status.account.as_deref() != Some(account.as_str())
         {
             let before = status.clone();
             status.service_id = Some(target.service_id.clone());
             status.service_region = Some(target.region.clone());
             status.role_arn = target.role_arn.clone();
+            status.account = Some(account);
             record_target(api, self, Some(&before), status).await.map_err(Failure::Kube)?;
         }
-        let aws = ctx.aws.for_region(&target.identity, &target.region).await;
         let moving = matches!(status.state.as_deref(), None | Some("pendingAcceptance" | "pending"));
         let age = ctx.read_age(self, moving);
-        if self.spec.service_id.is_some() {
-            refuse_foreign_service(self, &aws, &target, age).await?;
-        }
         let endpoint = &self.spec.vpc_endpoint_id;
         super::log_aws_id(endpoint);
         let mut connection = aws.connection_to(&target.service_id, endpoint, age).await.map_err(Failure::aws)?;
@@ -225,15 +230,17 @@ async fn refuse_conflicts(conn: &EndpointConnection, ctx: &Context, target: &Tar
     ))
 }
 
-/// A service named by id that another namespace's object manages is never
-/// touched.
+/// A service named by id that an operator object other than an
+/// EndpointService of this namespace manages is never touched. Decided from
+/// a fresh read of the service by id (never a cached listing) and the full
+/// owner in its tags (namespace, name and uid of an EndpointService here).
 async fn refuse_foreign_service(
     conn: &EndpointConnection,
+    ctx: &Context,
     aws: &RegionClients,
     target: &Target,
-    age: std::time::Duration,
 ) -> Result<(), Failure> {
-    let Some(service) = aws.service(&target.service_id, age).await.map_err(Failure::aws)? else {
+    let Some(service) = aws.find_service(&target.service_id).await.map_err(Failure::aws)? else {
         return Err(Failure::Spec(
             "ServiceNotFound",
             vec![SpecProblem::new(
@@ -246,17 +253,32 @@ async fn refuse_foreign_service(
         ));
     };
     let ns = conn.namespace().unwrap_or_default();
-    match service.tags.get(OWNER_NAMESPACE) {
-        Some(owner_ns) if *owner_ns != ns => Err(Failure::Refused(Refusal {
+    foreign_owner(ctx, &ns, &service.tags).await?.map_or(Ok(()), |who| {
+        Err(Failure::Refused(Refusal {
             reason: "OwnedByAnotherObject",
             message: format!(
-                "endpoint service {} belongs to {owner_ns}/{}: only its own namespace decides its connections",
-                target.service_id,
-                service.tags.get(OWNER_NAME).map(String::as_str).unwrap_or("?")
+                "endpoint service {} belongs to {who}: only the EndpointService that owns it decides its connections",
+                target.service_id
             ),
-        })),
-        _ => Ok(()),
-    }
+        }))
+    })
+}
+
+/// Whose a service with `tags` is when it is not for namespace `ns` to
+/// decide its connections ([`may_decide_connections`]); None when it is.
+async fn foreign_owner(
+    ctx: &Context,
+    ns: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+) -> Result<Option<String>, Failure> {
+    let local_owner = match (tags.get(OWNER_NAMESPACE), tags.get(OWNER_NAME)) {
+        (Some(owner_ns), Some(name)) if owner_ns == ns => {
+            let services: Api<EndpointService> = Api::namespaced(ctx.client.clone(), ns);
+            services.get_opt(name).await.map_err(|e| Failure::Kube(Error::Kube(e)))?.and_then(|s| s.uid())
+        }
+        _ => None,
+    };
+    Ok(may_decide_connections(tags, ns, local_owner.as_deref()).err())
 }
 
 fn fill_status(status: &mut EndpointConnectionStatus, connection: Option<&ObservedConnection>) {
@@ -283,6 +305,26 @@ async fn cleanup(conn: &EndpointConnection, api: &Api<EndpointConnection>, ctx: 
     let Some(service_id) = status.and_then(|s| s.service_id.clone()) else { return Ok(Action::await_change()) };
     let aws = ctx.aws.for_region(&identity, &region).await;
     let endpoint = &conn.spec.vpc_endpoint_id;
+    if conn.spec.service_id.is_some() {
+        // The service as it is now, read by id: it may have changed hands
+        // since this object decided its connection.
+        let service = match aws.find_service(&service_id).await {
+            Ok(service) => service,
+            Err(e) => return Err(deletion_refused(api, conn, status, ctx, e).await),
+        };
+        let tags = service.map(|s| s.tags).unwrap_or_default();
+        let ns = conn.namespace().unwrap_or_default();
+        match foreign_owner(ctx, &ns, &tags).await {
+            Ok(None) => {}
+            Ok(Some(who)) => {
+                let note = format!("endpoint service {service_id} belongs to {who}; {endpoint} is left connected");
+                ctx.event(conn, EventType::Warning, "NotOwned", note).await;
+                return Ok(Action::await_change());
+            }
+            Err(Failure::Kube(e)) => return Err(e),
+            Err(_) => return Err(Error::Waiting("reading the service's owner".into())),
+        }
+    }
     let connection = match aws.connection(&service_id, endpoint).await {
         Ok(c) => c,
         Err(e) => return Err(deletion_refused(api, conn, status, ctx, e).await),

@@ -123,10 +123,15 @@ async fn sync(
     let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone());
     let mut desired = DesiredService::from_spec(&svc.spec, &owner, generation, &default_region)
         .map_err(|p| Failure::Spec("InvalidSpec", p))?;
-    if status.region.as_deref() != Some(desired.region.as_str()) || status.role_arn != svc.spec.role_arn {
+    let account = super::acting_account(ctx, &identity, status.account.as_deref()).await?;
+    if status.region.as_deref() != Some(desired.region.as_str())
+        || status.role_arn != svc.spec.role_arn
+        || status.account.as_deref() != Some(account.as_str())
+    {
         let before = status.clone();
         status.region = Some(desired.region.clone());
         status.role_arn = svc.spec.role_arn.clone();
+        status.account = Some(account);
         record_target(api, svc, Some(&before), status).await.map_err(Failure::Kube)?;
     }
     let aws = ctx.aws.for_region(&identity, &desired.region).await;
@@ -380,7 +385,15 @@ async fn observe(
     let aws_err = |e| Failure::Aws(e, None);
     let found = match (&svc.spec.service_id, &status.service_id) {
         (Some(adopt), _) => {
-            let Some(found) = aws.service(adopt, age).await.map_err(aws_err)? else {
+            // Claiming a resource is decided from AWS as it is now, read by
+            // id, never from a listing up to a resync old: another object may
+            // have claimed it since.
+            let cached = aws.service(adopt, age).await.map_err(aws_err)?;
+            let found = match cached {
+                Some(s) if owner.ownership(&s.tags) == Ownership::Ours => Some(s),
+                _ => aws.find_service(adopt).await.map_err(aws_err)?,
+            };
+            let Some(found) = found else {
                 return Err(Failure::Spec(
                     "ServiceNotFound",
                     vec![SpecProblem::new(
@@ -485,7 +498,7 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
         return done;
     }
 
-    let dependents = in_cluster_dependents(svc, ctx, &existing.id).await?;
+    let dependents = in_cluster_dependents(svc, ctx, &existing).await?;
     if !dependents.is_empty() {
         let message = format!("waiting for {} that use this service to be deleted first", dependents.join(", "));
         block_deletion(api, svc, status, "DependentsExist", &message).await?;
@@ -523,17 +536,29 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
 }
 
 /// InterfaceEndpoints and EndpointConnections in the object's namespace that
-/// reference it (by name, or by the service's id): deletion waits for them.
-async fn in_cluster_dependents(svc: &EndpointService, ctx: &Context, service_id: &str) -> Result<Vec<String>, Error> {
+/// use the service — by the object's name (`serviceRef`), or by the
+/// service's own name or id (`serviceName`, `serviceId`): deletion waits for
+/// them. Objects of other namespaces are not waited for, so one team cannot
+/// hold another's deletion; their connections are rejected like any other
+/// consumer's.
+async fn in_cluster_dependents(
+    svc: &EndpointService,
+    ctx: &Context,
+    service: &ObservedService,
+) -> Result<Vec<String>, Error> {
     let ns = svc.namespace().unwrap_or_default();
     let name = svc.name_any();
+    let service_id = service.id.as_str();
     let endpoints: Api<InterfaceEndpoint> = Api::namespaced(ctx.client.clone(), &ns);
     let mut dependents: Vec<String> = endpoints
         .list(&ListParams::default())
         .await?
         .items
         .into_iter()
-        .filter(|ep| ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name))
+        .filter(|ep| {
+            ep.spec.service_ref.as_ref().is_some_and(|r| r.name == name)
+                || (ep.spec.service_name.is_some() && ep.spec.service_name == service.name)
+        })
         .map(|ep| format!("InterfaceEndpoint {}", ep.name_any()))
         .collect();
     let connections: Api<EndpointConnection> = Api::namespaced(ctx.client.clone(), &ns);

@@ -202,14 +202,20 @@ async fn sync(
     if ep.spec.vpc_endpoint_id.is_some() {
         ctx.may_adopt(&owner.namespace, "spec.vpcEndpointId").map_err(Failure::Refused)?;
     }
+    ctx.may_use_vpc(&owner.namespace, &ep.spec.vpc_id).map_err(Failure::Refused)?;
     let (mut service, mut acceptance_may_be_required, unverified_service_dns) = resolve_service(ep, ctx).await?;
     let generation = ep.meta().generation.unwrap_or(1);
     let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone());
     let region = ep.spec.region.clone().unwrap_or(default_region);
-    if status.region.as_deref() != Some(region.as_str()) || status.role_arn != ep.spec.role_arn {
+    let account = super::acting_account(ctx, &identity, status.account.as_deref()).await?;
+    if status.region.as_deref() != Some(region.as_str())
+        || status.role_arn != ep.spec.role_arn
+        || status.account.as_deref() != Some(account.as_str())
+    {
         let before = status.clone();
         status.region = Some(region.clone());
         status.role_arn = ep.spec.role_arn.clone();
+        status.account = Some(account);
         record_target(api, ep, Some(&before), status).await.map_err(Failure::Kube)?;
     }
     let aws = ctx.aws.for_region(&identity, &region).await;
@@ -437,7 +443,15 @@ async fn observe(
     let aws_err = |e| Failure::Aws(e, None);
     let (found, gone) = match (&ep.spec.vpc_endpoint_id, &status.vpc_endpoint_id) {
         (Some(adopt), _) => {
-            let Some(found) = aws.endpoint(adopt, age).await.map_err(aws_err)? else {
+            // Claiming a resource is decided from AWS as it is now, read by
+            // id, never from a listing up to a resync old: another object may
+            // have claimed it since.
+            let cached = aws.endpoint(adopt, age).await.map_err(aws_err)?;
+            let found = match cached {
+                Some(e) if owner.ownership(&e.tags) == Ownership::Ours => Some(e),
+                _ => aws.find_endpoint(adopt).await.map_err(aws_err)?,
+            };
+            let Some(found) = found else {
                 return Err(Failure::Spec(
                     "EndpointNotFound",
                     vec![SpecProblem::new(

@@ -10,7 +10,9 @@ pub mod interface_endpoint;
 pub mod skeleton;
 pub mod status;
 
-pub use cleanup::{CleanupTarget, Found, cleanup_target, deletion_blocked, deletion_refused, let_go, record_target};
+pub use cleanup::{
+    CleanupTarget, Found, acting_account, cleanup_target, deletion_blocked, deletion_refused, let_go, record_target,
+};
 pub use skeleton::{Failure, Reconcile, Settled, log_aws_id, reconcile, reconcile_cached};
 pub use status::{ObjectStatus, apply_status, block_deletion, write_status};
 
@@ -223,6 +225,19 @@ impl Context {
             reason: "AdoptionNotAllowed",
             message: format!(
                 "namespace {namespace} may not adopt existing AWS resources ({field}): add {namespace} to the operator's --adopt-namespaces setting (PLO_ADOPT_NAMESPACES), or remove {field} to create a new one"
+            ),
+        })
+    }
+
+    /// Whether objects in `namespace` may place endpoints in `vpc_id`.
+    pub fn may_use_vpc(&self, namespace: &str, vpc_id: &str) -> Result<(), Refusal> {
+        if self.settings.tenancy.allowed_vpcs.allows(namespace, vpc_id) {
+            return Ok(());
+        }
+        Err(Refusal {
+            reason: "VpcNotAllowed",
+            message: format!(
+                "namespace {namespace} may not place endpoints in {vpc_id}: add `{namespace}={vpc_id}` to the operator's --allowed-vpcs setting (PLO_ALLOWED_VPCS), or use a VPC granted to this namespace"
             ),
         })
     }

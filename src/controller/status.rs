@@ -25,6 +25,8 @@ pub trait ObjectStatus: Serialize + Clone + Default + Send + Sync {
     fn set_conditions(&mut self, conditions: Vec<Condition>);
     /// Record the generation the status describes.
     fn set_observed_generation(&mut self, generation: Option<i64>);
+    /// The AWS account recorded for cleanup.
+    fn account(&self) -> Option<&str>;
 }
 
 macro_rules! object_status {
@@ -38,6 +40,9 @@ macro_rules! object_status {
             }
             fn set_observed_generation(&mut self, generation: Option<i64>) {
                 self.observed_generation = generation;
+            }
+            fn account(&self) -> Option<&str> {
+                self.account.as_deref()
             }
         }
     )*};

@@ -87,6 +87,35 @@ pub enum Ownership {
     Other(String),
 }
 
+/// Whether an object in `namespace` may decide the connections of an
+/// endpoint service whose tags are `tags`. `local_owner` is the uid of the
+/// EndpointService of `namespace` named by the tags' owner name, if one
+/// exists. Allowed: a service no operator object manages (adopted by id,
+/// under the adoption rules), or one that EndpointService owns — matched by
+/// namespace, name and uid, so a look-alike tag (`managed-by` alone, a
+/// namespace of the same name in another cluster) is not enough. Err says
+/// whose it is.
+pub fn may_decide_connections(
+    tags: &BTreeMap<String, String>,
+    namespace: &str,
+    local_owner: Option<&str>,
+) -> Result<(), String> {
+    let (ns, name, uid) = (tags.get(OWNER_NAMESPACE), tags.get(OWNER_NAME), tags.get(OWNER_UID));
+    if tags.get(MANAGED_BY).is_none() && ns.is_none() && name.is_none() && uid.is_none() {
+        return Ok(());
+    }
+    let who = format!(
+        "{}/{} (uid {})",
+        ns.map(String::as_str).unwrap_or("?"),
+        name.map(String::as_str).unwrap_or("?"),
+        uid.map(String::as_str).unwrap_or("?")
+    );
+    match (ns, uid) {
+        (Some(ns), Some(uid)) if ns == namespace && local_owner == Some(uid.as_str()) => Ok(()),
+        _ => Err(who),
+    }
+}
+
 /// The ownership tag keys: removed when an object lets its resource go
 /// (`deletionPolicy: Retain`), so it can be adopted again.
 pub fn ownership_keys() -> Vec<String> {
@@ -161,6 +190,27 @@ mod tests {
         assert!(who.contains("team-b/x") && who.contains("other-uid"), "{who}");
         let look_alike = BTreeMap::from([(MANAGED_BY.to_string(), "privatelink-operator".to_string())]);
         assert!(matches!(o.ownership(&look_alike), Ownership::Other(_)));
+    }
+
+    #[test]
+    fn connections_are_decided_only_for_unmanaged_services_or_the_namespaces_own() {
+        let o = owner();
+        assert_eq!(may_decide_connections(&BTreeMap::new(), "ns", None), Ok(()), "unmanaged: adoption rules apply");
+        let user_only = BTreeMap::from([("team".to_string(), "a".to_string())]);
+        assert_eq!(may_decide_connections(&user_only, "ns", None), Ok(()));
+        assert_eq!(may_decide_connections(&o.tags(), "ns", Some(o.uid.as_str())), Ok(()), "its own EndpointService");
+        // Same namespace name, but no EndpointService of that uid here: a
+        // namespace of the same name in another cluster, or a deleted object.
+        let err = may_decide_connections(&o.tags(), "ns", None).unwrap_err();
+        assert!(err.contains("ns/svc") && err.contains(&o.uid), "{err}");
+        assert!(may_decide_connections(&o.tags(), "ns", Some("another-uid")).is_err());
+        // Another namespace's, whatever this namespace holds.
+        assert!(may_decide_connections(&o.tags(), "team-b", Some(o.uid.as_str())).is_err());
+        // Look-alikes: managed-by alone, or a namespace tag alone.
+        let managed_only = BTreeMap::from([(MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string())]);
+        assert!(may_decide_connections(&managed_only, "ns", Some(o.uid.as_str())).is_err());
+        let ns_only = BTreeMap::from([(OWNER_NAMESPACE.to_string(), "ns".to_string())]);
+        assert!(may_decide_connections(&ns_only, "ns", None).is_err());
     }
 
     #[test]

@@ -437,13 +437,20 @@ async fn a_service_with_live_connections_and_in_cluster_consumers_is_deleted_in_
             .unwrap();
     create(&endpoints, &InterfaceEndpoint::new("in-cluster", spec)).await;
     wait_for(&endpoints, "in-cluster", TIMEOUT, "created", |e| e.status.as_ref()?.vpc_endpoint_id.clone()).await;
+    // The same service named by its service name, as a consumer would.
+    let spec: InterfaceEndpointSpec =
+        serde_json::from_value(json!({"vpcId": vpc.id, "serviceName": name, "subnetIds": vpc.subnets})).unwrap();
+    create(&endpoints, &InterfaceEndpoint::new("by-name", spec)).await;
+    wait_for(&endpoints, "by-name", TIMEOUT, "created", |e| e.status.as_ref()?.vpc_endpoint_id.clone()).await;
 
     services.delete("api", &DeleteParams::default()).await.expect("delete");
     let (_, reason, message) =
         wait_for(&services, "api", TIMEOUT, "DeletionBlocked", |s| svc_cond(s, DELETION_BLOCKED)).await;
     assert_eq!(reason, "DependentsExist");
     assert!(
-        message.contains("InterfaceEndpoint in-cluster") && message.contains("EndpointConnection keep"),
+        message.contains("InterfaceEndpoint in-cluster")
+            && message.contains("InterfaceEndpoint by-name")
+            && message.contains("EndpointConnection keep"),
         "{message}"
     );
     let deletion_started = sim_control("GET", &format!("/_sim/calls?account={DEFAULT_ACCOUNT}&region={region}"), None)
@@ -453,6 +460,14 @@ async fn a_service_with_live_connections_and_in_cluster_consumers_is_deleted_in_
         .unwrap_or(0);
     conns.delete("keep", &DeleteParams::default()).await.expect("delete");
     endpoints.delete("in-cluster", &DeleteParams::default()).await.expect("delete");
+    // Still waiting for the consumer that names the service.
+    wait_gone(&endpoints, "in-cluster", TIMEOUT).await;
+    let (_, _, message) = wait_for(&services, "api", TIMEOUT, "waits for by-name", |s| {
+        svc_cond(s, DELETION_BLOCKED).filter(|c| !c.2.contains("in-cluster"))
+    })
+    .await;
+    assert!(message.contains("InterfaceEndpoint by-name"), "{message}");
+    endpoints.delete("by-name", &DeleteParams::default()).await.expect("delete");
     wait_gone(&services, "api", Duration::from_secs(60)).await;
     for endpoint in [&accepted, &waiting] {
         let seen = ec2_as(consumer, region)

@@ -312,3 +312,39 @@ async fn client_side_buckets_keep_calls_within_aws_throttling() {
     let (ok, _) = burst(unpaced.clone(), None).await;
     assert!(ok < 10 && throttled_in(unpaced).await > 0, "without the buckets AWS throttles the same burst");
 }
+
+/// The leader-election gate is asked at every HTTP attempt: a mutating call
+/// whose first attempt failed is not retried once the lease is lost (the
+/// SDK's standard retries would otherwise send it again).
+#[tokio::test]
+async fn a_retry_of_a_mutating_call_does_not_go_out_after_the_lease_is_lost() {
+    use privatelink_operator::aws::Identity;
+    let region = "us-east-2";
+    let account = format!(
+        "3{:011}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 100_000_000_000
+    );
+    // Every CreateTags of the account fails, slowly: the first attempt is in
+    // flight when the lease is lost; the SDK would retry it.
+    crate::support::sim_control(
+        "PUT",
+        "/_sim/faults",
+        Some(json!({"account": account, "region": region,
+            "rules": [{"action": "CreateTags", "errorRate": 1.0, "errorCode": "InternalError", "latencyMs": 600}]})),
+    )
+    .await;
+    let clients = aws_clients().await;
+    let identity = Identity { role_arn: Some(format!("arn:aws:iam::{account}:role/operator")), external_id: None };
+    let rc = clients.for_region(&identity, region).await;
+    let tags = std::collections::BTreeMap::from([("k".to_string(), "v".to_string())]);
+    let call = tokio::spawn(async move { rc.create_tags("vpce-0123456789abcdef0", &tags).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    clients.gate().set(false);
+    let outcome = call.await.expect("task");
+    let log = crate::support::sim_control("GET", &format!("/_sim/calls?account={account}&region={region}"), None).await;
+    crate::support::sim_control("DELETE", &format!("/_sim/faults?account={account}"), None).await;
+    let attempts = log["calls"].as_array().unwrap().iter().filter(|c| c["action"] == "CreateTags").count();
+    let error = outcome.expect_err("the call fails").to_string();
+    assert!(error.contains("does not lead"), "refused by the gate: {error}");
+    assert_eq!(attempts, 1, "no retry went out after the lease was lost: {log}");
+}

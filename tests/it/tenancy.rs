@@ -14,9 +14,10 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use privatelink_operator::api::conditions::{DELETION_BLOCKED, READY, SYNCED};
 use privatelink_operator::api::{
-    DeletionPolicy, EndpointService, EndpointServiceSpec, InterfaceEndpoint, InterfaceEndpointSpec,
+    DeletionPolicy, EndpointConnection, EndpointConnectionSpec, EndpointService, EndpointServiceSpec,
+    InterfaceEndpoint, InterfaceEndpointSpec,
 };
-use privatelink_operator::config::RoleAllowList;
+use privatelink_operator::config::{RoleAllowList, VpcAllowList};
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -53,6 +54,42 @@ fn svc_condition(s: &EndpointService, type_: &str) -> Option<Cond> {
 
 fn ep_condition(e: &InterfaceEndpoint, type_: &str) -> Option<Cond> {
     find(&e.status.as_ref()?.conditions, type_)
+}
+
+fn conn_condition(c: &EndpointConnection, type_: &str) -> Option<Cond> {
+    find(&c.status.as_ref()?.conditions, type_)
+}
+
+fn conn_ready(c: &EndpointConnection) -> bool {
+    conn_condition(c, READY).is_some_and(|c| c.0 == "True")
+}
+
+fn connection(ns: &str, name: &str, spec: Value) -> EndpointConnection {
+    let spec: EndpointConnectionSpec = serde_json::from_value(spec).expect("spec");
+    let mut conn = EndpointConnection::new(name, spec);
+    conn.metadata.namespace = Some(ns.into());
+    conn
+}
+
+/// The service name of team A's EndpointService `api`.
+async fn a_svc_name(api: &Api<EndpointService>) -> String {
+    api.get("api").await.expect("get").status.and_then(|s| s.service_name).expect("service name")
+}
+
+/// The state AWS reports for `endpoint`'s connection to `service_id`.
+async fn connection_state(region: &str, service_id: &str, endpoint: &str) -> Option<String> {
+    let out = ec2_as(DEFAULT_ACCOUNT, region)
+        .await
+        .describe_vpc_endpoint_connections()
+        .filters(Filter::builder().name("service-id").values(service_id).build())
+        .send()
+        .await
+        .expect("connections");
+    out.vpc_endpoint_connections()
+        .iter()
+        .find(|c| c.vpc_endpoint_id() == Some(endpoint))
+        .and_then(|c| c.vpc_endpoint_state())
+        .map(|s| s.as_str().to_string())
 }
 
 fn svc_ready(s: &EndpointService) -> bool {
@@ -123,6 +160,7 @@ async fn tenant_b_cannot_adopt_modify_or_delete_tenant_a_resources() {
     let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-a-*", "team-b-*"])).await;
     env.start_endpoint_services();
     env.start_interface_endpoints();
+    env.start_endpoint_connections();
     let a_services: Api<EndpointService> = env.api("team-a");
     let b_services: Api<EndpointService> = env.api("team-b");
     let a_endpoints: Api<InterfaceEndpoint> = env.api("team-a");
@@ -143,6 +181,30 @@ async fn tenant_b_cannot_adopt_modify_or_delete_tenant_a_resources() {
     let a_ep = wait_for(&a_endpoints, "api", TIMEOUT, "Ready", |e| ep_ready(e).then(|| e.clone())).await;
     let svc_id = a_svc.status.and_then(|s| s.service_id).expect("service id");
     let ep_id = a_ep.status.and_then(|s| s.vpc_endpoint_id).expect("endpoint id");
+    // A consumer of A's service, accepted by A's own EndpointConnection.
+    let consumer = "444455556666";
+    let consumer_vpc = sim_vpc(consumer, region, 1).await;
+    let svc_name = a_svc_name(&a_services).await;
+    let consumer_ep = endpoint_request(&ec2_as(consumer, region).await, &consumer_vpc, &svc_name)
+        .send()
+        .await
+        .expect("consumer endpoint")
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id())
+        .expect("id")
+        .to_string();
+    let a_connections: Api<EndpointConnection> = env.api("team-a");
+    let b_connections: Api<EndpointConnection> = env.api("team-b");
+    create(
+        &a_connections,
+        &connection(
+            "team-a",
+            "consumer",
+            json!({"serviceRef": {"name": "api"}, "vpcEndpointId": consumer_ep, "decision": "Accept"}),
+        ),
+    )
+    .await;
+    wait_for(&a_connections, "consumer", TIMEOUT, "Ready", |c| conn_ready(c).then_some(())).await;
     let svc_before = service_config(DEFAULT_ACCOUNT, region, &svc_id).await.expect("service");
     let ep_before = vpc_endpoint(DEFAULT_ACCOUNT, region, &ep_id).await.expect("endpoint");
     let calls_before = env.aws.counter().snapshot();
@@ -167,10 +229,29 @@ async fn tenant_b_cannot_adopt_modify_or_delete_tenant_a_resources() {
         ),
     )
     .await;
+    // …and B decides A's consumer's connection by service id.
+    create(
+        &b_connections,
+        &connection("team-b", "grab", json!({"serviceId": svc_id, "vpcEndpointId": consumer_ep, "decision": "Accept"})),
+    )
+    .await;
     let (_, reason, message) =
         wait_for(&b_services, "grab", TIMEOUT, "Synced=False", |s| svc_condition(s, SYNCED).filter(|c| c.0 == "False"))
             .await;
     assert_eq!(reason, "OwnedByAnotherObject", "{message}");
+    let refused = wait_for(&b_connections, "grab", TIMEOUT, "Synced=False", |c| {
+        conn_condition(c, SYNCED).filter(|c| c.0 == "False").map(|_| c.clone())
+    })
+    .await;
+    let (_, reason, message) = conn_condition(&refused, SYNCED).expect("Synced");
+    assert_eq!(reason, "OwnedByAnotherObject", "{message}");
+    assert!(message.contains(&format!("{}/api", env.ns("team-a"))), "the message names the owner: {message}");
+    let recorded = refused.status.as_ref().expect("status");
+    assert_eq!(
+        (recorded.service_id.as_deref(), recorded.service_region.as_deref()),
+        (None, None),
+        "a refused object records no target"
+    );
     assert!(message.contains(&format!("{}/api", env.ns("team-a"))), "the message names the owner: {message}");
     let (_, reason, message) =
         wait_for(&b_endpoints, "grab", TIMEOUT, "Synced=False", |e| ep_condition(e, SYNCED).filter(|c| c.0 == "False"))
@@ -180,8 +261,12 @@ async fn tenant_b_cannot_adopt_modify_or_delete_tenant_a_resources() {
     // B deletes its objects: the finalizers go, A's resources stay as they were.
     b_services.delete("grab", &DeleteParams::default()).await.expect("delete");
     b_endpoints.delete("grab", &DeleteParams::default()).await.expect("delete");
+    b_connections.delete("grab", &DeleteParams::default()).await.expect("delete");
     wait_gone(&b_services, "grab", TIMEOUT).await;
     wait_gone(&b_endpoints, "grab", TIMEOUT).await;
+    wait_gone(&b_connections, "grab", TIMEOUT).await;
+    let state = connection_state(region, &svc_id, &consumer_ep).await;
+    assert_eq!(state.as_deref(), Some("available"), "A's consumer stays connected");
     let calls = env.aws.counter().since(&calls_before);
     assert!(calls.mutating().is_empty(), "B caused AWS changes: {:?}", calls.mutating());
     let svc_after = service_config(DEFAULT_ACCOUNT, region, &svc_id).await.expect("A's service still exists");
@@ -200,6 +285,7 @@ async fn refused_namespaces_get_a_condition_and_cause_no_aws_call() {
         s.tenancy.operator_credentials = namespaces(&["team-a-*"]);
         s.tenancy.allowed_roles =
             RoleAllowList::parse(&["team-a-*=arn:aws:iam::111122223333:role/*".to_string()]).expect("roles");
+        s.tenancy.allowed_vpcs = VpcAllowList::parse(&["team-a-*=vpc-0aaaaaaaaaaaaaaaa".to_string()]).expect("vpcs");
     })
     .await;
     env.start_endpoint_services();
@@ -233,6 +319,24 @@ async fn refused_namespaces_get_a_condition_and_cause_no_aws_call() {
     let (_, reason, message) = wait_for(&b, "own-creds", TIMEOUT, "CredentialsNotAllowed", synced_false).await;
     assert_eq!(reason, "CredentialsNotAllowed");
     assert!(message.contains("--operator-credentials-namespaces") && message.contains("spec.roleArn"), "{message}");
+    // team-a may use the operator's credentials, but only in its own VPC.
+    let a_endpoints: Api<InterfaceEndpoint> = env.api("team-a");
+    create(
+        &a_endpoints,
+        &endpoint(
+            "team-a",
+            "other-vpc",
+            json!({"vpcId": "vpc-0bbbbbbbbbbbbbbbb", "serviceName": "com.amazonaws.ap-southeast-4.sqs",
+                   "subnetIds": ["subnet-0123456789abcdef0"], "privateDnsEnabled": true}),
+        ),
+    )
+    .await;
+    let (_, reason, message) = wait_for(&a_endpoints, "other-vpc", TIMEOUT, "VpcNotAllowed", |e| {
+        ep_condition(e, SYNCED).filter(|c| c.0 == "False")
+    })
+    .await;
+    assert_eq!(reason, "VpcNotAllowed");
+    assert!(message.contains("--allowed-vpcs") && message.contains("vpc-0bbbbbbbbbbbbbbbb"), "{message}");
     let (_, reason, message) =
         wait_for(&admin, "role", TIMEOUT, "RoleNotAllowed", |e| ep_condition(e, SYNCED).filter(|c| c.0 == "False"))
             .await;
@@ -578,4 +682,161 @@ async fn a_kind_the_api_server_does_not_serve_is_reported_at_start() {
     let err = privatelink_operator::controller::check_crd::<NotInstalled>(&env.client).await.expect_err("404");
     assert!(err.contains("notinstalleds.missing.privatelink.dev/v1") && err.contains("install the CRDs"), "{err}");
     privatelink_operator::controller::check_crd::<EndpointService>(&env.client).await.expect("served");
+}
+
+/// The identity recorded for cleanup is the account actually used: when the
+/// operator's own credentials move to another account, the object neither
+/// creates a second resource there nor lets go of the first — it reports
+/// AccountChanged, and its deletion is blocked (the finalizer stays) until
+/// the credentials act in the recorded account again.
+#[tokio::test]
+async fn an_object_never_acts_in_another_account_than_the_one_recorded() {
+    let region = "me-central-1";
+    let provider = "400000000021";
+    let (_, name) = open_service(provider, region, false).await;
+    let vpc = sim_vpc(DEFAULT_ACCOUNT, region, 1).await;
+    let mut env = TestEnv::new(region).await;
+    env.start_interface_endpoints();
+    let api: Api<InterfaceEndpoint> = env.api("team-a");
+    create(&api, &endpoint("team-a", "moved", json!({"vpcId": vpc.id, "serviceName": name, "subnetIds": vpc.subnets})))
+        .await;
+    let ep = wait_for(&api, "moved", TIMEOUT, "Ready", |e| ep_ready(e).then(|| e.clone())).await;
+    let status = ep.status.expect("status");
+    assert_eq!(status.account.as_deref(), Some(DEFAULT_ACCOUNT), "the account of the operator's credentials");
+    let id = status.vpc_endpoint_id.expect("endpoint id");
+
+    // The operator's credentials now act in another account.
+    let elsewhere = "730000000007";
+    env.move_operator_to(elsewhere).await;
+    env.start_interface_endpoints();
+    api.patch("moved", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"look": "now"}}})))
+        .await
+        .expect("touch");
+    let (_, reason, message) =
+        wait_for(&api, "moved", TIMEOUT, "AccountChanged", |e| ep_condition(e, SYNCED).filter(|c| c.0 == "False"))
+            .await;
+    assert_eq!(reason, "AccountChanged", "{message}");
+    assert!(message.contains(DEFAULT_ACCOUNT) && message.contains(elsewhere), "{message}");
+    api.delete("moved", &DeleteParams::default()).await.expect("delete");
+    let (_, reason, message) =
+        wait_for(&api, "moved", TIMEOUT, "DeletionBlocked", |e| ep_condition(e, DELETION_BLOCKED)).await;
+    assert_eq!(reason, "AccountChanged", "{message}");
+    assert!(message.contains("privatelink.dev/release"), "says how to let go: {message}");
+    assert!(vpc_endpoint(DEFAULT_ACCOUNT, region, &id).await.is_some(), "the endpoint is still there");
+    let in_elsewhere = ec2_as(elsewhere, region).await.describe_vpc_endpoints().send().await.expect("describe");
+    assert!(in_elsewhere.vpc_endpoints().is_empty(), "nothing was created in the other account");
+
+    // Back in the recorded account, deletion goes on.
+    env.crash().await;
+    env.start_interface_endpoints();
+    wait_gone(&api, "moved", Duration::from_secs(60)).await;
+    assert!(vpc_endpoint(DEFAULT_ACCOUNT, region, &id).await.is_none(), "deleted where it was created");
+}
+
+/// A released object's resource keeps its ownership tags, so nothing adopts
+/// it by accident; removing them as the README says makes it adoptable.
+#[tokio::test]
+async fn a_released_resource_is_adopted_again_once_its_ownership_tags_are_removed() {
+    let region = "me-central-1";
+    let provider = "400000000022";
+    let (_, name) = open_service(provider, region, false).await;
+    let vpc = sim_vpc(DEFAULT_ACCOUNT, region, 1).await;
+    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-b-*"])).await;
+    env.start_interface_endpoints();
+    let a: Api<InterfaceEndpoint> = env.api("team-a");
+    let b: Api<InterfaceEndpoint> = env.api("team-b");
+    let spec = json!({"vpcId": vpc.id, "serviceName": name, "subnetIds": vpc.subnets});
+    create(&a, &endpoint("team-a", "first", spec.clone())).await;
+    let ep = wait_for(&a, "first", TIMEOUT, "Ready", |e| ep_ready(e).then(|| e.clone())).await;
+    let id = ep.status.and_then(|s| s.vpc_endpoint_id).expect("endpoint id");
+
+    // Released: the object goes, the endpoint stays with A's tags.
+    a.patch(
+        "first",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"privatelink.dev/release": "true"}}})),
+    )
+    .await
+    .expect("annotate");
+    a.delete("first", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&a, "first", TIMEOUT).await;
+    let kept = vpc_endpoint(DEFAULT_ACCOUNT, region, &id).await.expect("the endpoint stays");
+    assert!(tag_map(kept.tags()).contains_key("privatelink.dev/uid"), "ownership tags kept");
+    let mut adopt = spec.clone();
+    adopt["vpcEndpointId"] = json!(id);
+    create(&b, &endpoint("team-b", "again", adopt.clone())).await;
+    let (_, reason, _) =
+        wait_for(&b, "again", TIMEOUT, "refused", |e| ep_condition(e, SYNCED).filter(|c| c.0 == "False")).await;
+    assert_eq!(reason, "OwnedByAnotherObject", "not adopted by accident");
+    b.delete("again", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&b, "again", TIMEOUT).await;
+
+    // The README's command, then adoption works.
+    let keys =
+        ["privatelink.dev/managed-by", "privatelink.dev/namespace", "privatelink.dev/name", "privatelink.dev/uid"];
+    ec2_as(DEFAULT_ACCOUNT, region)
+        .await
+        .delete_tags()
+        .resources(&id)
+        .set_tags(Some(keys.iter().map(|k| Tag::builder().key(*k).build()).collect()))
+        .send()
+        .await
+        .expect("delete tags");
+    create(&b, &endpoint("team-b", "adopted", adopt)).await;
+    let adopted = wait_for(&b, "adopted", TIMEOUT, "Ready", |e| ep_ready(e).then(|| e.clone())).await;
+    assert_eq!(adopted.status.as_ref().and_then(|s| s.vpc_endpoint_id.as_deref()), Some(id.as_str()));
+    let tags = tag_map(vpc_endpoint(DEFAULT_ACCOUNT, region, &id).await.expect("endpoint").tags());
+    assert_eq!(tags.get("privatelink.dev/uid"), adopted.uid().as_ref(), "now B's");
+}
+
+/// Adoption decides from AWS as it is now, not from the operator's listing:
+/// a resource another object claimed after the listing was read is refused,
+/// and its tags are left as they are.
+#[tokio::test]
+async fn adoption_decides_from_a_fresh_read_not_a_stale_listing() {
+    let region = "me-central-1";
+    let provider = "400000000023";
+    let (_, name) = open_service(provider, region, false).await;
+    let vpc = sim_vpc(DEFAULT_ACCOUNT, region, 1).await;
+    let ec2 = ec2_as(DEFAULT_ACCOUNT, region).await;
+    let unclaimed = endpoint_request(&ec2, &vpc, &name)
+        .send()
+        .await
+        .expect("endpoint")
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id())
+        .expect("id")
+        .to_string();
+    let mut env = TestEnv::with_settings(region, |s| s.tenancy.adopters = namespaces(&["team-b-*"])).await;
+    env.start_interface_endpoints();
+    // Another object's reconcile reads the account's endpoints: the listing
+    // now holds the endpoint untagged (and stays fresh for the resync).
+    let a: Api<InterfaceEndpoint> = env.api("team-a");
+    let spec = json!({"vpcId": vpc.id, "serviceName": name, "subnetIds": vpc.subnets});
+    create(&a, &endpoint("team-a", "lister", spec.clone())).await;
+    wait_for(&a, "lister", TIMEOUT, "Ready", |e| ep_ready(e).then_some(())).await;
+
+    // Meanwhile another owner claims it (another operator instance, another cluster).
+    let claimed = BTreeMap::from([
+        ("privatelink.dev/managed-by".to_string(), "privatelink-operator".to_string()),
+        ("privatelink.dev/namespace".to_string(), env.ns("team-a")),
+        ("privatelink.dev/name".to_string(), "first".to_string()),
+        ("privatelink.dev/uid".to_string(), "0b5c1e4e-2a6f-4d8e-9f3c-7a1b2c3d4e5f".to_string()),
+    ]);
+    ec2.create_tags()
+        .resources(&unclaimed)
+        .set_tags(Some(claimed.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+        .send()
+        .await
+        .expect("claim");
+
+    let b: Api<InterfaceEndpoint> = env.api("team-b");
+    let mut adopt = spec;
+    adopt["vpcEndpointId"] = json!(unclaimed);
+    create(&b, &endpoint("team-b", "late", adopt)).await;
+    let (_, reason, message) =
+        wait_for(&b, "late", TIMEOUT, "refused", |e| ep_condition(e, SYNCED).filter(|c| c.0 == "False")).await;
+    assert_eq!(reason, "OwnedByAnotherObject", "{message}");
+    let tags = tag_map(vpc_endpoint(DEFAULT_ACCOUNT, region, &unclaimed).await.expect("endpoint").tags());
+    assert_eq!(tags, claimed, "the claim stands");
 }

@@ -195,6 +195,35 @@ impl TestEnv {
         ));
     }
 
+    /// The operator's own credentials move to another AWS account (its
+    /// role is replaced by one in `account`): the controllers stop and the
+    /// operator starts again acting there. The controllers are started
+    /// again by the test.
+    pub async fn move_operator_to(&mut self, account: &str) {
+        self.stop_controllers().await;
+        let metrics = Arc::new(privatelink_operator::metrics::Metrics::default());
+        let base = sim_config("us-east-1").await;
+        let role = aws_config::sts::AssumeRoleProvider::builder(format!("arn:aws:iam::{account}:role/operator"))
+            .session_name("privatelink-operator")
+            .configure(&base)
+            .build()
+            .await;
+        let config = AwsClients::loader()
+            .endpoint_url(aws_endpoint())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(role)
+            .load()
+            .await;
+        self.aws = AwsClients::with_metrics(config, metrics.clone());
+        self.ctx = Arc::new(Context::with_metrics(
+            self.ctx.client.clone(),
+            self.aws.clone(),
+            self.ctx.settings.clone(),
+            metrics,
+            Arc::default(),
+        ));
+    }
+
     /// Start the EndpointService controller in the background.
     pub fn start_endpoint_services(&mut self) {
         let ctx = self.ctx.clone();
