@@ -378,6 +378,7 @@ fn plan_one(
 ) -> Result<Vec<String>, Problems> {
     let typed = |e: serde_json::Error| vec![("spec".to_string(), e.to_string())];
     let owner = Owner {
+        cluster: String::new(),
         namespace: manifest.object_ref().split('/').next().unwrap_or("default").to_string(),
         name: manifest.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
         uid: "<uid>".to_string(),

@@ -257,6 +257,10 @@ pub struct Settings {
     pub concurrency: u16,
     /// Which namespaces may use which credentials and adopt.
     pub tenancy: Tenancy,
+    /// This cluster's id, written into the ownership tags of everything the
+    /// operator creates (`privatelink.dev/cluster`): `--cluster-id`, by
+    /// default the UID of the `kube-system` namespace. Empty: no cluster tag.
+    pub cluster_id: String,
 }
 
 impl Settings {
@@ -272,6 +276,7 @@ impl Settings {
             label_selector: None,
             concurrency: 8,
             tenancy: Tenancy::default(),
+            cluster_id: String::new(),
         }
     }
 }

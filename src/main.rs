@@ -60,6 +60,14 @@ struct RunArgs {
     /// (spec.serviceId, spec.vpcEndpointId). Patterns as above. Default: none.
     #[arg(long = "adopt-namespaces", env = "PLO_ADOPT_NAMESPACES", value_delimiter = ',')]
     adopt_namespaces: Vec<String>,
+    /// This cluster's id, written into the ownership tags of everything the
+    /// operator creates: two clusters sharing an AWS account never take
+    /// each other's resources, and a cluster rebuilt from Git finds its own
+    /// by (cluster, namespace, name). Default: the UID of the kube-system
+    /// namespace (needs `get` on it); set it to keep the id when the cluster
+    /// is rebuilt.
+    #[arg(long, env = "PLO_CLUSTER_ID")]
+    cluster_id: Option<String>,
     /// NAMESPACE=VPC_ID pairs: which VPCs each namespace may place
     /// InterfaceEndpoints in (`team-a-*=vpc-0a1b2c3d4e5f60718`; patterns
     /// as above). Unset: no limit. Set: a namespace without an entry may
@@ -308,6 +316,7 @@ fn run(args: RunArgs) -> ExitCode {
         }),
         aws_rate_scale: args.aws_rate_scale.max(0.0),
         per_object_reads: args.per_object_reads,
+        cluster_id: args.cluster_id.filter(|c| !c.trim().is_empty()),
     };
     match runtime.block_on(operator::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

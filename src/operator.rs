@@ -39,6 +39,22 @@ pub struct Options {
     pub aws_rate_scale: f64,
     /// One Describe per object instead of shared snapshots (for comparison).
     pub per_object_reads: bool,
+    /// This cluster's id for the ownership tags (None: the kube-system
+    /// namespace's UID).
+    pub cluster_id: Option<String>,
+}
+
+/// The cluster id: the one given, else the UID of the kube-system
+/// namespace, which lives as long as the cluster does.
+async fn cluster_id(client: &kube::Client, given: Option<String>) -> Result<String, String> {
+    if let Some(id) = given {
+        return Ok(id);
+    }
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    let found = namespaces.get("kube-system").await.map_err(|e| {
+        format!("cannot read the kube-system namespace for the cluster id ({e}): set --cluster-id (PLO_CLUSTER_ID, chart value operator.clusterId), or grant the operator get on namespaces/kube-system")
+    })?;
+    found.metadata.uid.ok_or_else(|| "the kube-system namespace has no UID: set --cluster-id".to_string())
 }
 
 /// The three controllers, until they stop.
@@ -76,12 +92,14 @@ pub async fn run(options: Options) -> Result<(), String> {
     settings.transition_poll = options.poll;
     settings.concurrency = options.concurrency;
     settings.tenancy = options.tenancy;
+    settings.cluster_id = cluster_id(&client, options.cluster_id).await?;
     tracing::info!(
         region = %settings.default_region,
         namespaces = ?settings.namespaces,
         label_selector = ?settings.label_selector,
         operator_credentials = %settings.tenancy.operator_credentials,
         adopters = %settings.tenancy.adopters,
+        cluster_id = %settings.cluster_id,
         leader_election = options.election.is_some(),
         "starting"
     );

@@ -66,15 +66,16 @@ pub struct LocalObjectReference {
     pub name: String,
 }
 
-/// AWS allows 50 tags per resource; the operator adds 4 ownership tags.
-pub const MAX_USER_TAGS: usize = 46;
+/// AWS allows 50 tags per resource; the operator adds 5 ownership tags
+/// (managed-by, cluster, namespace, name, uid).
+pub const MAX_USER_TAGS: usize = 45;
 
-/// Schema for a set of AWS tags: at most 46 (50 with the ownership tags), keys up to 128 and values up to
+/// Schema for a set of AWS tags: at most 45 (50 with the ownership tags), keys up to 128 and values up to
 /// 256 characters, and no key in the reserved `aws:` namespace.
 pub fn tags_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "object",
-        "description": "AWS tags to set on the resource, in addition to the 4 ownership tags the operator adds. At most 46, so the total stays within AWS's 50 per resource; keys may not start with `aws:` or `privatelink.dev/`.",
+        "description": "AWS tags to set on the resource, in addition to the 5 ownership tags the operator adds. At most 45, so the total stays within AWS's 50 per resource; keys may not start with `aws:` or `privatelink.dev/`.",
         "maxProperties": MAX_USER_TAGS,
         "additionalProperties": {"type": "string", "maxLength": 256},
         "x-kubernetes-validations": [

@@ -10,7 +10,7 @@ use super::{RegionClients, map_from_tags, tags_from_map};
 use crate::plan::endpoint_service::{
     LoadBalancerKind, ObservedConnection, ObservedService, ServiceAction, ServiceChanges,
 };
-use crate::plan::tags::OWNER_UID;
+use crate::plan::tags::Owner;
 
 /// Page size of Describe calls: AWS's maximum.
 const PAGE_SIZE: i32 = 1000;
@@ -95,12 +95,8 @@ impl RegionClients {
     /// The service this operator created for the object with `uid`, found
     /// by its ownership tag: recovers a service whose id never reached the
     /// object's status (a crash between create and status write).
-    pub async fn find_owned_service(&self, uid: &str) -> Result<Option<ObservedService>, AwsError> {
-        Ok(self
-            .describe_services(&[])
-            .await?
-            .into_iter()
-            .find(|s| s.tags.get(OWNER_UID).map(String::as_str) == Some(uid) && !s.is_gone()))
+    pub async fn find_owned_service(&self, owner: &Owner) -> Result<Option<ObservedService>, AwsError> {
+        Ok(self.describe_services(&[]).await?.into_iter().find(|s| owner.owns(&s.tags) && !s.is_gone()))
     }
 
     /// Principals allowed to connect to the service.

@@ -12,7 +12,7 @@ use super::error::{AwsError, ErrorClass};
 use super::observer::Index;
 use super::{RegionClients, map_from_tags, tags_from_map};
 use crate::plan::interface_endpoint::{EndpointAction, ObservedEndpoint, ServiceDetails};
-use crate::plan::tags::OWNER_UID;
+use crate::plan::tags::{OWNER_CLUSTER, OWNER_NAME, OWNER_NAMESPACE, OWNER_UID, Owner};
 
 const PAGE_SIZE: i32 = 1000;
 
@@ -51,25 +51,25 @@ impl RegionClients {
     /// no longer lists.
     pub async fn describe_endpoints(&self, ids: &[String]) -> Result<Vec<ObservedEndpoint>, AwsError> {
         let filter = Filter::builder().name("vpc-endpoint-id").set_values(Some(ids.to_vec())).build();
-        self.describe_endpoints_filtered(Some(filter)).await
+        self.describe_endpoints_filtered(vec![filter]).await
     }
 
     /// Every endpoint of the account in this region, a page per 1000.
     pub async fn list_endpoints(&self) -> Result<Vec<ObservedEndpoint>, AwsError> {
-        self.describe_endpoints_filtered(None).await
+        self.describe_endpoints_filtered(Vec::new()).await
     }
 
     /// Every endpoint of the account in this region, indexed page by page
     /// (a page of 1000 at a time is unpacked, never the whole listing).
     pub async fn index_endpoints(&self) -> Result<Index<ObservedEndpoint>, AwsError> {
         let index = Index::default();
-        self.each_endpoint(None, |e| index.put(e)).await?;
+        self.each_endpoint(Vec::new(), |e| index.put(e)).await?;
         Ok(index)
     }
 
-    async fn describe_endpoints_filtered(&self, filter: Option<Filter>) -> Result<Vec<ObservedEndpoint>, AwsError> {
+    async fn describe_endpoints_filtered(&self, filters: Vec<Filter>) -> Result<Vec<ObservedEndpoint>, AwsError> {
         let mut found = Vec::new();
-        self.each_endpoint(filter, |e| found.push(e)).await?;
+        self.each_endpoint(filters, |e| found.push(e)).await?;
         Ok(found)
     }
 
@@ -77,14 +77,14 @@ impl RegionClients {
     /// per 1000.
     async fn each_endpoint(
         &self,
-        filter: Option<Filter>,
+        filters: Vec<Filter>,
         mut each: impl FnMut(ObservedEndpoint),
     ) -> Result<(), AwsError> {
         const ACTION: &str = "DescribeVpcEndpoints";
         let mut pages = self
             .ec2
             .describe_vpc_endpoints()
-            .set_filters(filter.map(|f| vec![f]))
+            .set_filters((!filters.is_empty()).then_some(filters))
             .max_results(PAGE_SIZE)
             .into_paginator()
             .send();
@@ -104,10 +104,24 @@ impl RegionClients {
         }
     }
 
-    /// The endpoint this operator created for the object with `uid`.
-    pub async fn find_owned_endpoint(&self, uid: &str) -> Result<Option<ObservedEndpoint>, AwsError> {
-        let filter = Filter::builder().name(format!("tag:{OWNER_UID}")).values(uid).build();
-        Ok(self.describe_endpoints_filtered(Some(filter)).await?.into_iter().next())
+    /// The endpoint this operator created for `owner`: tagged with its
+    /// UID, or with its cluster, namespace and name (a cluster rebuilt from
+    /// Git, whose objects have new UIDs).
+    pub async fn find_owned_endpoint(&self, owner: &Owner) -> Result<Option<ObservedEndpoint>, AwsError> {
+        let tag = |key: &str, value: &str| Filter::builder().name(format!("tag:{key}")).values(value).build();
+        let by_uid = self.describe_endpoints_filtered(vec![tag(OWNER_UID, &owner.uid)]).await?;
+        if let Some(found) = by_uid.into_iter().find(|e| owner.owns(&e.tags)) {
+            return Ok(Some(found));
+        }
+        if owner.cluster.is_empty() {
+            return Ok(None);
+        }
+        let by_name = vec![
+            tag(OWNER_CLUSTER, &owner.cluster),
+            tag(OWNER_NAMESPACE, &owner.namespace),
+            tag(OWNER_NAME, &owner.name),
+        ];
+        Ok(self.describe_endpoints_filtered(by_name).await?.into_iter().find(|e| owner.owns(&e.tags)))
     }
 
     /// What the consumer's account sees of a service, in this region or,

@@ -11,6 +11,7 @@ use super::observer::{ByService, Index};
 use crate::plan::endpoint_service::{ObservedConnection, ObservedLoadBalancer, ObservedService};
 use crate::plan::interface_endpoint::ObservedEndpoint;
 use crate::plan::notifications::ObservedNotification;
+use crate::plan::tags::Owner;
 
 const PAGE_SIZE: i32 = 1000;
 
@@ -39,16 +40,16 @@ impl RegionClients {
         Ok(found)
     }
 
-    /// The endpoint the object with `uid` owns (by its ownership tag), as
+    /// The endpoint `owner` owns (by its ownership tags), as
     /// [`Self::endpoint`] finds it.
-    pub async fn owned_endpoint(&self, uid: &str, max_age: Duration) -> Result<Option<ObservedEndpoint>, AwsError> {
+    pub async fn owned_endpoint(&self, owner: &Owner, max_age: Duration) -> Result<Option<ObservedEndpoint>, AwsError> {
         if !self.batch || max_age.is_zero() {
-            return self.find_owned_endpoint(uid).await;
+            return self.find_owned_endpoint(owner).await;
         }
-        if let Some(e) = self.endpoint_index(max_age).await?.owned_by(uid) {
+        if let Some(e) = self.endpoint_index(max_age).await?.owned_by(owner) {
             return Ok(Some(e));
         }
-        let found = self.find_owned_endpoint(uid).await?;
+        let found = self.find_owned_endpoint(owner).await?;
         if let Some(e) = &found {
             self.note_endpoint(e).await;
         }
@@ -88,15 +89,15 @@ impl RegionClients {
         Ok(found)
     }
 
-    /// The service the object with `uid` owns.
-    pub async fn owned_service(&self, uid: &str, max_age: Duration) -> Result<Option<ObservedService>, AwsError> {
+    /// The service `owner` owns.
+    pub async fn owned_service(&self, owner: &Owner, max_age: Duration) -> Result<Option<ObservedService>, AwsError> {
         if !self.batch || max_age.is_zero() {
-            return self.find_owned_service(uid).await;
+            return self.find_owned_service(owner).await;
         }
-        if let Some(s) = self.service_index(max_age).await?.owned_by(uid).filter(|s| !s.is_gone()) {
+        if let Some(s) = self.service_index(max_age).await?.owned_by(owner).filter(|s| !s.is_gone()) {
             return Ok(Some(s));
         }
-        let found = self.find_owned_service(uid).await?;
+        let found = self.find_owned_service(owner).await?;
         if let Some(s) = &found {
             self.note_service(s).await;
         }

@@ -18,7 +18,17 @@ use super::error::AwsError;
 use crate::plan::endpoint_service::{ObservedConnection, ObservedLoadBalancer, ObservedService};
 use crate::plan::interface_endpoint::ObservedEndpoint;
 use crate::plan::notifications::ObservedNotification;
-use crate::plan::tags::OWNER_UID;
+use crate::plan::tags::{OWNER_CLUSTER, OWNER_NAME, OWNER_NAMESPACE, OWNER_UID, Owner};
+
+/// A hash of the (cluster, namespace, name) a resource's tags name, when
+/// they name a cluster.
+fn name_key(tags: &std::collections::BTreeMap<String, String>) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let cluster = tags.get(OWNER_CLUSTER)?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (cluster, tags.get(OWNER_NAMESPACE)?, tags.get(OWNER_NAME)?).hash(&mut h);
+    Some(h.finish())
+}
 
 /// One value read from AWS, shared until it is older than callers accept.
 pub struct Cached<T> {
@@ -99,6 +109,10 @@ struct Packed {
     by_id: HashMap<String, Box<[u8]>>,
     /// AWS id by the owning object's UID.
     by_owner: HashMap<String, String>,
+    /// AWS id by a hash of the owner's (cluster, namespace, name), for
+    /// resources tagged with a cluster: a cluster rebuilt from Git finds
+    /// its resources by them (its objects have new UIDs).
+    by_name: HashMap<u64, String>,
     /// Where the next resource is packed.
     buffer: Vec<u8>,
 }
@@ -165,6 +179,9 @@ impl<T: Indexed> Index<T> {
         if let Some(uid) = item.tags().get(OWNER_UID) {
             p.by_owner.insert(uid.clone(), item.id().to_string());
         }
+        if let Some(key) = name_key(item.tags()) {
+            p.by_name.insert(key, item.id().to_string());
+        }
         p.by_id.insert(item.id().to_string(), packed);
     }
 
@@ -174,11 +191,17 @@ impl<T: Indexed> Index<T> {
     }
 
     fn remove_from(p: &mut Packed, id: &str) {
-        if let Some(item) = Self::unpack(p, id)
-            && let Some(uid) = item.tags().get(OWNER_UID)
-            && p.by_owner.get(uid).is_some_and(|owned| owned == id)
-        {
-            p.by_owner.remove(uid);
+        if let Some(item) = Self::unpack(p, id) {
+            if let Some(uid) = item.tags().get(OWNER_UID)
+                && p.by_owner.get(uid).is_some_and(|owned| owned == id)
+            {
+                p.by_owner.remove(uid);
+            }
+            if let Some(key) = name_key(item.tags())
+                && p.by_name.get(&key).is_some_and(|owned| owned == id)
+            {
+                p.by_name.remove(&key);
+            }
         }
         p.by_id.remove(id);
     }
@@ -197,10 +220,15 @@ impl<T: Indexed> Index<T> {
         self.packed().by_id.contains_key(id)
     }
 
-    /// The resource the object with `uid` owns.
-    pub fn owned_by(&self, uid: &str) -> Option<T> {
+    /// The resource `owner` owns ([`Owner::ownership`]): by its UID, or by
+    /// its cluster, namespace and name.
+    pub fn owned_by(&self, owner: &Owner) -> Option<T> {
         let p = self.packed();
-        p.by_owner.get(uid).and_then(|id| Self::unpack(&p, id))
+        let found = |id: &String| Self::unpack(&p, id).filter(|t| owner.owns(t.tags()));
+        p.by_owner.get(&owner.uid).and_then(found).or_else(|| {
+            let key = name_key(&owner.tags())?;
+            p.by_name.get(&key).and_then(found)
+        })
     }
 
     /// How many resources the listing holds.
@@ -308,14 +336,26 @@ mod tests {
         let mut e = ObservedEndpoint { id: "vpce-1".into(), ..Default::default() };
         e.tags.insert(OWNER_UID.into(), "uid-1".into());
         let index = Index::of(vec![e.clone(), ObservedEndpoint { id: "vpce-2".into(), ..Default::default() }]);
-        assert_eq!(index.owned_by("uid-1").as_ref(), Some(&e), "unpacked as it was put");
-        assert!(index.contains("vpce-2") && index.len() == 2);
+        let owner = Owner { cluster: "c1".into(), namespace: "ns".into(), name: "a".into(), uid: "uid-1".into() };
+        assert_eq!(index.owned_by(&owner).as_ref(), Some(&e), "unpacked as it was put");
+        // Rebuilt from Git: the same cluster, namespace and name, a new UID.
+        let mut tagged = ObservedEndpoint { id: "vpce-3".into(), ..Default::default() };
+        tagged.tags = Owner { uid: "uid-old".into(), name: "b".into(), ..owner.clone() }.tags();
+        index.put(tagged.clone());
+        let rebuilt = Owner { uid: "uid-new".into(), name: "b".into(), ..owner.clone() };
+        assert_eq!(index.owned_by(&rebuilt).map(|t| t.id), Some("vpce-3".to_string()));
+        let elsewhere = Owner { cluster: "c2".into(), ..rebuilt.clone() };
+        assert!(index.owned_by(&elsewhere).is_none(), "another cluster's object of that name");
+        index.remove("vpce-3");
+        assert!(index.owned_by(&rebuilt).is_none());
+        assert!(index.contains("vpce-2"));
         // A replacement keeps one entry; a removal forgets the owner too.
         e.state = "deleting".into();
         index.put(e);
         assert_eq!((index.len(), index.get("vpce-1").unwrap().state.as_str()), (2, "deleting"));
+        assert_eq!(index.owned_by(&owner).map(|t| t.state), Some("deleting".to_string()));
         index.remove("vpce-1");
-        assert!(index.owned_by("uid-1").is_none() && index.get("vpce-1").is_none());
+        assert!(index.owned_by(&owner).is_none() && index.get("vpce-1").is_none());
     }
 
     #[tokio::test]

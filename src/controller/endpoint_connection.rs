@@ -278,7 +278,7 @@ async fn foreign_owner(
         }
         _ => None,
     };
-    Ok(may_decide_connections(tags, ns, local_owner.as_deref()).err())
+    Ok(may_decide_connections(tags, &ctx.settings.cluster_id, ns, local_owner.as_deref()).err())
 }
 
 fn fill_status(status: &mut EndpointConnectionStatus, connection: Option<&ObservedConnection>) {

@@ -76,8 +76,13 @@ impl Reconcile for EndpointService {
     }
 }
 
-fn owner(svc: &EndpointService) -> Owner {
-    Owner { namespace: svc.namespace().unwrap_or_default(), name: svc.name_any(), uid: svc.uid().unwrap_or_default() }
+fn owner(svc: &EndpointService, ctx: &Context) -> Owner {
+    Owner {
+        cluster: ctx.settings.cluster_id.clone(),
+        namespace: svc.namespace().unwrap_or_default(),
+        name: svc.name_any(),
+        uid: svc.uid().unwrap_or_default(),
+    }
 }
 
 /// What deleting the object does: the spec's policy, else Retain for an
@@ -110,7 +115,7 @@ async fn sync(
     ctx: &Context,
     status: &mut EndpointServiceStatus,
 ) -> Result<Base, Failure> {
-    let owner = owner(svc);
+    let owner = owner(svc, ctx);
     let identity = ctx
         .identity(&owner.namespace, svc.spec.role_arn.as_deref(), svc.spec.external_id.as_deref())
         .map_err(Failure::Refused)?;
@@ -411,10 +416,10 @@ async fn observe(
             Some(found) => Some(found),
             None => {
                 desired.client_token = owner.client_token_replacing(svc.meta().generation.unwrap_or(1), recorded);
-                aws.find_owned_service(&owner.uid).await.map_err(aws_err)?.filter(|s| s.id != *recorded)
+                aws.find_owned_service(owner).await.map_err(aws_err)?.filter(|s| s.id != *recorded)
             }
         },
-        (None, None) => aws.owned_service(&owner.uid, age).await.map_err(aws_err)?,
+        (None, None) => aws.owned_service(owner, age).await.map_err(aws_err)?,
     };
     if let Some(found) = &found
         && let Ownership::Other(who) = owner.ownership(&found.tags)
@@ -482,11 +487,11 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
         return Ok(Action::await_change());
     };
     let aws = ctx.aws.for_region(&identity, &region).await;
-    let owner = owner(svc);
+    let owner = owner(svc, ctx);
     let known = status.and_then(|s| s.service_id.clone()).or_else(|| svc.spec.service_id.clone());
     let existing = match &known {
         Some(id) => aws.service(id, ctx.read_age(svc, false)).await,
-        None => aws.owned_service(&owner.uid, ctx.read_age(svc, false)).await,
+        None => aws.owned_service(&owner, ctx.read_age(svc, false)).await,
     };
     let existing = match existing {
         Ok(found) => found,

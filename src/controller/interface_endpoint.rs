@@ -104,8 +104,13 @@ impl Reconcile for InterfaceEndpoint {
     }
 }
 
-fn owner(ep: &InterfaceEndpoint) -> Owner {
-    Owner { namespace: ep.namespace().unwrap_or_default(), name: ep.name_any(), uid: ep.uid().unwrap_or_default() }
+fn owner(ep: &InterfaceEndpoint, ctx: &Context) -> Owner {
+    Owner {
+        cluster: ctx.settings.cluster_id.clone(),
+        namespace: ep.namespace().unwrap_or_default(),
+        name: ep.name_any(),
+        uid: ep.uid().unwrap_or_default(),
+    }
 }
 
 /// What deleting the object does: the spec's policy, else Retain for an
@@ -195,7 +200,7 @@ async fn sync(
     ctx: &Context,
     status: &mut InterfaceEndpointStatus,
 ) -> Result<Progress, Failure> {
-    let owner = owner(ep);
+    let owner = owner(ep, ctx);
     let identity = ctx
         .identity(&owner.namespace, ep.spec.role_arn.as_deref(), ep.spec.external_id.as_deref())
         .map_err(Failure::Refused)?;
@@ -468,11 +473,11 @@ async fn observe(
         (None, Some(recorded)) => match aws.endpoint(recorded, age).await.map_err(aws_err)? {
             Some(found) => (Some(found), None),
             None => {
-                let replacement = aws.find_owned_endpoint(&owner.uid).await.map_err(aws_err)?;
+                let replacement = aws.find_owned_endpoint(owner).await.map_err(aws_err)?;
                 (replacement.filter(|e| e.id != *recorded), Some(recorded.clone()))
             }
         },
-        (None, None) => (aws.owned_endpoint(&owner.uid, age).await.map_err(aws_err)?, None),
+        (None, None) => (aws.owned_endpoint(owner, age).await.map_err(aws_err)?, None),
     };
     if let Some(found) = &found
         && let Ownership::Other(who) = owner.ownership(&found.tags)
@@ -529,11 +534,11 @@ async fn cleanup(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Con
         return Ok(Action::await_change());
     };
     let aws = ctx.aws.for_region(&identity, &region).await;
-    let owner = owner(ep);
+    let owner = owner(ep, ctx);
     let known = status.and_then(|s| s.vpc_endpoint_id.clone()).or_else(|| ep.spec.vpc_endpoint_id.clone());
     let existing = match &known {
         Some(id) => aws.endpoint(id, ctx.read_age(ep, false)).await,
-        None => aws.owned_endpoint(&owner.uid, ctx.read_age(ep, false)).await,
+        None => aws.owned_endpoint(&owner, ctx.read_age(ep, false)).await,
     };
     let endpoint = match existing {
         Ok(Some(found)) => found,

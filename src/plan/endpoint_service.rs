@@ -834,7 +834,12 @@ mod tests {
     const ROOT_2: &str = "arn:aws:iam::777788889999:root";
 
     fn owner() -> Owner {
-        Owner { namespace: "team-a".into(), name: "api".into(), uid: "5f0b7c1e-0000-4000-8000-000000000001".into() }
+        Owner {
+            cluster: String::new(),
+            namespace: "team-a".into(),
+            name: "api".into(),
+            uid: "5f0b7c1e-0000-4000-8000-000000000001".into(),
+        }
     }
 
     fn spec() -> EndpointServiceSpec {

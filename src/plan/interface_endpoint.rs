@@ -763,7 +763,12 @@ mod tests {
     const SVC: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0";
 
     fn owner() -> Owner {
-        Owner { namespace: "team-b".into(), name: "pay".into(), uid: "7c0d7c1e-0000-4000-8000-000000000002".into() }
+        Owner {
+            cluster: String::new(),
+            namespace: "team-b".into(),
+            name: "pay".into(),
+            uid: "7c0d7c1e-0000-4000-8000-000000000002".into(),
+        }
     }
 
     fn spec(extra: Value) -> InterfaceEndpointSpec {

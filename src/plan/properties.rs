@@ -19,7 +19,12 @@ use crate::api::{EndpointServiceSpec, InterfaceEndpointSpec};
 const REGIONS: &[&str] = &["us-east-1", "eu-west-1", "us-west-2"];
 
 fn owner() -> Owner {
-    Owner { namespace: "team-a".into(), name: "api".into(), uid: "0b5c1e4e-2a6f-4d8e-9f3c-7a1b2c3d4e5f".into() }
+    Owner {
+        cluster: String::new(),
+        namespace: "team-a".into(),
+        name: "api".into(),
+        uid: "0b5c1e4e-2a6f-4d8e-9f3c-7a1b2c3d4e5f".into(),
+    }
 }
 
 fn pick(items: &'static [&'static str]) -> impl Strategy<Value = String> {

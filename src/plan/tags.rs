@@ -13,10 +13,18 @@ pub const OWNER_NAME: &str = "privatelink.dev/name";
 /// Tag key holding the owning object's UID: finds a resource again after a
 /// crash between its creation and the status write.
 pub const OWNER_UID: &str = "privatelink.dev/uid";
+/// Tag key holding the id of the cluster whose object owns the resource:
+/// two clusters sharing an account never take each other's resources, and
+/// a cluster rebuilt from Git (new UIDs) finds its own by (cluster,
+/// namespace, name).
+pub const OWNER_CLUSTER: &str = "privatelink.dev/cluster";
 
 /// The Kubernetes object that owns an AWS resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
+    /// The operator's cluster id (`--cluster-id`); empty where no cluster
+    /// is known (an offline `plan`): then no cluster tag is written or asked.
+    pub cluster: String,
     /// Namespace of the object.
     pub namespace: String,
     /// Name of the object.
@@ -26,33 +34,58 @@ pub struct Owner {
 }
 
 impl Owner {
-    /// The ownership tags written on everything the operator creates or adopts.
+    /// The ownership tags written on everything the operator creates or
+    /// adopts: managed-by, cluster, namespace, name, uid.
     pub fn tags(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([
+        let mut tags = BTreeMap::from([
             (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
             (OWNER_NAMESPACE.to_string(), self.namespace.clone()),
             (OWNER_NAME.to_string(), self.name.clone()),
             (OWNER_UID.to_string(), self.uid.clone()),
-        ])
+        ]);
+        if !self.cluster.is_empty() {
+            tags.insert(OWNER_CLUSTER.to_string(), self.cluster.clone());
+        }
+        tags
     }
 
     /// True when `tags` say this object owns the resource.
     pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
-        tags.get(OWNER_UID) == Some(&self.uid)
+        self.ownership(tags) == Ownership::Ours
     }
 
-    /// Whose the resource with `tags` is, as far as this object is concerned.
+    /// Whose the resource with `tags` is, as far as this object is
+    /// concerned. Ours: this object's uid (in this cluster, or with no
+    /// cluster tag yet: a resource tagged before cluster ids, which the
+    /// object that made it takes over), or this cluster's object of the same
+    /// namespace and name (the cluster rebuilt from Git, objects with new
+    /// UIDs). Anything else carrying ownership tags is another's.
     pub fn ownership(&self, tags: &BTreeMap<String, String>) -> Ownership {
-        match tags.get(OWNER_UID) {
-            Some(uid) if *uid == self.uid => Ownership::Ours,
-            Some(uid) => Ownership::Other(format!(
-                "{}/{} (uid {uid})",
-                tags.get(OWNER_NAMESPACE).map(String::as_str).unwrap_or("?"),
-                tags.get(OWNER_NAME).map(String::as_str).unwrap_or("?")
-            )),
-            None if tags.contains_key(MANAGED_BY) => Ownership::Other("another privatelink-operator object".into()),
-            None => Ownership::Unowned,
+        let cluster = tags.get(OWNER_CLUSTER);
+        let same_cluster = match cluster {
+            Some(c) => !self.cluster.is_empty() && *c == self.cluster,
+            None => false,
+        };
+        let uid = tags.get(OWNER_UID);
+        if uid == Some(&self.uid) && (cluster.is_none() || self.cluster.is_empty() || same_cluster) {
+            return Ownership::Ours;
         }
+        if same_cluster
+            && tags.get(OWNER_NAMESPACE) == Some(&self.namespace)
+            && tags.get(OWNER_NAME) == Some(&self.name)
+        {
+            return Ownership::Ours;
+        }
+        if uid.is_none() && cluster.is_none() && !tags.contains_key(MANAGED_BY) {
+            return Ownership::Unowned;
+        }
+        Ownership::Other(format!(
+            "{}{}/{} (uid {})",
+            cluster.map(|c| format!("cluster {c}: ")).unwrap_or_default(),
+            tags.get(OWNER_NAMESPACE).map(String::as_str).unwrap_or("?"),
+            tags.get(OWNER_NAME).map(String::as_str).unwrap_or("?"),
+            uid.map(String::as_str).unwrap_or("?")
+        ))
     }
 
     /// An idempotency token for creating this object's resource: the same
@@ -97,12 +130,21 @@ pub enum Ownership {
 /// whose it is.
 pub fn may_decide_connections(
     tags: &BTreeMap<String, String>,
+    cluster: &str,
     namespace: &str,
     local_owner: Option<&str>,
 ) -> Result<(), String> {
     let (ns, name, uid) = (tags.get(OWNER_NAMESPACE), tags.get(OWNER_NAME), tags.get(OWNER_UID));
-    if tags.get(MANAGED_BY).is_none() && ns.is_none() && name.is_none() && uid.is_none() {
+    let tagged_cluster = tags.get(OWNER_CLUSTER);
+    if tags.get(MANAGED_BY).is_none() && tagged_cluster.is_none() && ns.is_none() && name.is_none() && uid.is_none() {
         return Ok(());
+    }
+    if let Some(other) = tagged_cluster.filter(|c| !cluster.is_empty() && c.as_str() != cluster) {
+        return Err(format!(
+            "cluster {other}: {}/{}",
+            ns.map(String::as_str).unwrap_or("?"),
+            name.map(String::as_str).unwrap_or("?")
+        ));
     }
     let who = format!(
         "{}/{} (uid {})",
@@ -119,7 +161,7 @@ pub fn may_decide_connections(
 /// The ownership tag keys: removed when an object lets its resource go
 /// (`deletionPolicy: Retain`), so it can be adopted again.
 pub fn ownership_keys() -> Vec<String> {
-    [MANAGED_BY, OWNER_NAMESPACE, OWNER_NAME, OWNER_UID].iter().map(|k| k.to_string()).collect()
+    [MANAGED_BY, OWNER_CLUSTER, OWNER_NAMESPACE, OWNER_NAME, OWNER_UID].iter().map(|k| k.to_string()).collect()
 }
 
 /// The desired tags: the user's plus the ownership tags (which win).
@@ -132,7 +174,8 @@ pub fn desired_tags(user: &BTreeMap<String, String>, owner: &Owner) -> BTreeMap<
 /// Tag changes: keys to set (new or changed value), and keys to delete.
 /// Keys are only deleted when `authoritative` (the operator created the
 /// resource); on an adopted resource other tools' tags are left alone.
-/// `aws:` keys are never touched.
+/// `aws:` keys are never touched, and `privatelink.dev/` ones (ownership)
+/// are only ever set here: they go when an object lets its resource go.
 pub fn tag_diff(
     desired: &BTreeMap<String, String>,
     observed: &BTreeMap<String, String>,
@@ -141,7 +184,11 @@ pub fn tag_diff(
     let set =
         desired.iter().filter(|(k, v)| observed.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
     let delete = if authoritative {
-        observed.keys().filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:")).cloned().collect()
+        observed
+            .keys()
+            .filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:") && !k.starts_with("privatelink.dev/"))
+            .cloned()
+            .collect()
     } else {
         Vec::new()
     };
@@ -158,7 +205,12 @@ mod tests {
     use super::*;
 
     fn owner() -> Owner {
-        Owner { namespace: "ns".into(), name: "svc".into(), uid: "0b5c1e4e-2a6f-4d8e-9f3c-7a1b2c3d4e5f".into() }
+        Owner {
+            cluster: "c1".into(),
+            namespace: "ns".into(),
+            name: "svc".into(),
+            uid: "0b5c1e4e-2a6f-4d8e-9f3c-7a1b2c3d4e5f".into(),
+        }
     }
 
     #[test]
@@ -185,32 +237,85 @@ mod tests {
         let o = owner();
         assert_eq!(o.ownership(&BTreeMap::new()), Ownership::Unowned);
         assert_eq!(o.ownership(&o.tags()), Ownership::Ours);
-        let other = Owner { namespace: "team-b".into(), name: "x".into(), uid: "other-uid".into() };
+        let other = Owner { namespace: "team-b".into(), name: "x".into(), uid: "other-uid".into(), ..o.clone() };
         let Ownership::Other(who) = o.ownership(&other.tags()) else { panic!() };
         assert!(who.contains("team-b/x") && who.contains("other-uid"), "{who}");
         let look_alike = BTreeMap::from([(MANAGED_BY.to_string(), "privatelink-operator".to_string())]);
         assert!(matches!(o.ownership(&look_alike), Ownership::Other(_)));
     }
 
+    /// The decision table of cluster, namespace, name and uid.
+    #[test]
+    fn ownership_by_cluster_namespace_name_and_uid() {
+        let o = owner();
+        let with = |cluster: Option<&str>, ns: &str, name: &str, uid: &str| {
+            let mut t = BTreeMap::from([
+                (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+                (OWNER_NAMESPACE.to_string(), ns.to_string()),
+                (OWNER_NAME.to_string(), name.to_string()),
+                (OWNER_UID.to_string(), uid.to_string()),
+            ]);
+            if let Some(c) = cluster {
+                t.insert(OWNER_CLUSTER.to_string(), c.to_string());
+            }
+            o.ownership(&t)
+        };
+        let uid = o.uid.as_str();
+        // This object, in this cluster.
+        assert_eq!(with(Some("c1"), "ns", "svc", uid), Ownership::Ours);
+        // Tagged before cluster ids, by this object: taken over.
+        assert_eq!(with(None, "ns", "svc", uid), Ownership::Ours);
+        // This cluster rebuilt from Git: same namespace and name, new UID.
+        assert_eq!(with(Some("c1"), "ns", "svc", "old-uid"), Ownership::Ours);
+        // Another cluster's object of the same namespace and name.
+        assert!(matches!(with(Some("c2"), "ns", "svc", "old-uid"), Ownership::Other(w) if w.contains("cluster c2")));
+        // Even carrying this object's uid, another cluster's tag wins.
+        assert!(matches!(with(Some("c2"), "ns", "svc", uid), Ownership::Other(_)));
+        // Before cluster ids, another object (maybe another cluster's): not ours.
+        assert!(matches!(with(None, "ns", "svc", "old-uid"), Ownership::Other(_)));
+        // This cluster, another object.
+        assert!(matches!(with(Some("c1"), "ns", "other", "x"), Ownership::Other(_)));
+        assert!(matches!(with(Some("c1"), "team-b", "svc", "x"), Ownership::Other(_)));
+        // A cluster tag alone is a claim too.
+        let only_cluster = BTreeMap::from([(OWNER_CLUSTER.to_string(), "c2".to_string())]);
+        assert!(matches!(o.ownership(&only_cluster), Ownership::Other(_)));
+        // With no cluster known (offline plan), the uid decides.
+        let offline = Owner { cluster: String::new(), ..o.clone() };
+        assert_eq!(offline.ownership(&o.tags()), Ownership::Ours);
+        assert!(!offline.tags().contains_key(OWNER_CLUSTER));
+    }
+
     #[test]
     fn connections_are_decided_only_for_unmanaged_services_or_the_namespaces_own() {
         let o = owner();
-        assert_eq!(may_decide_connections(&BTreeMap::new(), "ns", None), Ok(()), "unmanaged: adoption rules apply");
+        assert_eq!(
+            may_decide_connections(&BTreeMap::new(), "c1", "ns", None),
+            Ok(()),
+            "unmanaged: adoption rules apply"
+        );
         let user_only = BTreeMap::from([("team".to_string(), "a".to_string())]);
-        assert_eq!(may_decide_connections(&user_only, "ns", None), Ok(()));
-        assert_eq!(may_decide_connections(&o.tags(), "ns", Some(o.uid.as_str())), Ok(()), "its own EndpointService");
+        assert_eq!(may_decide_connections(&user_only, "c1", "ns", None), Ok(()));
+        assert_eq!(
+            may_decide_connections(&o.tags(), "c1", "ns", Some(o.uid.as_str())),
+            Ok(()),
+            "its own EndpointService"
+        );
         // Same namespace name, but no EndpointService of that uid here: a
         // namespace of the same name in another cluster, or a deleted object.
-        let err = may_decide_connections(&o.tags(), "ns", None).unwrap_err();
+        let err = may_decide_connections(&o.tags(), "c1", "ns", None).unwrap_err();
         assert!(err.contains("ns/svc") && err.contains(&o.uid), "{err}");
-        assert!(may_decide_connections(&o.tags(), "ns", Some("another-uid")).is_err());
+        assert!(may_decide_connections(&o.tags(), "c1", "ns", Some("another-uid")).is_err());
         // Another namespace's, whatever this namespace holds.
-        assert!(may_decide_connections(&o.tags(), "team-b", Some(o.uid.as_str())).is_err());
+        assert!(may_decide_connections(&o.tags(), "c1", "team-b", Some(o.uid.as_str())).is_err());
         // Look-alikes: managed-by alone, or a namespace tag alone.
         let managed_only = BTreeMap::from([(MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string())]);
-        assert!(may_decide_connections(&managed_only, "ns", Some(o.uid.as_str())).is_err());
+        assert!(may_decide_connections(&managed_only, "c1", "ns", Some(o.uid.as_str())).is_err());
         let ns_only = BTreeMap::from([(OWNER_NAMESPACE.to_string(), "ns".to_string())]);
-        assert!(may_decide_connections(&ns_only, "ns", None).is_err());
+        assert!(may_decide_connections(&ns_only, "c1", "ns", None).is_err());
+        // Another cluster's service, though its namespace and uid look alike.
+        let mut elsewhere = o.tags();
+        elsewhere.insert(OWNER_CLUSTER.to_string(), "c2".to_string());
+        assert!(may_decide_connections(&elsewhere, "c1", "ns", Some(o.uid.as_str())).is_err());
     }
 
     #[test]
@@ -234,6 +339,8 @@ mod tests {
         let (set, delete) = tag_diff(&desired, &observed, true);
         assert_eq!(set, BTreeMap::from([("b".to_string(), "2".to_string())]));
         assert_eq!(delete, vec!["c".to_string()]);
+        let owned = BTreeMap::from([(OWNER_CLUSTER.to_string(), "c1".to_string())]);
+        assert!(tag_diff(&desired, &owned, true).1.is_empty(), "ownership tags are never deleted by a diff");
         let (_, delete) = tag_diff(&desired, &observed, false);
         assert!(delete.is_empty());
         assert_eq!(tag_diff(&desired, &desired, true), (BTreeMap::new(), vec![]));

@@ -17,12 +17,16 @@ use futures::{StreamExt, TryStreamExt};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, PostParams};
 use privatelink_operator::api::InterfaceEndpoint;
-use privatelink_operator::plan::tags::{MANAGED_BY, MANAGED_BY_VALUE, OWNER_NAME, OWNER_NAMESPACE, OWNER_UID};
+use privatelink_operator::plan::tags::{
+    MANAGED_BY, MANAGED_BY_VALUE, OWNER_CLUSTER, OWNER_NAME, OWNER_NAMESPACE, OWNER_UID,
+};
 use serde_json::{Value, json};
 
 use support::{DEFAULT_ACCOUNT, ec2_as, http_get, sim_control, sim_service, sim_vpc, uuid_like};
 
 const REGION: &str = "ap-northeast-3";
+/// The operator's cluster id (`--cluster-id`), also in the seeded endpoints' tags.
+const CLUSTER: &str = "bench";
 const PROVIDER: &str = "500000000001";
 /// CreateVpcEndpoint's bucket: burst and refill per second (AWS-FACTS).
 const CREATE_BURST: f64 = 4.0;
@@ -79,6 +83,7 @@ impl Operator {
             .args(["--aws-rate-scale", &a.time_scale.to_string()])
             .args(["--resync-seconds", &a.resync.to_string(), "--poll-seconds", "1"])
             .args(["--concurrency", &a.concurrency.to_string()])
+            .args(["--cluster-id", CLUSTER])
             .env("KUBECONFIG", support::kube::kubeconfig_path())
             .env("AWS_ENDPOINT_URL", support::aws_endpoint())
             .env("AWS_REGION", REGION)
@@ -280,7 +285,7 @@ async fn main() {
         let tags: Vec<Value> = objects
             .iter()
             .map(|o| {
-                json!({MANAGED_BY: MANAGED_BY_VALUE, OWNER_NAMESPACE: ns, OWNER_NAME: o.name_any(), OWNER_UID: o.uid().unwrap()})
+                json!({MANAGED_BY: MANAGED_BY_VALUE, OWNER_CLUSTER: CLUSTER, OWNER_NAMESPACE: ns, OWNER_NAME: o.name_any(), OWNER_UID: o.uid().unwrap()})
             })
             .collect();
         for chunk in tags.chunks(1000) {

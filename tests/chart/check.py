@@ -52,6 +52,7 @@ def main() -> int:
         "unknown key": {"operater": {}},
         "bad role pair": {"operator": {"tenancy": {"allowedRoles": ["team-a"]}}},
         "namespaced without namespaces": {"rbac": {"namespaced": True}},
+        "namespaced without a cluster id": {"rbac": {"namespaced": True}, "operator": {"watchNamespaces": ["a"]}},
     }.items():
         try:
             chart.render(values, name=release, namespace=namespace, is_install=True)

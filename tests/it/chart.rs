@@ -67,8 +67,9 @@ async fn the_chart_renders_valid_least_privilege_manifests_and_installs() {
     let report = chart_report(&release, &ns);
     assert_eq!(report["problems"], json!([]), "{:#}", report["problems"]);
     let refused = report["refused"].as_object().expect("refused");
-    assert_eq!(refused.len(), 4, "bad values are refused: {refused:#?}");
+    assert_eq!(refused.len(), 5, "bad values are refused: {refused:#?}");
     assert!(refused["resync zero"].as_str().unwrap().contains("resyncSeconds"));
+    assert!(refused["namespaced without a cluster id"].as_str().unwrap().contains("operator.clusterId"));
 
     let renderings = report["renderings"].as_object().expect("renderings");
     let env_names = settings_env();

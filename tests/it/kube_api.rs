@@ -119,7 +119,12 @@ async fn unknown_fields_are_pruned_and_omitted_ones_stay_omitted_as_plan_assumes
         assert!(spec.get(omitted).is_none(), "{omitted} was defaulted by the server: {spec}");
     }
     let typed: EndpointService = serde_json::from_value(serde_json::to_value(&stored).unwrap()).expect("typed");
-    let owner = privatelink_operator::plan::tags::Owner { namespace: "n".into(), name: "p".into(), uid: "u".into() };
+    let owner = privatelink_operator::plan::tags::Owner {
+        cluster: String::new(),
+        namespace: "n".into(),
+        name: "p".into(),
+        uid: "u".into(),
+    };
     let desired =
         privatelink_operator::plan::endpoint_service::DesiredService::from_spec(&typed.spec, &owner, 1, "us-east-1")
             .expect("valid");

@@ -20,4 +20,5 @@ mod kube_api;
 mod plan_cli;
 mod production;
 mod rates;
+mod rebuild;
 mod tenancy;

@@ -772,8 +772,13 @@ async fn a_released_resource_is_adopted_again_once_its_ownership_tags_are_remove
     wait_gone(&b, "again", TIMEOUT).await;
 
     // The README's command, then adoption works.
-    let keys =
-        ["privatelink.dev/managed-by", "privatelink.dev/namespace", "privatelink.dev/name", "privatelink.dev/uid"];
+    let keys = [
+        "privatelink.dev/managed-by",
+        "privatelink.dev/cluster",
+        "privatelink.dev/namespace",
+        "privatelink.dev/name",
+        "privatelink.dev/uid",
+    ];
     ec2_as(DEFAULT_ACCOUNT, region)
         .await
         .delete_tags()

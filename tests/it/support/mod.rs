@@ -88,8 +88,12 @@ pub fn settings(region: &str) -> Settings {
     s.base_backoff = Duration::from_millis(200);
     s.max_backoff = Duration::from_secs(2);
     s.resync = Duration::from_secs(60);
+    s.cluster_id = TEST_CLUSTER.to_string();
     s
 }
+
+/// The cluster id the tests' operator writes into ownership tags.
+pub const TEST_CLUSTER: &str = "it-cluster";
 
 /// Logs for failing tests: `RUST_LOG=debug bash tests/run.sh`.
 pub fn init_logs() {
@@ -502,6 +506,7 @@ pub fn code<E: aws_sdk_ec2::error::ProvideErrorMetadata>(err: &E) -> String {
 }
 
 /// A VPC in the simulator, with subnets.
+#[derive(Clone)]
 pub struct Vpc {
     /// VPC id.
     pub id: String,
