@@ -223,6 +223,51 @@ pub struct Tenancy {
     pub allowed_vpcs: VpcAllowList,
 }
 
+impl Tenancy {
+    /// The rules from their lists, as the flags (or the ConfigMap keys)
+    /// give them.
+    pub fn parse(
+        operator_credentials: &[String],
+        allowed_roles: &[String],
+        adopters: &[String],
+        allowed_vpcs: &[String],
+    ) -> Result<Self, String> {
+        Ok(Self {
+            operator_credentials: NamespaceSet::parse(operator_credentials, "--operator-credentials-namespaces")?,
+            allowed_roles: RoleAllowList::parse(allowed_roles)?,
+            adopters: NamespaceSet::parse(adopters, "--adopt-namespaces")?,
+            allowed_vpcs: VpcAllowList::parse(allowed_vpcs)?,
+        })
+    }
+
+    /// The rules of a tenancy ConfigMap's data: keys
+    /// `operatorCredentialsNamespaces`, `allowedRoles`, `adoptNamespaces`,
+    /// `allowedVpcs`, each a list separated by commas or new lines. A key
+    /// left out means what the flag's default means (`*` for the first,
+    /// none for the others); an unknown key is refused, so a typo never
+    /// silently loosens nothing it meant to tighten.
+    pub fn from_config_map(data: &std::collections::BTreeMap<String, String>) -> Result<Self, String> {
+        const KEYS: [&str; 4] = ["operatorCredentialsNamespaces", "allowedRoles", "adoptNamespaces", "allowedVpcs"];
+        if let Some(unknown) = data.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(format!("unknown key {unknown:?} (known: {})", KEYS.join(", ")));
+        }
+        let list = |key: &str, default: &[&str]| -> Vec<String> {
+            match data.get(key) {
+                Some(text) => {
+                    text.split([',', '\n']).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string).collect()
+                }
+                None => default.iter().map(|v| v.to_string()).collect(),
+            }
+        };
+        Self::parse(
+            &list("operatorCredentialsNamespaces", &["*"]),
+            &list("allowedRoles", &[]),
+            &list("adoptNamespaces", &[]),
+            &list("allowedVpcs", &[]),
+        )
+    }
+}
+
 impl Default for Tenancy {
     fn default() -> Self {
         Self {
@@ -291,6 +336,27 @@ mod tests {
 
     fn arn(p: &str) -> Pattern {
         Pattern::parse(p, ARN_SEPARATORS, "test").unwrap()
+    }
+
+    #[test]
+    fn tenancy_from_a_config_map() {
+        use std::collections::BTreeMap;
+        let data = BTreeMap::from([
+            ("operatorCredentialsNamespaces".to_string(), "platform-*".to_string()),
+            ("allowedRoles".to_string(), "team-a-*=arn:aws:iam::111122223333:role/*\n".to_string()),
+            ("adoptNamespaces".to_string(), "platform-*, team-a-prod".to_string()),
+        ]);
+        let t = Tenancy::from_config_map(&data).expect("tenancy");
+        assert!(t.operator_credentials.contains("platform-eu") && !t.operator_credentials.contains("team-a"));
+        assert!(t.allowed_roles.allows("team-a-dev", "arn:aws:iam::111122223333:role/x"));
+        assert!(t.adopters.contains("team-a-prod") && !t.adopters.contains("team-a-dev"));
+        assert!(t.allowed_vpcs.allows("team-b", "vpc-0123456789abcdef0"), "left out: no limit");
+        let defaults = Tenancy::from_config_map(&BTreeMap::new()).expect("empty");
+        assert_eq!(defaults, Tenancy::default());
+        let typo = BTreeMap::from([("adoptNamespace".to_string(), "*".to_string())]);
+        assert!(Tenancy::from_config_map(&typo).unwrap_err().contains("adoptNamespace"));
+        let bad = BTreeMap::from([("allowedRoles".to_string(), "team-a".to_string())]);
+        assert!(Tenancy::from_config_map(&bad).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use privatelink_operator::aws::AwsClients;
-use privatelink_operator::config::{NamespaceSet, RoleAllowList, Tenancy, VpcAllowList};
+use privatelink_operator::config::Tenancy;
 use privatelink_operator::leader::Election;
 use privatelink_operator::telemetry::{self, LogFormat};
 use privatelink_operator::{api, cli_plan, manifests, operator};
@@ -60,6 +60,14 @@ struct RunArgs {
     /// (spec.serviceId, spec.vpcEndpointId). Patterns as above. Default: none.
     #[arg(long = "adopt-namespaces", env = "PLO_ADOPT_NAMESPACES", value_delimiter = ',')]
     adopt_namespaces: Vec<String>,
+    /// NAMESPACE/NAME of a ConfigMap holding the tenancy rules (keys
+    /// operatorCredentialsNamespaces, allowedRoles, adoptNamespaces,
+    /// allowedVpcs): they replace the four tenancy flags, and a change to
+    /// the ConfigMap applies without a restart. Every deployment (shard) of
+    /// a cluster should name the same one, so a label never moves an object
+    /// to looser rules.
+    #[arg(long, env = "PLO_TENANCY_CONFIGMAP")]
+    tenancy_configmap: Option<String>,
     /// This cluster's id, written into the ownership tags of everything the
     /// operator creates: two clusters sharing an AWS account never take
     /// each other's resources, and a cluster rebuilt from Git finds its own
@@ -246,15 +254,12 @@ fn doctor(args: DoctorArgs) -> ExitCode {
 
 /// The tenancy settings from their flags.
 fn tenancy(args: &RunArgs) -> Result<Tenancy, String> {
-    Ok(Tenancy {
-        operator_credentials: NamespaceSet::parse(
-            &args.operator_credentials_namespaces,
-            "--operator-credentials-namespaces",
-        )?,
-        allowed_roles: RoleAllowList::parse(&args.allowed_roles)?,
-        adopters: NamespaceSet::parse(&args.adopt_namespaces, "--adopt-namespaces")?,
-        allowed_vpcs: VpcAllowList::parse(&args.allowed_vpcs)?,
-    })
+    Tenancy::parse(
+        &args.operator_credentials_namespaces,
+        &args.allowed_roles,
+        &args.adopt_namespaces,
+        &args.allowed_vpcs,
+    )
 }
 
 /// `privatelink-operator run`.
@@ -317,6 +322,7 @@ fn run(args: RunArgs) -> ExitCode {
         aws_rate_scale: args.aws_rate_scale.max(0.0),
         per_object_reads: args.per_object_reads,
         cluster_id: args.cluster_id.filter(|c| !c.trim().is_empty()),
+        tenancy_configmap: args.tenancy_configmap.filter(|c| !c.trim().is_empty()),
     };
     match runtime.block_on(operator::run(options)) {
         Ok(()) => ExitCode::SUCCESS,

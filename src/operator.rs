@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
+
 use crate::api::{EndpointConnection, EndpointService, InterfaceEndpoint};
 use crate::aws::AwsClients;
 use crate::config::{Settings, Tenancy};
@@ -42,6 +44,71 @@ pub struct Options {
     /// This cluster's id for the ownership tags (None: the kube-system
     /// namespace's UID).
     pub cluster_id: Option<String>,
+    /// NAMESPACE/NAME of the ConfigMap holding the tenancy rules (None: the
+    /// flags').
+    pub tenancy_configmap: Option<String>,
+}
+
+/// Read the tenancy rules from the ConfigMap `namespace`/`name`.
+pub async fn read_tenancy(client: &kube::Client, namespace: &str, name: &str) -> Result<Tenancy, String> {
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), namespace);
+    let map = api.get(name).await.map_err(|e| format!("cannot read the tenancy ConfigMap {namespace}/{name}: {e}"))?;
+    Tenancy::from_config_map(&map.data.unwrap_or_default())
+        .map_err(|e| format!("the tenancy ConfigMap {namespace}/{name} is invalid: {e}"))
+}
+
+/// Keep `ctx`'s tenancy rules those of the ConfigMap `namespace`/`name`
+/// until the watch ends: every change applies to the next reconcile of
+/// every object, without a restart. An invalid change keeps the rules in
+/// force (and says why in the log and a metric-free error line); a deleted
+/// ConfigMap keeps them too.
+pub async fn watch_tenancy(client: kube::Client, namespace: String, name: String, ctx: Arc<Context>) {
+    use futures::StreamExt;
+    use kube::runtime::watcher;
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, &namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = std::pin::pin!(watcher(api, config));
+    while let Some(event) = events.next().await {
+        let map = match event {
+            Ok(watcher::Event::Apply(map) | watcher::Event::InitApply(map)) => map,
+            Ok(watcher::Event::Delete(_)) => {
+                tracing::error!(configmap = %format!("{namespace}/{name}"), "the tenancy ConfigMap was deleted; the rules in force stay");
+                continue;
+            }
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "watching the tenancy ConfigMap failed; retrying");
+                continue;
+            }
+        };
+        match Tenancy::from_config_map(&map.data.unwrap_or_default()) {
+            Ok(tenancy) => {
+                if *ctx.tenancy() != tenancy {
+                    tracing::info!(
+                        operator_credentials = %tenancy.operator_credentials,
+                        adopters = %tenancy.adopters,
+                        "tenancy rules changed"
+                    );
+                    ctx.set_tenancy(tenancy);
+                }
+            }
+            Err(e) => tracing::error!(
+                configmap = %format!("{namespace}/{name}"),
+                error = %e,
+                "the tenancy ConfigMap is invalid; the rules in force stay"
+            ),
+        }
+    }
+}
+
+/// `NAMESPACE/NAME`.
+fn configmap_ref(text: &str) -> Result<(String, String), String> {
+    match text.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_string(), name.to_string()))
+        }
+        _ => Err(format!("--tenancy-configmap {text:?} is not NAMESPACE/NAME")),
+    }
 }
 
 /// The cluster id: the one given, else the UID of the kube-system
@@ -91,7 +158,11 @@ pub async fn run(options: Options) -> Result<(), String> {
     settings.resync = options.resync;
     settings.transition_poll = options.poll;
     settings.concurrency = options.concurrency;
-    settings.tenancy = options.tenancy;
+    let tenancy_source = options.tenancy_configmap.as_deref().map(configmap_ref).transpose()?;
+    settings.tenancy = match &tenancy_source {
+        Some((ns, name)) => read_tenancy(&client, ns, name).await?,
+        None => options.tenancy,
+    };
     settings.cluster_id = cluster_id(&client, options.cluster_id).await?;
     tracing::info!(
         region = %settings.default_region,
@@ -110,6 +181,8 @@ pub async fn run(options: Options) -> Result<(), String> {
     let server = tokio::spawn(server);
     let gate = aws.gate().clone();
     let ctx = Arc::new(Context::with_metrics(client.clone(), aws, settings, metrics.clone(), health.clone()));
+    let tenancy_watch =
+        tenancy_source.map(|(ns, name)| tokio::spawn(watch_tenancy(client.clone(), ns, name, ctx.clone())));
     let outcome = match options.election {
         None => {
             controllers(ctx).await;
@@ -121,6 +194,9 @@ pub async fn run(options: Options) -> Result<(), String> {
         }
     };
     server.abort();
+    if let Some(watch) = tenancy_watch {
+        watch.abort();
+    }
     outcome
 }
 

@@ -106,6 +106,9 @@ pub struct Context {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What /readyz reports.
     pub health: Arc<crate::http::Health>,
+    /// The tenancy rules in force: the settings' at start, replaced when the
+    /// tenancy ConfigMap changes ([`crate::operator::watch_tenancy`]).
+    tenancy: std::sync::RwLock<Arc<crate::config::Tenancy>>,
     failures: Mutex<HashMap<ObjectKey, u32>>,
     polls: Mutex<HashMap<ObjectKey, u32>>,
     diagnoses: Mutex<HashMap<ObjectKey, Diagnosis>>,
@@ -150,6 +153,7 @@ impl Context {
     ) -> Self {
         let instance = std::env::var("POD_NAME").ok();
         let recorder = Recorder::new(client.clone(), Reporter { controller: MANAGER.into(), instance });
+        let tenancy = std::sync::RwLock::new(Arc::new(settings.tenancy.clone()));
         Self {
             client,
             aws,
@@ -157,6 +161,7 @@ impl Context {
             recorder,
             metrics,
             health,
+            tenancy,
             failures: Mutex::default(),
             polls: Mutex::default(),
             diagnoses: Mutex::default(),
@@ -185,6 +190,18 @@ impl Context {
         });
     }
 
+    /// The tenancy rules in force now.
+    pub fn tenancy(&self) -> Arc<crate::config::Tenancy> {
+        self.tenancy.read().map(|t| t.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Replace the tenancy rules: every reconcile from now on decides by
+    /// them, without a restart.
+    pub fn set_tenancy(&self, tenancy: crate::config::Tenancy) {
+        let mut current = self.tenancy.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = Arc::new(tenancy);
+    }
+
     /// The AWS identity an object in `namespace` acts as: the role its
     /// `roleArn` names, or the operator's own credentials, if the tenancy
     /// settings allow it.
@@ -194,7 +211,7 @@ impl Context {
         role_arn: Option<&str>,
         external_id: Option<&str>,
     ) -> Result<Identity, Refusal> {
-        let tenancy = &self.settings.tenancy;
+        let tenancy = self.tenancy();
         match role_arn {
             None if tenancy.operator_credentials.contains(namespace) => Ok(Identity::operator()),
             None => Err(Refusal {
@@ -218,7 +235,7 @@ impl Context {
     /// Whether objects in `namespace` may adopt existing AWS resources
     /// (`field` names the spec field that asks for it).
     pub fn may_adopt(&self, namespace: &str, field: &str) -> Result<(), Refusal> {
-        if self.settings.tenancy.adopters.contains(namespace) {
+        if self.tenancy().adopters.contains(namespace) {
             return Ok(());
         }
         Err(Refusal {
@@ -231,7 +248,7 @@ impl Context {
 
     /// Whether objects in `namespace` may place endpoints in `vpc_id`.
     pub fn may_use_vpc(&self, namespace: &str, vpc_id: &str) -> Result<(), Refusal> {
-        if self.settings.tenancy.allowed_vpcs.allows(namespace, vpc_id) {
+        if self.tenancy().allowed_vpcs.allows(namespace, vpc_id) {
             return Ok(());
         }
         Err(Refusal {

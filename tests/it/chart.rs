@@ -106,9 +106,16 @@ async fn the_chart_renders_valid_least_privilege_manifests_and_installs() {
             .iter()
             .filter_map(|e| e["name"].as_str().map(str::to_string))
             .collect();
-        // Every setting is reachable from values (AWS_REGION only when a region is set).
-        let missing: Vec<&String> =
-            env_names.iter().filter(|n| !env.contains(*n) && (*n != "AWS_REGION" || set == "multi-tenant")).collect();
+        // Every setting is reachable from values (AWS_REGION only when a
+        // region is set; the tenancy rules through the tenancy ConfigMap).
+        const TENANCY: [&str; 4] =
+            ["PLO_OPERATOR_CREDENTIALS_NAMESPACES", "PLO_ALLOWED_ROLES", "PLO_ADOPT_NAMESPACES", "PLO_ALLOWED_VPCS"];
+        assert!(env.contains("PLO_TENANCY_CONFIGMAP"), "{set}");
+        let missing: Vec<&String> = env_names
+            .iter()
+            .filter(|n| !env.contains(*n) && !TENANCY.contains(&n.as_str()))
+            .filter(|n| *n != "AWS_REGION" || set == "multi-tenant")
+            .collect();
         assert!(missing.is_empty(), "{set}: settings the chart cannot set: {missing:?}");
         assert_eq!(of_kind(objects, "PodDisruptionBudget").len(), 1, "{set}");
     }
@@ -122,6 +129,18 @@ async fn the_chart_renders_valid_least_privilege_manifests_and_installs() {
     assert_eq!(role_namespaces, BTreeSet::from(["checkout", "payments"]));
     let tenant = renderings["multi-tenant"].as_array().unwrap();
     assert_eq!(of_kind(tenant, "ServiceMonitor").len(), 1);
+    // The tenancy rules are in one ConfigMap the operator reads.
+    let tenancy = of_kind(tenant, "ConfigMap")[0];
+    let data: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(tenancy["data"].clone()).expect("data");
+    let rules = privatelink_operator::config::Tenancy::from_config_map(&data).expect("valid rules");
+    assert!(rules.operator_credentials.contains("platform-eu") && !rules.operator_credentials.contains("team-a"));
+    // A shard release reads the first release's ConfigMap and renders none.
+    let shard = renderings["shard-a"].as_array().unwrap();
+    assert!(of_kind(shard, "ConfigMap").is_empty(), "the shard renders no rules of its own");
+    let shard_env = &of_kind(shard, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["env"];
+    let source = shard_env.as_array().unwrap().iter().find(|e| e["name"] == "PLO_TENANCY_CONFIGMAP").expect("env");
+    assert!(source["value"].as_str().unwrap().ends_with("/privatelink-operator-tenancy"), "{source}");
     let sa = of_kind(tenant, "ServiceAccount")[0];
     assert!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].is_string());
 

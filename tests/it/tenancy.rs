@@ -845,3 +845,56 @@ async fn adoption_decides_from_a_fresh_read_not_a_stale_listing() {
     let tags = tag_map(vpc_endpoint(DEFAULT_ACCOUNT, region, &unclaimed).await.expect("endpoint").tags());
     assert_eq!(tags, claimed, "the claim stands");
 }
+
+/// Every deployment reads the tenancy rules from one ConfigMap, and a change
+/// to it applies to the next reconcile without a restart.
+#[tokio::test]
+async fn tenancy_rules_change_with_their_config_map_without_a_restart() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let region = "ap-southeast-4";
+    let mut env = TestEnv::new(region).await;
+    let home = env.ns("team-admin");
+    crate::support::kube::grant_leader_election(&env.client, &home).await;
+    let maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), &home);
+    let map: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "tenancy"},
+        "data": {"operatorCredentialsNamespaces": "*", "adoptNamespaces": ""}}))
+    .expect("configmap");
+    maps.create(&Default::default(), &map).await.expect("create the ConfigMap");
+    // The operator's own client: its RBAC in its namespace is the chart's.
+    let watch = tokio::spawn(privatelink_operator::operator::watch_tenancy(
+        env.ctx.client.clone(),
+        home.clone(),
+        "tenancy".into(),
+        env.ctx.clone(),
+    ));
+    env.start_endpoint_services();
+    let a: Api<EndpointService> = env.api("team-a");
+    create(&a, &service("team-a", "adopt", json!({"serviceId": "vpce-svc-0123456789abcdef0"}))).await;
+    let reason_is = |want: &'static str| {
+        move |s: &EndpointService| svc_condition(s, SYNCED).filter(|c| c.0 == "False" && c.1 == want).map(|_| ())
+    };
+    wait_for(&a, "adopt", TIMEOUT, "AdoptionNotAllowed", reason_is("AdoptionNotAllowed")).await;
+
+    // The platform team lets team-a adopt: no restart.
+    maps.patch("tenancy", &PatchParams::default(), &Patch::Merge(json!({"data": {"adoptNamespaces": "team-a-*"}})))
+        .await
+        .expect("patch the ConfigMap");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !env.ctx.tenancy().adopters.contains(&env.ns("team-a")) {
+        assert!(std::time::Instant::now() < deadline, "the new rules never applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.patch("adopt", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"look": "now"}}})))
+        .await
+        .expect("touch");
+    // Now adoption is allowed; the service id does not exist in AWS.
+    wait_for(&a, "adopt", TIMEOUT, "ServiceNotFound", reason_is("ServiceNotFound")).await;
+
+    // An invalid change keeps the rules in force.
+    maps.patch("tenancy", &PatchParams::default(), &Patch::Merge(json!({"data": {"allowedRoles": "team-a"}})))
+        .await
+        .expect("patch the ConfigMap");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(env.ctx.tenancy().adopters.contains(&env.ns("team-a")), "the rules in force stay");
+    watch.abort();
+}
