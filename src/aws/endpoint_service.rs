@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use aws_sdk_ec2::types::{ResourceType, ServiceConfiguration, ServiceConnectivityType, ServiceState, TagSpecification};
 
 use super::error::{AwsError, ErrorClass};
+use super::guard::Permit;
 use super::{RegionClients, map_from_tags, tags_from_map};
 use crate::plan::endpoint_service::{
     LoadBalancerKind, ObservedConnection, ObservedService, ServiceAction, ServiceChanges,
@@ -161,10 +162,12 @@ impl RegionClients {
     /// it exists). Returns the id of a created service.
     pub async fn apply_service_action(
         &self,
+        permit: &Permit,
         service_id: Option<&str>,
         action: &ServiceAction,
     ) -> Result<Option<String>, AwsError> {
         let name = action.aws_action();
+        permit.covers(name, service_id)?;
         let id = || service_id.map(str::to_string).ok_or_else(|| AwsError::missing_id(name, "service"));
         match action {
             ServiceAction::Create(c) => {
@@ -301,7 +304,7 @@ impl RegionClients {
     /// Delete the service configuration. AWS answers per item: a refusal
     /// such as `ExistingVpcEndpointConnections` comes back as an error with
     /// AWS's code and message. A service AWS no longer knows counts as deleted.
-    pub async fn delete_service(&self, service_id: &str) -> Result<(), AwsError> {
+    async fn delete_service(&self, service_id: &str) -> Result<(), AwsError> {
         const ACTION: &str = "DeleteVpcEndpointServiceConfigurations";
         let out = match self.ec2.delete_vpc_endpoint_service_configurations().service_ids(service_id).send().await {
             Ok(out) => out,

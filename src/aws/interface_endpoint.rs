@@ -9,6 +9,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::error::{AwsError, ErrorClass};
+use super::guard::Permit;
 use super::observer::Index;
 use super::{RegionClients, map_from_tags, tags_from_map};
 use crate::plan::interface_endpoint::{EndpointAction, ObservedEndpoint, ServiceDetails};
@@ -205,10 +206,12 @@ impl RegionClients {
     /// before it exists). Returns the id of a created endpoint.
     pub async fn apply_endpoint_action(
         &self,
+        permit: &Permit,
         endpoint_id: Option<&str>,
         action: &EndpointAction,
     ) -> Result<Option<String>, AwsError> {
         let name = action.aws_action();
+        permit.covers(name, endpoint_id)?;
         let id = || endpoint_id.map(str::to_string).ok_or_else(|| AwsError::missing_id(name, "endpoint"));
         match action {
             EndpointAction::Create(c) => {

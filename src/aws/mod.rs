@@ -9,6 +9,7 @@ pub mod calls;
 pub mod endpoint_service;
 pub mod error;
 pub mod gate;
+pub mod guard;
 pub mod interface_endpoint;
 pub mod load_balancers;
 pub mod notifications;
@@ -99,8 +100,13 @@ impl RegionClients {
         Ok(n)
     }
 
-    /// CreateTags: set (add or overwrite) tags on an EC2 resource.
-    pub async fn create_tags(&self, resource: &str, tags: &BTreeMap<String, String>) -> Result<(), AwsError> {
+    /// CreateTags: set (add or overwrite) tags on an EC2 resource (through
+    /// a guarded action only).
+    pub(in crate::aws) async fn create_tags(
+        &self,
+        resource: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), AwsError> {
         self.ec2
             .create_tags()
             .resources(resource)
@@ -112,8 +118,9 @@ impl RegionClients {
         Ok(())
     }
 
-    /// DeleteTags: remove tag keys from an EC2 resource.
-    pub async fn delete_tags(&self, resource: &str, keys: &[String]) -> Result<(), AwsError> {
+    /// DeleteTags: remove tag keys from an EC2 resource (through a guarded
+    /// action only).
+    pub(in crate::aws) async fn delete_tags(&self, resource: &str, keys: &[String]) -> Result<(), AwsError> {
         let tags = keys.iter().map(|k| aws_sdk_ec2::types::Tag::builder().key(k).build()).collect();
         self.ec2
             .delete_tags()
@@ -124,6 +131,13 @@ impl RegionClients {
             .map_err(|e| AwsError::from_sdk("DeleteTags", e))?;
         self.reread(resource).await;
         Ok(())
+    }
+
+    /// Remove the ownership tags from the endpoint or service `id`: the
+    /// object lets it go (deletionPolicy Retain), so it can be adopted again.
+    pub async fn release_ownership(&self, permit: &guard::Permit, id: &str) -> Result<(), AwsError> {
+        permit.covers("DeleteTags", Some(id))?;
+        self.delete_tags(id, &crate::plan::tags::ownership_keys()).await
     }
 
     /// After a write to an endpoint or service: read it again into the

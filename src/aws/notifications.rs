@@ -35,7 +35,11 @@ impl RegionClients {
     }
 
     /// Carry out one notification change on the service.
-    pub async fn apply_notification(&self, service_id: &str, action: &NotificationAction) -> Result<(), AwsError> {
+    pub(in crate::aws) async fn apply_notification(
+        &self,
+        service_id: &str,
+        action: &NotificationAction,
+    ) -> Result<(), AwsError> {
         match action {
             NotificationAction::Create { topic_arn, events } => {
                 const ACTION: &str = "CreateVpcEndpointConnectionNotification";

@@ -169,7 +169,7 @@ where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     S: ObjectStatus,
 {
-    use crate::plan::tags::{Ownership, ownership_keys};
+    use crate::plan::tags::Ownership;
     let Found { what, id, tags, taggable } = found;
     if let Ownership::Other(who) = owner.ownership(tags) {
         let note = format!("{what} {id} belongs to {who}; it is left as it is");
@@ -179,11 +179,16 @@ where
     if !policy.retains() {
         return None;
     }
-    if owner.owns(tags)
-        && taggable
-        && let Err(e) = aws.delete_tags(id, &ownership_keys()).await
-    {
-        return Some(Err(deletion_refused(api, obj, old, ctx, e).await));
+    if owner.owns(tags) && taggable {
+        let claim = crate::aws::guard::Claim::Change { id, adopting: false };
+        let released = match super::guard_cleanup(obj, ctx, aws, owner, claim).await {
+            Ok(Some(permit)) => aws.release_ownership(&permit, id).await,
+            Ok(None) => return Some(Ok(Action::await_change())),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = released {
+            return Some(Err(deletion_refused(api, obj, old, ctx, e).await));
+        }
     }
     let note = format!("deletionPolicy is Retain: {what} {id} is left in AWS, without ownership tags");
     ctx.event(obj, EventType::Normal, "Retained", note).await;

@@ -12,16 +12,17 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    CleanupTarget, Context, Error, Failure, Reconcile, Refusal, Settled, cleanup_target, deletion_refused, drive,
-    error_policy, record_target, scopes, watch_config,
+    CleanupTarget, Context, Error, Failure, Reconcile, Settled, cleanup_target, deletion_refused, drive, error_policy,
+    record_target, scopes, watch_config,
 };
 use crate::api::endpoint_connection::ConnectionDecision;
 use crate::api::{DeletionPolicy, EndpointConnection, EndpointConnectionStatus, EndpointService};
+use crate::aws::guard::{Claim, Permit};
 use crate::aws::{Identity, RegionClients};
 use crate::plan::SpecProblem;
 use crate::plan::connections::{DecisionStep, ObservedConnection, decision_conditions, decision_step};
 use crate::plan::endpoint_service::ServiceAction;
-use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE, may_decide_connections};
+use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE, Owner};
 
 /// Run the EndpointConnection controllers (one per watched namespace, or
 /// one for the cluster) until their streams end. A change to one
@@ -59,8 +60,20 @@ struct Target {
     region: String,
     identity: Identity,
     role_arn: Option<String>,
+    /// The uid of the EndpointService of this namespace that owns the
+    /// service (`serviceRef`'s), if known.
+    local_owner: Option<String>,
     /// How the spec names it, for messages.
     label: String,
+}
+
+fn owner(conn: &EndpointConnection, ctx: &Context) -> Owner {
+    Owner {
+        cluster: ctx.settings.cluster_id.clone(),
+        namespace: conn.namespace().unwrap_or_default(),
+        name: conn.name_any(),
+        uid: conn.uid().unwrap_or_default(),
+    }
 }
 
 /// What an EndpointConnection refers to: the endpoint it decides.
@@ -88,11 +101,14 @@ impl Reconcile for EndpointConnection {
         let target = resolve(self, ctx, status).await?;
         refuse_conflicts(self, ctx, &target).await?;
         let aws = ctx.aws.for_region(&target.identity, &target.region).await;
-        // Before anything is recorded: a refused object's cleanup finds no
-        // target and makes no AWS call.
-        if self.spec.service_id.is_some() {
-            refuse_foreign_service(self, ctx, &aws, &target).await?;
-        }
+        let owner = owner(self, ctx);
+        // A service named by id: the guard decides before anything is
+        // recorded, so a refused object's cleanup finds no target and makes
+        // no AWS call.
+        let mut permit = match &self.spec.service_id {
+            Some(_) => Some(claim_service(self, ctx, &aws, &owner, &target).await?),
+            None => None,
+        };
         let account = super::acting_account(ctx, &target.identity, status.account.as_deref()).await?;
         if status.service_id.as_deref() != Some(target.service_id.as_str())
             || status.service_region.as_deref() != Some(target.region.as_str())
@@ -118,8 +134,16 @@ impl Reconcile for EndpointConnection {
             _ => None,
         };
         if let Some(action) = action {
+            let granted = match permit.take() {
+                Some(granted) => granted,
+                None => {
+                    let local_owner = target.local_owner.as_deref();
+                    let claim = Claim::Connections { service_id: &target.service_id, local_owner };
+                    super::guard(&aws, &owner, claim).await?
+                }
+            };
             tracing::info!(action = %action, "applying");
-            aws.apply_service_action(Some(&target.service_id), &action).await.map_err(Failure::aws)?;
+            aws.apply_service_action(&granted, Some(&target.service_id), &action).await.map_err(Failure::aws)?;
             ctx.event(self, EventType::Normal, action.aws_action(), action.to_string()).await;
             let fresh = aws.refresh_connections(&target.service_id).await.map_err(Failure::aws)?;
             connection = fresh.into_iter().find(|c| c.endpoint_id == *endpoint);
@@ -162,6 +186,7 @@ async fn resolve(
             region,
             identity,
             role_arn: conn.spec.role_arn.clone(),
+            local_owner: None,
             label: format!("service {id}"),
         });
     }
@@ -189,6 +214,7 @@ async fn resolve(
         region,
         identity,
         role_arn: svc_status.role_arn.clone(),
+        local_owner: svc.uid(),
         label: format!("EndpointService {name}"),
     })
 }
@@ -230,16 +256,16 @@ async fn refuse_conflicts(conn: &EndpointConnection, ctx: &Context, target: &Tar
     ))
 }
 
-/// A service named by id that an operator object other than an
-/// EndpointService of this namespace manages is never touched. Decided from
-/// a fresh read of the service by id (never a cached listing) and the full
-/// owner in its tags (namespace, name and uid of an EndpointService here).
-async fn refuse_foreign_service(
+/// The guard's permit to decide connections of a service named by id: read
+/// fresh by id, decided from the full owner in its tags (an EndpointService
+/// of this namespace by namespace, name and uid, or no one).
+async fn claim_service(
     conn: &EndpointConnection,
     ctx: &Context,
     aws: &RegionClients,
+    owner: &Owner,
     target: &Target,
-) -> Result<(), Failure> {
+) -> Result<Permit, Failure> {
     let Some(service) = aws.find_service(&target.service_id).await.map_err(Failure::aws)? else {
         return Err(Failure::Spec(
             "ServiceNotFound",
@@ -253,32 +279,25 @@ async fn refuse_foreign_service(
         ));
     };
     let ns = conn.namespace().unwrap_or_default();
-    foreign_owner(ctx, &ns, &service.tags).await?.map_or(Ok(()), |who| {
-        Err(Failure::Refused(Refusal {
-            reason: "OwnedByAnotherObject",
-            message: format!(
-                "endpoint service {} belongs to {who}: only the EndpointService that owns it decides its connections",
-                target.service_id
-            ),
-        }))
-    })
+    let local_owner = local_owner_of(ctx, &ns, &service.tags).await.map_err(|e| Failure::Kube(Error::Kube(e)))?;
+    let claim = Claim::Connections { service_id: &target.service_id, local_owner: local_owner.as_deref() };
+    super::guard(aws, owner, claim).await
 }
 
-/// Whose a service with `tags` is when it is not for namespace `ns` to
-/// decide its connections ([`may_decide_connections`]); None when it is.
-async fn foreign_owner(
+/// The uid of the EndpointService of namespace `ns` that a service's
+/// `tags` name as its owner, if one exists.
+async fn local_owner_of(
     ctx: &Context,
     ns: &str,
     tags: &std::collections::BTreeMap<String, String>,
-) -> Result<Option<String>, Failure> {
-    let local_owner = match (tags.get(OWNER_NAMESPACE), tags.get(OWNER_NAME)) {
+) -> Result<Option<String>, kube::Error> {
+    match (tags.get(OWNER_NAMESPACE), tags.get(OWNER_NAME)) {
         (Some(owner_ns), Some(name)) if owner_ns == ns => {
             let services: Api<EndpointService> = Api::namespaced(ctx.client.clone(), ns);
-            services.get_opt(name).await.map_err(|e| Failure::Kube(Error::Kube(e)))?.and_then(|s| s.uid())
+            Ok(services.get_opt(name).await?.and_then(|s| s.uid()))
         }
-        _ => None,
-    };
-    Ok(may_decide_connections(tags, &ctx.settings.cluster_id, ns, local_owner.as_deref()).err())
+        _ => Ok(None),
+    }
 }
 
 fn fill_status(status: &mut EndpointConnectionStatus, connection: Option<&ObservedConnection>) {
@@ -305,33 +324,26 @@ async fn cleanup(conn: &EndpointConnection, api: &Api<EndpointConnection>, ctx: 
     let Some(service_id) = status.and_then(|s| s.service_id.clone()) else { return Ok(Action::await_change()) };
     let aws = ctx.aws.for_region(&identity, &region).await;
     let endpoint = &conn.spec.vpc_endpoint_id;
-    if conn.spec.service_id.is_some() {
-        // The service as it is now, read by id: it may have changed hands
-        // since this object decided its connection.
-        let service = match aws.find_service(&service_id).await {
-            Ok(service) => service,
-            Err(e) => return Err(deletion_refused(api, conn, status, ctx, e).await),
-        };
-        let tags = service.map(|s| s.tags).unwrap_or_default();
-        let ns = conn.namespace().unwrap_or_default();
-        match foreign_owner(ctx, &ns, &tags).await {
-            Ok(None) => {}
-            Ok(Some(who)) => {
-                let note = format!("endpoint service {service_id} belongs to {who}; {endpoint} is left connected");
-                ctx.event(conn, EventType::Warning, "NotOwned", note).await;
-                return Ok(Action::await_change());
-            }
-            Err(Failure::Kube(e)) => return Err(e),
-            Err(_) => return Err(Error::Waiting("reading the service's owner".into())),
-        }
-    }
     let connection = match aws.connection(&service_id, endpoint).await {
         Ok(c) => c,
         Err(e) => return Err(deletion_refused(api, conn, status, ctx, e).await),
     };
     if connection.as_ref().is_some_and(ObservedConnection::holds_service) {
+        // Whose the service is now, read fresh: it may have changed hands
+        // since this object decided its connection.
+        let tags = match aws.find_service(&service_id).await {
+            Ok(service) => service.map(|s| s.tags).unwrap_or_default(),
+            Err(e) => return Err(deletion_refused(api, conn, status, ctx, e).await),
+        };
+        let local_owner = local_owner_of(ctx, &conn.namespace().unwrap_or_default(), &tags).await?;
+        let claim = Claim::Connections { service_id: &service_id, local_owner: local_owner.as_deref() };
+        let permit = match super::guard_cleanup(conn, ctx, &aws, &owner(conn, ctx), claim).await {
+            Ok(Some(permit)) => permit,
+            Ok(None) => return Ok(Action::await_change()),
+            Err(e) => return Err(deletion_refused(api, conn, status, ctx, e).await),
+        };
         let reject = ServiceAction::RejectConnections(vec![endpoint.clone()]);
-        if let Err(e) = aws.apply_service_action(Some(&service_id), &reject).await {
+        if let Err(e) = aws.apply_service_action(&permit, Some(&service_id), &reject).await {
             return Err(deletion_refused(api, conn, status, ctx, e).await);
         }
         let note = format!("rejected {endpoint}: its EndpointConnection was deleted");

@@ -16,6 +16,7 @@ use super::{
 use crate::api::conditions::{Condition, ConditionStatus, NOTIFICATIONS_DELIVERABLE, condition};
 use crate::api::endpoint_service::{PrivateDnsNameConfiguration, SupportedRegionStatus};
 use crate::api::{DeletionPolicy, EndpointConnection, EndpointService, EndpointServiceStatus, InterfaceEndpoint};
+use crate::aws::guard::Claim;
 use crate::aws::{Identity, RegionClients};
 use crate::plan::Next;
 use crate::plan::SpecProblem;
@@ -161,14 +162,21 @@ async fn sync(
     let actions = plan(&desired, observed.as_ref(), &principals, owned);
 
     let mut service_id = observed.as_ref().map(|o| o.id.clone());
+    let mut permit = match (actions.is_empty(), &service_id) {
+        (true, _) => None,
+        (false, None) => Some(super::guard(&aws, &owner, Claim::CreateService).await?),
+        (false, Some(id)) => Some(super::guard(&aws, &owner, Claim::Change { id, adopting: !owned }).await?),
+    };
     let mut failed = None;
     for action in &actions {
+        let Some(granted) = &permit else { break };
         tracing::info!(action = %action, "applying");
-        match aws.apply_service_action(service_id.as_deref(), action).await {
+        match aws.apply_service_action(granted, service_id.as_deref(), action).await {
             Ok(Some(id)) => {
                 super::log_aws_id(&id);
                 tracing::info!("created");
                 status.service_id = Some(id.clone());
+                permit = permit.map(|p| p.created(&id));
                 service_id = Some(id);
             }
             Ok(None) => {}
@@ -249,9 +257,13 @@ async fn follow_up(
         })
         .unwrap_or_default();
     let mut observed = observed.clone();
-    for action in &actions {
+    let permit = match actions.is_empty() {
+        true => None,
+        false => Some(super::guard(aws, &owner(svc, ctx), Claim::Change { id: &observed.id, adopting: !owned }).await?),
+    };
+    for (action, granted) in actions.iter().filter_map(|a| Some((a, permit.as_ref()?))) {
         tracing::info!(action = %action, "applying");
-        aws.apply_service_action(Some(&observed.id), action).await.map_err(Failure::aws)?;
+        aws.apply_service_action(granted, Some(&observed.id), action).await.map_err(Failure::aws)?;
         ctx.event(svc, EventType::Normal, action.aws_action(), action.to_string()).await;
         if *action == ServiceAction::StartPrivateDnsVerification
             && let Some(config) = status.private_dns_name_configuration.as_mut()
@@ -519,8 +531,18 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
         Ok(found) => found,
         Err(e) => return Err(deletion_refused(api, svc, status, ctx, e).await),
     };
-    for action in plan_deletion(Some(&existing), &connections, &notifications) {
-        if let Err(e) = aws.apply_service_action(Some(&existing.id), &action).await {
+    let deletion = plan_deletion(Some(&existing), &connections, &notifications);
+    let claim = Claim::Change { id: &existing.id, adopting: false };
+    let permit = match deletion.is_empty() {
+        true => None,
+        false => match super::guard_cleanup(svc, ctx, &aws, &owner, claim).await {
+            Ok(Some(permit)) => Some(permit),
+            Ok(None) => return Ok(Action::await_change()),
+            Err(e) => return Err(deletion_refused(api, svc, status, ctx, e).await),
+        },
+    };
+    for (action, granted) in deletion.into_iter().filter_map(|a| Some((a, permit.as_ref()?))) {
+        if let Err(e) = aws.apply_service_action(granted, Some(&existing.id), &action).await {
             return Err(deletion_refused(api, svc, status, ctx, e).await);
         }
         let note = match &action {

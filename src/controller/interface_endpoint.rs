@@ -18,6 +18,7 @@ use crate::api::conditions::{ConditionStatus, READY, TRAFFIC_ALLOWED, condition}
 use crate::api::interface_endpoint::DnsEntry;
 use crate::api::{DeletionPolicy, EndpointService, InterfaceEndpoint, InterfaceEndpointStatus};
 use crate::aws::RegionClients;
+use crate::aws::guard::Claim;
 use crate::plan::SpecProblem;
 use crate::plan::interface_endpoint::{
     DesiredEndpoint, EndpointAction, EndpointDeletion, ObservedEndpoint, ResolvedService, accepted_condition, hint,
@@ -289,9 +290,15 @@ async fn sync(
     let owned = ep.spec.vpc_endpoint_id.is_none();
     let actions = plan(&desired, observed.as_ref(), acceptance_may_be_required, owned);
     let mut endpoint_id = observed.as_ref().map(|o| o.id.clone());
+    let mut permit = match (actions.is_empty(), &endpoint_id) {
+        (true, _) => None,
+        (false, None) => Some(super::guard(&aws, &owner, Claim::CreateEndpoint).await?),
+        (false, Some(id)) => Some(super::guard(&aws, &owner, Claim::Change { id, adopting: !owned }).await?),
+    };
     for action in &actions {
+        let Some(granted) = &permit else { break };
         tracing::info!(action = %action, "applying");
-        let created = aws.apply_endpoint_action(endpoint_id.as_deref(), action).await.map_err(|e| {
+        let created = aws.apply_endpoint_action(granted, endpoint_id.as_deref(), action).await.map_err(|e| {
             let hint = hint(e.code.as_deref(), &desired);
             Failure::Aws(e, hint)
         })?;
@@ -299,6 +306,7 @@ async fn sync(
             super::log_aws_id(&id);
             tracing::info!("created");
             status.vpc_endpoint_id = Some(id.clone());
+            permit = permit.map(|p| p.created(&id));
             endpoint_id = Some(id);
         }
         if !matches!(action, EndpointAction::SetTags(_) | EndpointAction::DeleteTags(_)) {
@@ -565,7 +573,15 @@ async fn cleanup(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Con
             Ok(Action::await_change())
         }
         EndpointDeletion::Delete => {
-            if let Err(e) = aws.apply_endpoint_action(Some(&endpoint.id), &EndpointAction::Delete).await {
+            let claim = Claim::Change { id: &endpoint.id, adopting: false };
+            let deleted = match super::guard_cleanup(ep, ctx, &aws, &owner, claim).await {
+                Ok(Some(permit)) => {
+                    aws.apply_endpoint_action(&permit, Some(&endpoint.id), &EndpointAction::Delete).await
+                }
+                Ok(None) => return Ok(Action::await_change()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = deleted {
                 return Err(deletion_refused(api, ep, status, ctx, e).await);
             }
             ctx.event(ep, EventType::Normal, "Deleted", format!("deleted endpoint {}", endpoint.id)).await;

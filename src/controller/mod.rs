@@ -13,7 +13,7 @@ pub mod status;
 pub use cleanup::{
     CleanupTarget, Found, acting_account, cleanup_target, deletion_blocked, deletion_refused, let_go, record_target,
 };
-pub use skeleton::{Failure, Reconcile, Settled, log_aws_id, reconcile, reconcile_cached};
+pub use skeleton::{Failure, Reconcile, Settled, guard, guard_cleanup, log_aws_id, reconcile, reconcile_cached};
 pub use status::{ObjectStatus, apply_status, block_deletion, write_status};
 
 use std::collections::HashMap;

@@ -75,6 +75,45 @@ impl Failure {
     }
 }
 
+/// The ownership guard, as a reconcile asks it ([`crate::aws::guard`]): a
+/// permit for the AWS change `claim` describes, or the refusal as a
+/// condition. Every mutating AWS call of every kind needs a permit.
+pub async fn guard(
+    aws: &crate::aws::RegionClients,
+    owner: &crate::plan::tags::Owner,
+    claim: crate::aws::guard::Claim<'_>,
+) -> Result<crate::aws::guard::Permit, Failure> {
+    use crate::aws::guard::Denied;
+    aws.authorize(owner, claim).await.map_err(|denied| match denied {
+        Denied::Aws(e) => Failure::aws(e),
+        Denied::Refused(reason, message) => Failure::Refused(Refusal {
+            reason,
+            message: format!("{message}: the operator changes only what is this object's"),
+        }),
+    })
+}
+
+/// The ownership guard, as a cleanup asks it: a permit, or — when the
+/// resource is not the object's — a Warning Event and None (the finalizer
+/// may go; nothing in AWS is touched).
+pub async fn guard_cleanup<K: Resource<DynamicType = ()>>(
+    obj: &K,
+    ctx: &Context,
+    aws: &crate::aws::RegionClients,
+    owner: &crate::plan::tags::Owner,
+    claim: crate::aws::guard::Claim<'_>,
+) -> Result<Option<crate::aws::guard::Permit>, AwsError> {
+    use crate::aws::guard::Denied;
+    match aws.authorize(owner, claim).await {
+        Ok(permit) => Ok(Some(permit)),
+        Err(Denied::Aws(e)) => Err(e),
+        Err(Denied::Refused(_, message)) => {
+            ctx.event(obj, EventType::Warning, "NotOwned", format!("{message}; it is left as it is")).await;
+            Ok(None)
+        }
+    }
+}
+
 /// What a successful sync reports beyond the status fields.
 pub struct Settled {
     /// Ready and the kind's own conditions (Synced=True is added).

@@ -120,9 +120,12 @@ async fn only_the_leader_changes_aws_and_a_standby_takes_over() {
     let closed = wait_until("the gate to close", Duration::from_secs(5), || !standby.role.gate.is_open()).await;
     println!("mutations stopped {closed:?} after the lease changed hands");
     let gated = standby.aws.for_region(&privatelink_operator::aws::Identity::operator(), region).await;
-    let tags = std::collections::BTreeMap::from([("k".to_string(), "v".to_string())]);
-    let refused = gated.create_tags("vpce-svc-0123456789abcdef0", &tags).await.expect_err("refused");
-    assert!(format!("{refused} {refused:?}").contains("does not lead"), "{refused:?}");
+    // Any mutating call of the operator's clients, guarded or not.
+    let tag = aws_sdk_ec2::types::Tag::builder().key("k").value("v").build();
+    let refused =
+        gated.ec2.create_tags().resources("vpce-svc-0123456789abcdef0").tags(tag).send().await.expect_err("refused");
+    let refused = privatelink_operator::aws::AwsError::from_sdk("CreateTags", refused).to_string();
+    assert!(refused.contains("does not lead"), "{refused}");
     standby.task.abort();
 }
 
@@ -336,8 +339,11 @@ async fn a_retry_of_a_mutating_call_does_not_go_out_after_the_lease_is_lost() {
     let clients = aws_clients().await;
     let identity = Identity { role_arn: Some(format!("arn:aws:iam::{account}:role/operator")), external_id: None };
     let rc = clients.for_region(&identity, region).await;
-    let tags = std::collections::BTreeMap::from([("k".to_string(), "v".to_string())]);
-    let call = tokio::spawn(async move { rc.create_tags("vpce-0123456789abcdef0", &tags).await });
+    let tag = aws_sdk_ec2::types::Tag::builder().key("k").value("v").build();
+    let call = tokio::spawn(async move {
+        let sent = rc.ec2.create_tags().resources("vpce-0123456789abcdef0").tags(tag).send().await;
+        sent.map_err(|e| privatelink_operator::aws::AwsError::from_sdk("CreateTags", e))
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
     clients.gate().set(false);
     let outcome = call.await.expect("task");
