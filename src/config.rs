@@ -133,6 +133,28 @@ impl fmt::Display for NamespaceSet {
     }
 }
 
+/// `NAMESPACE=VALUE` entries of the setting `what`, both sides patterns
+/// (the value's segments split at `separators`); `value` names the right
+/// side in messages, written and spoken (`("ROLE_ARN", "ARN")`).
+fn parse_pairs(
+    entries: &[String],
+    what: &str,
+    value: (&str, &str),
+    separators: &'static [char],
+) -> Result<Vec<(Pattern, Pattern)>, String> {
+    let mut parsed = Vec::new();
+    for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let Some((ns, right)) = entry.split_once('=') else {
+            return Err(format!("{what}: {entry:?} is not NAMESPACE={}", value.0));
+        };
+        if ns.is_empty() || right.is_empty() {
+            return Err(format!("{what}: {entry:?} has an empty namespace or {}", value.1));
+        }
+        parsed.push((Pattern::parse(ns, NAMESPACE_SEPARATORS, what)?, Pattern::parse(right, separators, what)?));
+    }
+    Ok(parsed)
+}
+
 /// Which namespaces may have the operator assume which IAM roles.
 ///
 /// Written `NAMESPACE=ROLE_ARN`, both sides [`Pattern`]s
@@ -146,18 +168,8 @@ pub struct RoleAllowList {
 impl RoleAllowList {
     /// Parse entries of the form `NAMESPACE=ROLE_ARN`.
     pub fn parse(entries: &[String]) -> Result<Self, String> {
-        const WHAT: &str = "--allowed-role";
-        let mut parsed = Vec::new();
-        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-            let Some((ns, arn)) = entry.split_once('=') else {
-                return Err(format!("{WHAT}: {entry:?} is not NAMESPACE=ROLE_ARN"));
-            };
-            if ns.is_empty() || arn.is_empty() {
-                return Err(format!("{WHAT}: {entry:?} has an empty namespace or ARN"));
-            }
-            parsed.push((Pattern::parse(ns, NAMESPACE_SEPARATORS, WHAT)?, Pattern::parse(arn, ARN_SEPARATORS, WHAT)?));
-        }
-        Ok(Self { entries: parsed })
+        let entries = parse_pairs(entries, "--allowed-role", ("ROLE_ARN", "ARN"), ARN_SEPARATORS)?;
+        Ok(Self { entries })
     }
 
     /// True when objects in `namespace` may use `role_arn`.
@@ -183,21 +195,8 @@ pub struct VpcAllowList {
 impl VpcAllowList {
     /// Parse entries of the form `NAMESPACE=VPC_ID`.
     pub fn parse(entries: &[String]) -> Result<Self, String> {
-        const WHAT: &str = "--allowed-vpcs";
-        let mut parsed = Vec::new();
-        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-            let Some((ns, vpc)) = entry.split_once('=') else {
-                return Err(format!("{WHAT}: {entry:?} is not NAMESPACE=VPC_ID"));
-            };
-            if ns.is_empty() || vpc.is_empty() {
-                return Err(format!("{WHAT}: {entry:?} has an empty namespace or VPC"));
-            }
-            parsed.push((
-                Pattern::parse(ns, NAMESPACE_SEPARATORS, WHAT)?,
-                Pattern::parse(vpc, NAMESPACE_SEPARATORS, WHAT)?,
-            ));
-        }
-        Ok(Self { entries: parsed })
+        let entries = parse_pairs(entries, "--allowed-vpcs", ("VPC_ID", "VPC"), NAMESPACE_SEPARATORS)?;
+        Ok(Self { entries })
     }
 
     /// True when objects in `namespace` may use `vpc_id` (always, when the

@@ -189,7 +189,14 @@ impl TestEnv {
     pub async fn crash(&mut self) {
         self.stop_controllers().await;
         let metrics = Arc::new(privatelink_operator::metrics::Metrics::default());
-        self.aws = aws_clients_with(Some(metrics.clone())).await;
+        let aws = aws_clients_with(Some(metrics.clone())).await;
+        self.start_again(aws, metrics);
+    }
+
+    /// A new context around `aws` (which feeds `metrics`), with the same
+    /// API client and settings: the operator process started again.
+    fn start_again(&mut self, aws: AwsClients, metrics: Arc<privatelink_operator::metrics::Metrics>) {
+        self.aws = aws;
         self.ctx = Arc::new(Context::with_metrics(
             self.ctx.client.clone(),
             self.aws.clone(),
@@ -218,14 +225,7 @@ impl TestEnv {
             .credentials_provider(role)
             .load()
             .await;
-        self.aws = AwsClients::with_metrics(config, metrics.clone());
-        self.ctx = Arc::new(Context::with_metrics(
-            self.ctx.client.clone(),
-            self.aws.clone(),
-            self.ctx.settings.clone(),
-            metrics,
-            Arc::default(),
-        ));
+        self.start_again(AwsClients::with_metrics(config, metrics.clone()), metrics);
     }
 
     /// Start the EndpointService controller in the background.
