@@ -76,6 +76,18 @@ struct RunArgs {
     /// is rebuilt.
     #[arg(long, env = "PLO_CLUSTER_ID")]
     cluster_id: Option<String>,
+    /// The operator's own IAM role, assumed once per namespace with session
+    /// tags naming the namespace and cluster (`privatelink.dev/namespace`,
+    /// `privatelink.dev/cluster`): objects that use the operator's
+    /// credentials act through it, and tenant roles (`--allowed-role`) are
+    /// assumed with the same tags. The shipped IAM policy lets a session
+    /// create, change and delete only resources tagged with its own
+    /// namespace and cluster, so IAM holds each namespace to its own
+    /// resources even if the operator's code were wrong. The role must trust
+    /// itself for sts:AssumeRole and sts:TagSession. Unset: untagged
+    /// sessions (the shipped policy then refuses every change).
+    #[arg(long, env = "PLO_SESSION_ROLE")]
+    session_role: Option<String>,
     /// NAMESPACE=VPC_ID pairs: which VPCs each namespace may place
     /// InterfaceEndpoints in (`team-a-*=vpc-0a1b2c3d4e5f60718`; patterns
     /// as above). Unset: no limit. Set: a namespace without an entry may
@@ -226,7 +238,10 @@ fn doctor(args: DoctorArgs) -> ExitCode {
         let Some(region) = args.region.clone().or_else(|| aws.default_region()) else {
             return Err("no region: pass --region or set AWS_REGION".to_string());
         };
-        let identity = Identity { role_arn: args.role_arn.clone(), external_id: args.external_id.clone() };
+        let identity = match &args.role_arn {
+            Some(role) => Identity::role(role.clone(), args.external_id.clone()),
+            None => Identity::operator(),
+        };
         let config = aws.region_config(&identity, &region).await;
         let clients = read::Clients::new(&config, &region);
         let options = read::Options {
@@ -322,6 +337,7 @@ fn run(args: RunArgs) -> ExitCode {
         aws_rate_scale: args.aws_rate_scale.max(0.0),
         per_object_reads: args.per_object_reads,
         cluster_id: args.cluster_id.filter(|c| !c.trim().is_empty()),
+        session_role: args.session_role.filter(|r| !r.trim().is_empty()),
         tenancy_configmap: args.tenancy_configmap.filter(|c| !c.trim().is_empty()),
     };
     match runtime.block_on(operator::run(options)) {

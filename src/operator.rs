@@ -44,6 +44,8 @@ pub struct Options {
     /// This cluster's id for the ownership tags (None: the kube-system
     /// namespace's UID).
     pub cluster_id: Option<String>,
+    /// The operator's own role, assumed per namespace with session tags.
+    pub session_role: Option<String>,
     /// NAMESPACE/NAME of the ConfigMap holding the tenancy rules (None: the
     /// flags').
     pub tenancy_configmap: Option<String>,
@@ -148,6 +150,9 @@ pub async fn run(options: Options) -> Result<(), String> {
     if options.per_object_reads {
         aws = aws.with_per_object_reads();
     }
+    if let Some(role) = &options.session_role {
+        aws = aws.with_session_role(role.clone());
+    }
     let region = options
         .region
         .or_else(|| aws.default_region())
@@ -171,6 +176,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         operator_credentials = %settings.tenancy.operator_credentials,
         adopters = %settings.tenancy.adopters,
         cluster_id = %settings.cluster_id,
+        session_role = ?options.session_role,
         leader_election = options.election.is_some(),
         "starting"
     );

@@ -22,6 +22,14 @@ if ! "$venv/bin/python" -c "import moto.server, dnslib" 2>/dev/null; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
 fi
 
+# --- the simulator's IAM evaluator: install (cached by its lock file) ----------
+iam_lock=$(sha256sum tests/aws-sim/iam/package-lock.json | cut -c1-12)
+if [ "$(cat tests/aws-sim/iam/node_modules/.lock-sha 2>/dev/null)" != "$iam_lock" ]; then
+  echo "==> installing the AWS simulator's IAM evaluator (npm ci in tests/aws-sim/iam)"
+  npm ci --prefix tests/aws-sim/iam --no-audit --no-fund --loglevel=error
+  echo "$iam_lock" > tests/aws-sim/iam/node_modules/.lock-sha
+fi
+
 state=$(mktemp -d "${TMPDIR:-/tmp}/plo-tests-XXXXXX")
 pids=()
 cleanup() {

@@ -28,19 +28,64 @@ pub use calls::{CallCounter, CallCounts};
 pub use error::{AwsError, ErrorClass};
 pub use gate::MutationGate;
 
-/// Which credentials to use: the operator's own, or an assumed role.
+/// Which credentials to use: the operator's own, or an assumed role; and
+/// the session tags (cluster, namespace) the session carries when the
+/// operator tags its sessions (`--session-role`), which the shipped IAM
+/// policy compares with the tags of every resource it lets a call touch.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identity {
-    /// Role to assume; None uses the operator's credentials.
+    /// Role to assume; None uses the operator's credentials (or, with
+    /// session tags, its session role).
     pub role_arn: Option<String>,
     /// External ID for the role.
     pub external_id: Option<String>,
+    /// Session tags: the namespace (and cluster) the session acts for.
+    pub session: Option<SessionTags>,
+}
+
+/// The session tags of a namespace's AWS session: `privatelink.dev/cluster`
+/// and `privatelink.dev/namespace`, the same keys as the ownership tags, so
+/// an IAM condition can require `aws:ResourceTag/K == ${aws:PrincipalTag/K}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionTags {
+    /// The cluster id (`--cluster-id`); empty: no cluster tag.
+    pub cluster: String,
+    /// The namespace the session acts for.
+    pub namespace: String,
+}
+
+impl SessionTags {
+    /// The tags as STS takes them.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![(crate::plan::tags::OWNER_NAMESPACE, self.namespace.clone())];
+        if !self.cluster.is_empty() {
+            pairs.push((crate::plan::tags::OWNER_CLUSTER, self.cluster.clone()));
+        }
+        pairs
+    }
+
+    /// The session's name in CloudTrail: the namespace it acts for.
+    pub fn session_name(&self) -> String {
+        let name: String = format!("plo-{}", self.namespace).chars().take(64).collect();
+        name
+    }
 }
 
 impl Identity {
     /// The operator's own credentials.
     pub fn operator() -> Self {
-        Self { role_arn: None, external_id: None }
+        Self { role_arn: None, external_id: None, session: None }
+    }
+
+    /// An assumed role, without session tags.
+    pub fn role(role_arn: impl Into<String>, external_id: Option<String>) -> Self {
+        Self { role_arn: Some(role_arn.into()), external_id, session: None }
+    }
+
+    /// This identity acting for a namespace: its sessions carry `tags`.
+    pub fn tagged(mut self, tags: SessionTags) -> Self {
+        self.session = Some(tags);
+        self
     }
 
     /// Whose token buckets this identity's calls draw from: AWS throttles
@@ -158,6 +203,18 @@ impl RegionClients {
 /// Clients already built, by (identity, region).
 type ClientCache = Arc<Mutex<HashMap<(Identity, String), Arc<RegionClients>>>>;
 
+/// What the clients of one role and region share whatever namespace their
+/// session acts for: the snapshots (one paginated read per account and
+/// region, not per namespace) and the zone count.
+type SharedState = Arc<Mutex<HashMap<SharedKey, (Arc<observer::Observer>, Arc<std::sync::OnceLock<usize>>)>>>;
+
+/// (role acted through, external id, region).
+type SharedKey = (Option<String>, Option<String>, String);
+
+/// Credentials of assumed roles, by identity: one session per role and
+/// namespace, used in every region.
+type Sessions = Arc<Mutex<HashMap<Identity, aws_sdk_ec2::config::SharedCredentialsProvider>>>;
+
 /// Builds and caches AWS clients per (identity, region).
 #[derive(Clone)]
 pub struct AwsClients {
@@ -169,6 +226,11 @@ pub struct AwsClients {
     budget: Option<Arc<budget::Budget>>,
     /// The account of the operator's own credentials, once asked.
     own_account: Arc<tokio::sync::OnceCell<String>>,
+    /// The operator's own role, assumed with session tags for each
+    /// namespace that acts with the operator's credentials.
+    session_role: Option<String>,
+    shared: SharedState,
+    sessions: Sessions,
 }
 
 impl AwsClients {
@@ -182,6 +244,9 @@ impl AwsClients {
             batch_reads: true,
             budget: None,
             own_account: Arc::default(),
+            session_role: None,
+            shared: Arc::default(),
+            sessions: Arc::default(),
         }
     }
 
@@ -195,6 +260,9 @@ impl AwsClients {
             batch_reads: true,
             budget: None,
             own_account: Arc::default(),
+            session_role: None,
+            shared: Arc::default(),
+            sessions: Arc::default(),
         }
     }
 
@@ -204,6 +272,27 @@ impl AwsClients {
     pub fn with_budget(mut self, budget: Arc<budget::Budget>) -> Self {
         self.budget = Some(budget);
         self
+    }
+
+    /// Tag every session with the namespace (and cluster) it acts for:
+    /// objects that use the operator's own credentials act through
+    /// `role_arn` (the operator's own role, assumed with `sts:TagSession`),
+    /// and tenant roles are assumed with the same tags, so IAM conditions on
+    /// `${aws:PrincipalTag/...}` hold each namespace to its own resources.
+    pub fn with_session_role(mut self, role_arn: impl Into<String>) -> Self {
+        self.session_role = Some(role_arn.into());
+        self
+    }
+
+    /// Whether sessions carry session tags (a session role is set).
+    pub fn tags_sessions(&self) -> bool {
+        self.session_role.is_some()
+    }
+
+    /// The role `identity` acts through, if any: its own, or the session
+    /// role when its session is tagged.
+    fn acting_role<'a>(&'a self, identity: &'a Identity) -> Option<&'a str> {
+        identity.role_arn.as_deref().or(identity.session.as_ref().and(self.session_role.as_deref()))
     }
 
     /// Read AWS one Describe per object instead of through the shared
@@ -251,8 +340,8 @@ impl AwsClients {
     /// Recorded with what the operator creates, so cleanup never acts in
     /// another account than the resource's.
     pub async fn account(&self, identity: &Identity) -> Result<String, AwsError> {
-        if identity.role_arn.is_some() {
-            return Ok(identity.budget_account().to_string());
+        if let Some(role) = self.acting_role(identity) {
+            return Ok(Identity::role(role, None).budget_account().to_string());
         }
         let ask = || async {
             let mut config = self.base.to_builder();
@@ -285,19 +374,40 @@ impl AwsClients {
     pub async fn region_config(&self, identity: &Identity, region: &str) -> SdkConfig {
         let mut config = self.base.to_builder();
         config.set_region(Some(Region::new(region.to_string())));
-        if let Some(role) = &identity.role_arn {
-            let mut provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
-                .session_name("privatelink-operator")
-                .region(Region::new(region.to_string()))
-                .configure(&self.base);
-            if let Some(id) = &identity.external_id {
-                provider = provider.external_id(id.clone());
-            }
-            config.set_credentials_provider(Some(aws_sdk_ec2::config::SharedCredentialsProvider::new(
-                provider.build().await,
-            )));
+        if let Some(credentials) = self.session(identity, region).await {
+            config.set_credentials_provider(Some(credentials));
         }
         config.build()
+    }
+
+    /// The credentials of the role `identity` acts through (None: the
+    /// base configuration's), one session per identity whatever the
+    /// region: AssumeRole with the identity's session tags, refreshed by
+    /// the SDK before they expire.
+    async fn session(
+        &self,
+        identity: &Identity,
+        region: &str,
+    ) -> Option<aws_sdk_ec2::config::SharedCredentialsProvider> {
+        let role = self.acting_role(identity)?.to_string();
+        if let Some(found) = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(identity) {
+            return Some(found.clone());
+        }
+        let name =
+            identity.session.as_ref().map_or_else(|| "privatelink-operator".to_string(), SessionTags::session_name);
+        let mut provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name(name)
+            .region(Region::new(region.to_string()))
+            .configure(&self.base);
+        if let Some(id) = &identity.external_id {
+            provider = provider.external_id(id.clone());
+        }
+        if let Some(tags) = &identity.session {
+            provider = provider.tags(tags.pairs());
+        }
+        let credentials = aws_sdk_ec2::config::SharedCredentialsProvider::new(provider.build().await);
+        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(sessions.entry(identity.clone()).or_insert(credentials).clone())
     }
 
     /// `config` with its credentials cache paced by the budget, when there
@@ -339,19 +449,61 @@ impl AwsClients {
                 .interceptor(self.counter.clone())
                 .build(),
         );
+        let (observer, zone_count) = {
+            let key =
+                (self.acting_role(identity).map(str::to_string), identity.external_id.clone(), region.to_string());
+            let mut shared = self.shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            shared.entry(key).or_default().clone()
+        };
         let clients = Arc::new(RegionClients {
             region: region.to_string(),
             ec2,
             elbv2,
             sns,
             config,
-            observer: Arc::default(),
+            observer,
             batch: self.batch_reads,
-            zone_count: Arc::default(),
+            zone_count,
         });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, clients.clone());
         }
         clients
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+
+    #[test]
+    fn session_tags_name_the_namespace_and_the_cluster_when_there_is_one() {
+        let tags = SessionTags { cluster: "c1".into(), namespace: "team-a".into() };
+        assert_eq!(
+            tags.pairs(),
+            vec![("privatelink.dev/namespace", "team-a".to_string()), ("privatelink.dev/cluster", "c1".to_string())]
+        );
+        let untagged_cluster = SessionTags { cluster: String::new(), namespace: "team-a".into() };
+        assert_eq!(untagged_cluster.pairs(), vec![("privatelink.dev/namespace", "team-a".to_string())]);
+        // STS takes session names of at most 64 characters.
+        let long = SessionTags { cluster: "c1".into(), namespace: "n".repeat(63) };
+        assert_eq!(long.session_name().len(), 64);
+        assert_eq!(tags.session_name(), "plo-team-a");
+    }
+
+    #[test]
+    fn a_namespace_acts_through_the_session_role_only_when_sessions_are_tagged() {
+        let config = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+        let plain = AwsClients::new(config.clone());
+        let tagged = AwsClients::new(config).with_session_role("arn:aws:iam::111122223333:role/op");
+        let own = Identity::operator();
+        let for_a = Identity::operator().tagged(SessionTags { cluster: "c".into(), namespace: "a".into() });
+        let tenant = Identity::role("arn:aws:iam::444455556666:role/t", None)
+            .tagged(SessionTags { cluster: "c".into(), namespace: "a".into() });
+        assert_eq!(plain.acting_role(&for_a), None);
+        assert_eq!(tagged.acting_role(&own), None, "untagged: the operator's own credentials");
+        assert_eq!(tagged.acting_role(&for_a), Some("arn:aws:iam::111122223333:role/op"));
+        assert_eq!(tagged.acting_role(&tenant), Some("arn:aws:iam::444455556666:role/t"));
+        assert!(tagged.tags_sessions() && !plain.tags_sessions());
     }
 }

@@ -25,7 +25,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Resource, ResourceExt};
 
-use crate::aws::{AwsClients, AwsError, Identity};
+use crate::aws::{AwsClients, AwsError, Identity, SessionTags};
 use crate::config::Settings;
 
 /// Name of the finalizer on every object the operator reconciles.
@@ -204,7 +204,8 @@ impl Context {
 
     /// The AWS identity an object in `namespace` acts as: the role its
     /// `roleArn` names, or the operator's own credentials, if the tenancy
-    /// settings allow it.
+    /// settings allow it; with session tags naming the namespace and
+    /// cluster when the operator tags its sessions (`--session-role`).
     pub fn identity(
         &self,
         namespace: &str,
@@ -212,7 +213,7 @@ impl Context {
         external_id: Option<&str>,
     ) -> Result<Identity, Refusal> {
         let tenancy = self.tenancy();
-        match role_arn {
+        let identity = match role_arn {
             None if tenancy.operator_credentials.contains(namespace) => Ok(Identity::operator()),
             None => Err(Refusal {
                 reason: "CredentialsNotAllowed",
@@ -221,7 +222,7 @@ impl Context {
                 ),
             }),
             Some(role) if tenancy.allowed_roles.allows(namespace, role) => {
-                Ok(Identity { role_arn: Some(role.to_string()), external_id: external_id.map(str::to_string) })
+                Ok(Identity::role(role, external_id.map(str::to_string)))
             }
             Some(role) => Err(Refusal {
                 reason: "RoleNotAllowed",
@@ -229,7 +230,11 @@ impl Context {
                     "namespace {namespace} may not use role {role}: add `{namespace}={role}` to the operator's --allowed-role setting (PLO_ALLOWED_ROLES), or remove spec.roleArn"
                 ),
             }),
+        }?;
+        if !self.aws.tags_sessions() {
+            return Ok(identity);
         }
+        Ok(identity.tagged(SessionTags { cluster: self.settings.cluster_id.clone(), namespace: namespace.to_string() }))
     }
 
     /// Whether objects in `namespace` may adopt existing AWS resources

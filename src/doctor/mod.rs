@@ -149,7 +149,7 @@ impl Check {
     pub fn unread(id: &'static str, concern: Concern, what: &str, err: &Unread) -> Self {
         let fix = if err.denied() {
             format!(
-                "Allow {} for the caller (the doctor statement of charts/privatelink-operator/files/iam-policy.json lists what doctor reads); an SCP or a permissions boundary can deny it even to administrators.",
+                "Allow {} for the caller (charts/privatelink-operator/files/iam-policy-doctor.json lists what doctor reads); an SCP or a permissions boundary can deny it even to administrators.",
                 iam_action(&err.action)
             )
         } else {

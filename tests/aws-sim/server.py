@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dns_sim  # noqa: E402
+import iam_sim  # noqa: E402
 import network_sim  # noqa: E402
 import privatelink_sim  # noqa: E402
 
@@ -202,6 +203,7 @@ class Simulator:
         self.app = app
         self.faults = Faults()
         self.calls = Calls()
+        self.iam = iam_sim.Iam()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO", "").startswith("/_sim/"):
@@ -219,6 +221,14 @@ class Simulator:
         token = self.client_token_of(body)
         if token:
             entry["clientToken"] = token
+
+        if self.iam.is_assume_role(service, action):
+            return self.assume_role(entry, environ, start_response, body)
+        try:
+            self.iam.check(access_key, service, action, body, account, region)
+        except iam_sim.Refused as e:
+            code = "UnauthorizedOperation" if service == "ec2" else "AccessDenied"
+            return self.fail(entry, start_response, service, 403, code, e.message)
 
         rule = self.faults.rule_for(account, region, action)
         if rule and rule.get("latencyMs"):
@@ -252,6 +262,23 @@ class Simulator:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return self.app(environ, recording_start_response)
+
+    def assume_role(self, entry: dict[str, Any], environ: dict[str, Any], start_response: Any, body: bytes) -> Any:
+        """STS AssumeRole, answered by moto; the new session's access key is
+        remembered with its role and session tags for IAM evaluation."""
+        answer: dict[str, Any] = {}
+
+        def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
+            answer["status"], answer["headers"] = status, headers
+            return lambda _data: None
+
+        data = b"".join(self.app(environ, capture))
+        entry["status"] = int(answer["status"].split(" ", 1)[0])
+        self.calls.record(entry)
+        if entry["status"] == 200:
+            self.iam.remember_session(body, data)
+        start_response(answer["status"], answer["headers"])
+        return [data]
 
     def crash_after(self, entry: dict[str, Any], environ: dict[str, Any], start_response: Any, hold: float) -> Any:
         """Carry the call out, record it (`crashed`), then hold the answer
@@ -378,6 +405,10 @@ class Simulator:
                 body["account"], body["region"], body["vpcId"], body["subnetIds"], body.get("securityGroupIds", []),
                 body["serviceName"], body["tags"],
             )
+        if path == "/_sim/iam/policies" and method in ("PUT", "POST"):
+            return self.iam.set_policies(body["roleArn"], body["policies"])
+        if path == "/_sim/iam/policies" and method == "DELETE":
+            return self.iam.clear(query.get("roleArn"))
         if path == "/_sim/dns" and method == "POST":
             return dns_sim.register(body["name"], body["cname"])
         if path == "/_sim/cloudtrail" and method == "POST":

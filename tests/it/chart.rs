@@ -106,15 +106,16 @@ async fn the_chart_renders_valid_least_privilege_manifests_and_installs() {
             .iter()
             .filter_map(|e| e["name"].as_str().map(str::to_string))
             .collect();
-        // Every setting is reachable from values (AWS_REGION only when a
-        // region is set; the tenancy rules through the tenancy ConfigMap).
+        // Every setting is reachable from values (AWS_REGION and
+        // PLO_SESSION_ROLE only when set; the tenancy rules through the
+        // tenancy ConfigMap).
         const TENANCY: [&str; 4] =
             ["PLO_OPERATOR_CREDENTIALS_NAMESPACES", "PLO_ALLOWED_ROLES", "PLO_ADOPT_NAMESPACES", "PLO_ALLOWED_VPCS"];
         assert!(env.contains("PLO_TENANCY_CONFIGMAP"), "{set}");
         let missing: Vec<&String> = env_names
             .iter()
             .filter(|n| !env.contains(*n) && !TENANCY.contains(&n.as_str()))
-            .filter(|n| *n != "AWS_REGION" || set == "multi-tenant")
+            .filter(|n| !["AWS_REGION", "PLO_SESSION_ROLE"].contains(&n.as_str()) || set == "multi-tenant")
             .collect();
         assert!(missing.is_empty(), "{set}: settings the chart cannot set: {missing:?}");
         assert_eq!(of_kind(objects, "PodDisruptionBudget").len(), 1, "{set}");

@@ -1,14 +1,23 @@
-//! The IAM policy the chart ships (charts/privatelink-operator/files/
-//! iam-policy.json) names every AWS operation the code calls, and nothing
-//! else; changes to what already exists are conditioned on the ownership tag.
+//! The IAM policies the chart ships (charts/privatelink-operator/files/):
+//! the operator's names every AWS operation the code calls, and nothing
+//! else; the doctor's every read doctor makes; every create and every change
+//! to what exists is conditioned on the session's namespace and cluster
+//! (attribute-based access control); the tenant roles' is the operator's
+//! without the AssumeRole statement. How they hold against a session that
+//! bypasses the operator's guard: tests/it/abac.rs.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+/// A policy file of the chart (`iam-policy.json`, `iam-policy-doctor.json`…).
+pub fn policy_file(name: &str) -> Value {
+    let path = format!("{}/charts/privatelink-operator/files/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("policy")).expect("JSON")
+}
+
 fn policy() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/privatelink-operator/files/iam-policy.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("policy")).expect("JSON")
+    policy_file("iam-policy.json")
 }
 
 fn actions(statement: &Value) -> Vec<String> {
@@ -65,12 +74,8 @@ fn called_operations() -> (BTreeSet<String>, BTreeSet<String>) {
 /// so the policy does not grant them.
 const DRY_RUN_ONLY: &[&str] = &["ec2:DeleteSecurityGroup"];
 
-fn granted(statements: &[Value], doctor: bool) -> BTreeSet<String> {
-    statements
-        .iter()
-        .filter(|s| s["Sid"].as_str().is_some_and(|sid| sid.starts_with("Doctor")) == doctor)
-        .flat_map(actions)
-        .collect()
+fn granted(statements: &[Value]) -> BTreeSet<String> {
+    statements.iter().flat_map(actions).collect()
 }
 
 #[test]
@@ -81,18 +86,21 @@ fn the_policy_names_every_operation_the_code_calls_and_nothing_else() {
     assert!(called.len() >= 25, "the scan finds the SDK calls: {called:?}");
     // spec.roleArn: the SDK's AssumeRole credentials provider calls STS.
     called.insert("sts:AssumeRole".into());
+    // --session-role: the same provider tags the session.
+    called.insert("sts:TagSession".into());
     // The InterfaceEndpoint controller reads through doctor (TrafficAllowed,
     // the groups a deletion leaves held).
     called.extend(privatelink_operator::doctor::read::OPERATOR_READS.iter().map(|a| a.to_string()));
-    let operator = granted(statements, false);
+    let operator = granted(statements);
     let missing: Vec<_> = called.difference(&operator).collect();
     let unused: Vec<_> = operator.difference(&called).collect();
     assert!(missing.is_empty(), "operations the operator calls that the policy does not grant: {missing:?}");
     assert!(unused.is_empty(), "actions the policy grants that the operator never calls: {unused:?}");
     assert!(operator.iter().chain(&called).all(|a| !a.contains('*')), "no wildcard actions");
 
-    // The optional doctor statement: exactly what doctor reads, all reads.
-    let doctor = granted(statements, true);
+    // The doctor's policy (its own file): exactly what doctor reads, all reads.
+    let doctor_policy = policy_file("iam-policy-doctor.json");
+    let doctor = granted(doctor_policy["Statement"].as_array().expect("statements"));
     let doctor_reads: BTreeSet<String> =
         doctor_called.iter().filter(|a| !DRY_RUN_ONLY.contains(&a.as_str())).cloned().collect();
     assert!(doctor_reads.len() >= 15, "the scan finds doctor's calls: {doctor_reads:?}");
@@ -119,6 +127,50 @@ fn doctor_sends_deletes_only_as_dry_runs() {
     }
 }
 
+/// The keys the session tags set, which every create and change compares
+/// with the request's and the resource's tags.
+const SESSION_KEYS: [&str; 2] = ["privatelink.dev/namespace", "privatelink.dev/cluster"];
+
+fn principal(key: &str) -> String {
+    format!("${{aws:PrincipalTag/{key}}}")
+}
+
+#[test]
+fn creates_and_changes_are_held_to_the_session_namespace_and_cluster() {
+    for file in ["iam-policy.json", "iam-policy-tenant.json", "iam-policy-adoption.json"] {
+        let policy = policy_file(file);
+        for statement in policy["Statement"].as_array().unwrap() {
+            let sid = statement["Sid"].as_str().unwrap_or_default();
+            let writes: Vec<String> =
+                actions(statement).into_iter().filter(|a| a.starts_with("ec2:") && !a.contains(":Describe")).collect();
+            let on_endpoints = statement["Resource"].to_string().contains("vpc-endpoint");
+            if writes.is_empty() || !on_endpoints {
+                continue;
+            }
+            let condition = &statement["Condition"];
+            let equals = &condition["StringEquals"];
+            for key in SESSION_KEYS {
+                let request = equals[format!("aws:RequestTag/{key}")].as_str();
+                let resource = equals[format!("aws:ResourceTag/{key}")].as_str();
+                let held = request == Some(principal(key).as_str()) || resource == Some(principal(key).as_str());
+                // A statement for resources without the key (legacy tags,
+                // adoption) must set it to the session's value.
+                let unset = condition["Null"][format!("aws:ResourceTag/{key}")].as_str() == Some("true")
+                    && request == Some(principal(key).as_str());
+                assert!(held || unset, "{file} {sid}: {writes:?} not held to the session's {key}: {condition}");
+            }
+        }
+        for statement in policy["Statement"].as_array().unwrap() {
+            for resource in
+                statement["Resource"].as_array().cloned().unwrap_or_else(|| vec![statement["Resource"].clone()])
+            {
+                let resource = resource.as_str().unwrap();
+                assert!(resource == "*" || resource.starts_with("arn:*:"), "{file}: ARN {resource} names a partition");
+            }
+        }
+    }
+}
+
 #[test]
 fn changes_to_existing_resources_need_the_ownership_tag() {
     let policy = policy();
@@ -126,12 +178,32 @@ fn changes_to_existing_resources_need_the_ownership_tag() {
         let changes: Vec<String> = actions(statement)
             .into_iter()
             .filter(|a| ["Modify", "Delete", "Accept", "Reject", "Start"].iter().any(|p| a.contains(&format!(":{p}"))))
-            .filter(|a| !a.contains("ConnectionNotification"))
             .collect();
         if changes.is_empty() {
             continue;
         }
         let condition = statement["Condition"]["StringEquals"]["aws:ResourceTag/privatelink.dev/managed-by"].as_str();
         assert_eq!(condition, Some("privatelink-operator"), "{changes:?} must be conditioned on the ownership tag");
+    }
+}
+
+#[test]
+fn tenant_roles_get_the_operators_policy_without_assuming_roles() {
+    let operator = policy();
+    let tenant = policy_file("iam-policy-tenant.json");
+    let expected: Vec<&Value> = operator["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !actions(s).iter().any(|a| a.starts_with("sts:")))
+        .collect();
+    let tenant: Vec<&Value> = tenant["Statement"].as_array().unwrap().iter().collect();
+    assert_eq!(tenant, expected, "iam-policy-tenant.json is iam-policy.json without its sts statement");
+    // Adoption (tagging a resource no one owns) is only in its own, optional file.
+    for statement in operator["Statement"].as_array().unwrap() {
+        assert!(
+            statement["Condition"]["Null"]["aws:ResourceTag/privatelink.dev/managed-by"].is_null(),
+            "iam-policy.json must not let a session tag resources without an owner: {statement}"
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod abac;
 mod argocd;
 mod aws_sim;
 mod chart;

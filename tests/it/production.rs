@@ -287,7 +287,7 @@ async fn client_side_buckets_keep_calls_within_aws_throttling() {
             Some(budget) => AwsClients::new(config).with_budget(budget),
             None => AwsClients::new(config),
         };
-        let identity = Identity { role_arn: Some(format!("arn:aws:iam::{account}:role/operator")), external_id: None };
+        let identity = Identity::role(format!("arn:aws:iam::{account}:role/operator"), None);
         let ec2 = clients.for_region(&identity, region).await.ec2.clone();
         let started = Instant::now();
         let calls = (0..10).map(|_| {
@@ -337,7 +337,7 @@ async fn a_retry_of_a_mutating_call_does_not_go_out_after_the_lease_is_lost() {
     )
     .await;
     let clients = aws_clients().await;
-    let identity = Identity { role_arn: Some(format!("arn:aws:iam::{account}:role/operator")), external_id: None };
+    let identity = Identity::role(format!("arn:aws:iam::{account}:role/operator"), None);
     let rc = clients.for_region(&identity, region).await;
     let tag = aws_sdk_ec2::types::Tag::builder().key("k").value("v").build();
     let call = tokio::spawn(async move {

@@ -898,3 +898,107 @@ async fn tenancy_rules_change_with_their_config_map_without_a_restart() {
     assert!(env.ctx.tenancy().adopters.contains(&env.ns("team-a")), "the rules in force stay");
     watch.abort();
 }
+
+/// Re-tag `id` (out of band, as another tool or cluster would) with the
+/// ownership tags of an object of another cluster.
+async fn hand_over(region: &str, id: &str) {
+    ec2_as(DEFAULT_ACCOUNT, region)
+        .await
+        .create_tags()
+        .resources(id)
+        .tags(Tag::builder().key("privatelink.dev/cluster").value("another-cluster").build())
+        .tags(Tag::builder().key("privatelink.dev/uid").value("00000000-0000-0000-0000-000000000000").build())
+        .send()
+        .await
+        .expect("re-tag");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_guard_refuses_every_kind_at_update_and_delete_once_the_resource_changed_hands() {
+    let region = "ap-northeast-2";
+    let nlb = load_balancer(region, "guard-a", LoadBalancerTypeEnum::Network, 1).await;
+    let (_, remote_name) = open_service("400000000031", region, false).await;
+    let vpc = sim_vpc(DEFAULT_ACCOUNT, region, 1).await;
+    let mut env = TestEnv::new(region).await;
+    env.start_endpoint_services();
+    env.start_interface_endpoints();
+    env.start_endpoint_connections();
+    let services: Api<EndpointService> = env.api("team-a");
+    let endpoints: Api<InterfaceEndpoint> = env.api("team-a");
+    let connections: Api<EndpointConnection> = env.api("team-a");
+    let consumer = "400000000032";
+    let root = format!("arn:aws:iam::{consumer}:root");
+    create(
+        &services,
+        &service(
+            "team-a",
+            "api",
+            json!({"networkLoadBalancerArns": [nlb], "allowedPrincipals": [root], "acceptanceRequired": true}),
+        ),
+    )
+    .await;
+    create(
+        &endpoints,
+        &endpoint("team-a", "api", json!({"vpcId": vpc.id, "serviceName": remote_name, "subnetIds": vpc.subnets})),
+    )
+    .await;
+    let svc = wait_for(&services, "api", TIMEOUT, "Ready", |s| svc_ready(s).then(|| s.clone())).await;
+    let ep = wait_for(&endpoints, "api", TIMEOUT, "Ready", |e| ep_ready(e).then(|| e.clone())).await;
+    let svc_id = svc.status.and_then(|s| s.service_id).expect("service id");
+    let ep_id = ep.status.and_then(|s| s.vpc_endpoint_id).expect("endpoint id");
+    let consumer_vpc = sim_vpc(consumer, region, 1).await;
+    let consumer_ep = endpoint_request(&ec2_as(consumer, region).await, &consumer_vpc, &a_svc_name(&services).await)
+        .send()
+        .await
+        .expect("consumer endpoint")
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id())
+        .expect("id")
+        .to_string();
+    create(
+        &connections,
+        &connection(
+            "team-a",
+            "consumer",
+            json!({"serviceRef": {"name": "api"}, "vpcEndpointId": consumer_ep, "decision": "Accept"}),
+        ),
+    )
+    .await;
+    wait_for(&connections, "consumer", TIMEOUT, "Ready", |c| conn_ready(c).then_some(())).await;
+
+    // Both resources change hands: another cluster's objects own them now.
+    hand_over(region, &svc_id).await;
+    hand_over(region, &ep_id).await;
+    let before = env.aws.counter().snapshot().mutating();
+
+    // Update: every kind is asked for a change; the guard refuses each.
+    let patch = |spec: Value| Patch::Merge(json!({"spec": spec}));
+    services
+        .patch("api", &PatchParams::default(), &patch(json!({"acceptanceRequired": false, "allowedPrincipals": ["*"]})))
+        .await
+        .expect("patch service");
+    endpoints.patch("api", &PatchParams::default(), &patch(json!({"tags": {"changed": "yes"}}))).await.expect("patch");
+    connections.patch("consumer", &PatchParams::default(), &patch(json!({"decision": "Reject"}))).await.expect("patch");
+    let refused = |c: Option<Cond>| c.filter(|c| c.0 == "False" && c.1 == "OwnedByAnotherObject");
+    wait_for(&services, "api", TIMEOUT, "service refused", |s| refused(svc_condition(s, SYNCED))).await;
+    wait_for(&endpoints, "api", TIMEOUT, "endpoint refused", |e| refused(ep_condition(e, SYNCED))).await;
+    wait_for(&connections, "consumer", TIMEOUT, "connection refused", |c| refused(conn_condition(c, SYNCED))).await;
+    assert_eq!(env.aws.counter().snapshot().mutating(), before, "no AWS change for a refused update");
+    assert_eq!(connection_state(region, &svc_id, &consumer_ep).await.as_deref(), Some("available"));
+
+    // Delete: the objects go, their resources stay, no AWS change is made.
+    connections.delete("consumer", &DeleteParams::default()).await.expect("delete connection");
+    endpoints.delete("api", &DeleteParams::default()).await.expect("delete endpoint");
+    services.delete("api", &DeleteParams::default()).await.expect("delete service");
+    wait_gone(&connections, "consumer", TIMEOUT).await;
+    wait_gone(&endpoints, "api", TIMEOUT).await;
+    wait_gone(&services, "api", TIMEOUT).await;
+    assert_eq!(env.aws.counter().snapshot().mutating(), before, "no AWS change for a refused deletion");
+    assert!(service_config(DEFAULT_ACCOUNT, region, &svc_id).await.is_some(), "the service stays");
+    assert!(vpc_endpoint(DEFAULT_ACCOUNT, region, &ep_id).await.is_some(), "the endpoint stays");
+    assert_eq!(connection_state(region, &svc_id, &consumer_ep).await.as_deref(), Some("available"));
+    let events = env.events("team-a").await;
+    let not_owned = events.iter().filter(|e| e["reason"] == "NotOwned").count();
+    assert!(not_owned >= 2, "cleanup says why it left the resources: {events:#?}");
+    env.stop_controllers().await;
+}

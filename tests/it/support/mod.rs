@@ -133,6 +133,23 @@ impl TestEnv {
         Self::build(region, None, configure).await
     }
 
+    /// A fresh environment whose operator tags its AWS sessions: every
+    /// namespace acts through `role` (the operator's own role) assumed with
+    /// session tags naming the namespace and cluster, as
+    /// `privatelink-operator run --session-role` does.
+    pub async fn with_session_role(region: &str, role: &str, configure: impl FnOnce(&mut Settings)) -> Self {
+        let mut env = Self::build(region, None, configure).await;
+        env.aws = env.aws.clone().with_session_role(role);
+        env.ctx = Arc::new(Context::with_metrics(
+            env.ctx.client.clone(),
+            env.aws.clone(),
+            env.ctx.settings.clone(),
+            env.ctx.metrics.clone(),
+            Arc::default(),
+        ));
+        env
+    }
+
     /// A fresh environment whose operator paces its AWS calls with its own
     /// token buckets at `rate_scale` (1: AWS's rates, as `run` does by
     /// default), for tests against the simulator's throttling.
