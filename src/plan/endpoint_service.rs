@@ -7,7 +7,7 @@ use std::fmt;
 use super::Next;
 pub use super::connections::ObservedConnection;
 use super::notifications::{NotificationAction, ObservedNotification};
-use super::tags::{Owner, describe_set, desired_tags, tag_diff};
+use super::tags::{Owner, describe_set, desired_tags, tag_diff, takes_over};
 use super::{SpecProblem, set_diff, write_lists};
 use crate::api::EndpointServiceSpec;
 use crate::api::common::partition_of;
@@ -507,7 +507,10 @@ pub fn plan(
     }
 
     let (set_tags, delete_tags) = tag_diff(&desired.tags, &observed.tags, owned);
-    if !set_tags.is_empty() {
+    if takes_over(&set_tags) {
+        // Ownership first: IAM conditions read the resource's tags.
+        actions.insert(0, ServiceAction::SetTags(set_tags));
+    } else if !set_tags.is_empty() {
         actions.push(ServiceAction::SetTags(set_tags));
     }
     if !delete_tags.is_empty() {

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::tags::{Owner, describe_set, desired_tags, tag_diff};
+use super::tags::{Owner, describe_set, desired_tags, tag_diff, takes_over};
 use super::{SpecProblem, set_diff, write_lists};
 use crate::api::InterfaceEndpointSpec;
 use crate::api::common::partition_of;
@@ -487,7 +487,10 @@ pub fn plan(
         actions.push(EndpointAction::Modify(Box::new(changes)));
     }
     let (set_tags, delete_tags) = tag_diff(&desired.tags, &observed.tags, owned);
-    if !set_tags.is_empty() {
+    if takes_over(&set_tags) {
+        // Ownership first: IAM conditions read the resource's tags.
+        actions.insert(0, EndpointAction::SetTags(set_tags));
+    } else if !set_tags.is_empty() {
         actions.push(EndpointAction::SetTags(set_tags));
     }
     if !delete_tags.is_empty() {
@@ -819,6 +822,30 @@ mod tests {
             tags: d.tags.clone(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_takeover_writes_the_cluster_tag_before_any_other_change() {
+        let mut o = owner();
+        o.cluster = "c1".into();
+        let s = spec(serde_json::json!({"securityGroupIds": ["sg-0123456789abcdef9"]}));
+        let d = DesiredEndpoint::from_spec(&s, &service(), &o, 1, "us-east-1").unwrap();
+        let mut observed = in_sync(&d);
+        observed.security_group_ids = ["sg-0123456789abcdef0".to_string()].into();
+        observed.tags.remove("privatelink.dev/cluster");
+        let actions = plan(&d, Some(&observed), true, true);
+        let [EndpointAction::SetTags(tags), EndpointAction::Modify(_)] = actions.as_slice() else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(tags.get("privatelink.dev/cluster").map(String::as_str), Some("c1"));
+        // A user tag alone keeps its place after the changes.
+        let mut observed = in_sync(&d);
+        observed.security_group_ids = ["sg-0123456789abcdef0".to_string()].into();
+        observed.tags.insert("team".into(), "old".into());
+        let mut d = d;
+        d.tags.insert("team".into(), "new".into());
+        let actions = plan(&d, Some(&observed), true, true);
+        assert!(matches!(actions.as_slice(), [EndpointAction::Modify(_), EndpointAction::SetTags(_)]), "{actions:?}");
     }
 
     #[test]

@@ -164,6 +164,14 @@ pub fn ownership_keys() -> Vec<String> {
     [MANAGED_BY, OWNER_CLUSTER, OWNER_NAMESPACE, OWNER_NAME, OWNER_UID].iter().map(|k| k.to_string()).collect()
 }
 
+/// Whether setting `tags` takes a resource over: it gives the resource its
+/// cluster tag (one tagged before there was one). Those tags are written
+/// before any other change, since the shipped IAM policy lets a session
+/// change only what carries its own cluster's tag.
+pub fn takes_over(tags: &BTreeMap<String, String>) -> bool {
+    tags.contains_key(OWNER_CLUSTER)
+}
+
 /// The desired tags: the user's plus the ownership tags (which win).
 pub fn desired_tags(user: &BTreeMap<String, String>, owner: &Owner) -> BTreeMap<String, String> {
     let mut tags = user.clone();

@@ -270,6 +270,31 @@ async fn iam_alone_holds_each_namespace_to_its_own_resources() {
     );
     register(&role, &["iam-policy.json"]).await;
 
+    // A resource tagged by a version without the cluster tag: sessions of
+    // the namespace in its tags may add the cluster tag (the takeover),
+    // no other namespace's may.
+    let legacy = endpoint_request(&ec2_as(account, region).await, &vpc, &remote)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::VpcEndpoint)
+                .tags(Tag::builder().key("privatelink.dev/managed-by").value("privatelink-operator").build())
+                .tags(Tag::builder().key("privatelink.dev/namespace").value(&ns_a).build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("legacy endpoint")
+        .vpc_endpoint()
+        .and_then(|e| e.vpc_endpoint_id())
+        .expect("id")
+        .to_string();
+    let cluster_tag = || Tag::builder().key("privatelink.dev/cluster").value(TEST_CLUSTER).build();
+    refused(
+        "CreateTags (another namespace takes over a legacy resource)",
+        b.create_tags().resources(&legacy).tags(cluster_tag()).send().await,
+    );
+    a.ec2.create_tags().resources(&legacy).tags(cluster_tag()).send().await.expect("the namespace takes over");
+
     // Deletion passes the policy too: everything A made is gone.
     connections.delete("consumer", &DeleteParams::default()).await.expect("delete connection");
     wait_gone(&connections, "consumer", TIMEOUT).await;
