@@ -2,8 +2,9 @@
 # when the sourcing script exits: the AWS simulator (pinned moto plus
 # tests/aws-sim, in a cached virtualenv) and a real Kubernetes API server
 # (tests/kube-apiserver, built once per machine) with this project's CRDs
-# installed and Established. Exports PLO_AWS_ENDPOINT, PLO_KUBECONFIG and
-# PLO_KUBE_APISERVER_BIN. Sourced by tests/run.sh and tests/bench.sh.
+# installed and Established. Exports PLO_AWS_ENDPOINT, PLO_KUBECONFIG,
+# PLO_KUBE_APISERVER_BIN and PLO_GITOPS_BIN (tests/gitops: the GitOps tools'
+# own code). Sourced by tests/run.sh and tests/bench.sh.
 
 cache="${PLO_CACHE_DIR:-$HOME/.cache/privatelink-operator}"
 requirements=tests/aws-sim/requirements.txt
@@ -11,8 +12,10 @@ venv="$cache/venv-$(sha256sum "$requirements" | cut -c1-12)"
 port="${PLO_AWS_SIM_PORT:-5123}"
 mkdir -p "$cache"
 
-# --- the Kubernetes API server: build (cached) --------------------------------
+# --- the Kubernetes API server and the GitOps tools: build (cached) ----------
 kas_bin=$(bash tests/kube-apiserver/build.sh)
+PLO_GITOPS_BIN=$(bash tests/gitops/build.sh)
+export PLO_GITOPS_BIN
 
 # --- the AWS simulator: install (cached) ---------------------------------------
 if ! "$venv/bin/python" -c "import moto.server, dnslib" 2>/dev/null; then

@@ -22,6 +22,46 @@ pub const EXPOSURE: &str = "ExposureReviewed";
 /// words are those of `doctor`.
 pub const TRAFFIC_ALLOWED: &str = "TrafficAllowed";
 
+/// Condition type (kstatus): True when the object cannot progress without a
+/// change from someone — its spec is invalid or refused by AWS or by the
+/// tenancy rules, its credentials lack a permission, or its deletion is
+/// blocked. Flux, `kubectl wait` users and other kstatus readers report it
+/// as Failed.
+pub const STALLED: &str = "Stalled";
+/// Condition type (kstatus): True while the operator or AWS is still
+/// working toward the spec (creating, waiting for acceptance, retrying a
+/// transient failure). kstatus readers report it as InProgress.
+pub const RECONCILING: &str = "Reconciling";
+
+/// Ready reasons of states AWS does not leave on its own.
+pub const TERMINAL_READY_REASONS: [&str; 5] = ["Failed", "Rejected", "Expired", "Deleted", "CannotAccept"];
+
+/// The kstatus conditions of an outcome: `stalled` (reason, message) when
+/// the object cannot progress without a change; otherwise Reconciling
+/// follows `ready`: True (with Ready's reason and message) until Ready is.
+pub fn progress(stalled: Option<(&str, &str)>, ready: Option<&Condition>) -> Vec<Condition> {
+    // A resource AWS failed, rejected, expired or deleted, or a connection
+    // that cannot be accepted, stays so until someone acts.
+    let terminal = ready
+        .filter(|r| r.status != "True" && TERMINAL_READY_REASONS.contains(&r.reason.as_str()))
+        .map(|r| (r.reason.as_str(), r.message.as_str()));
+    match stalled.or(terminal) {
+        Some((reason, message)) => vec![
+            condition(STALLED, ConditionStatus::True, reason, message),
+            condition(RECONCILING, ConditionStatus::False, "Stalled", "nothing will change until the cause is fixed"),
+        ],
+        None => {
+            let reconciling = match ready {
+                Some(r) if r.status != "True" => {
+                    condition(RECONCILING, ConditionStatus::True, &r.reason, r.message.clone())
+                }
+                _ => condition(RECONCILING, ConditionStatus::False, "Settled", "AWS matches the spec"),
+            };
+            vec![condition(STALLED, ConditionStatus::False, "Progressing", "nothing is stuck"), reconciling]
+        }
+    }
+}
+
 /// Status of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConditionStatus {
@@ -109,6 +149,33 @@ pub fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kinds(cs: &[Condition]) -> Vec<(String, String, String)> {
+        cs.iter().map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone())).collect()
+    }
+
+    #[test]
+    fn stalled_and_reconciling_follow_the_kstatus_conventions() {
+        let stuck = progress(Some(("InvalidServiceName", "no such service")), None);
+        assert_eq!(
+            kinds(&stuck),
+            vec![
+                ("Stalled".into(), "True".into(), "InvalidServiceName".into()),
+                ("Reconciling".into(), "False".into(), "Stalled".into())
+            ]
+        );
+        let waiting = condition(READY, ConditionStatus::False, "PendingAcceptance", "account 1 must accept");
+        let working = progress(None, Some(&waiting));
+        assert_eq!(kinds(&working)[1], ("Reconciling".into(), "True".into(), "PendingAcceptance".into()));
+        assert_eq!(working[1].message, "account 1 must accept");
+        assert_eq!(kinds(&working)[0].1, "False");
+        let ready = condition(READY, ConditionStatus::True, "Available", "");
+        assert_eq!(kinds(&progress(None, Some(&ready)))[1].1, "False");
+        let failed = condition(READY, ConditionStatus::False, "Failed", "AWS failed it");
+        assert_eq!(kinds(&progress(None, Some(&failed)))[0], ("Stalled".into(), "True".into(), "Failed".into()));
+        // A kind without readiness is settled once synced.
+        assert_eq!(kinds(&progress(None, None))[1].1, "False");
+    }
 
     fn at(secs: i64) -> jiff::Timestamp {
         jiff::Timestamp::from_second(secs).expect("time")

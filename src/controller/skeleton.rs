@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 
 use super::status::{ObjectStatus, write_status};
 use super::{Cached, Context, Error, FINALIZER, Next, Refusal, object_key, reconciled};
-use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED, condition};
+use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED, condition, find, progress};
 use crate::aws::AwsError;
 use crate::plan::{SpecProblem, describe_problems};
 
@@ -65,6 +65,23 @@ impl Failure {
             ),
         };
         vec![synced, ready]
+    }
+
+    /// (reason, message) when the object cannot progress without a change
+    /// from someone (kstatus `Stalled`): its spec, the tenancy rules, or
+    /// AWS refusing the request as written or the credentials lacking a
+    /// permission. Waiting, throttling, network and API server failures
+    /// are progress still to come.
+    fn stalled(&self) -> Option<(String, String)> {
+        use crate::aws::ErrorClass;
+        match self {
+            Failure::Spec(reason, problems) => Some((reason.to_string(), describe_problems(problems))),
+            Failure::Refused(r) => Some((r.reason.to_string(), r.message.clone())),
+            Failure::Aws(e, _) if matches!(e.class, ErrorClass::Refused | ErrorClass::AccessDenied) => {
+                Some((e.reason(), e.with_fix()))
+            }
+            _ => None,
+        }
     }
 
     fn next(&self) -> Next {
@@ -248,6 +265,10 @@ async fn apply<K: Reconcile>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
         }
         Err(failure) => (failure.conditions(), failure.next()),
     };
+    let stalled = outcome.as_ref().err().and_then(Failure::stalled);
+    let mut fresh = fresh;
+    let kstatus = progress(stalled.as_ref().map(|(r, m)| (r.as_str(), m.as_str())), find(&fresh, READY));
+    fresh.extend(kstatus);
     let ready = fresh.iter().find(|c| c.type_ == READY).map(|c| c.status.clone());
     write_status(api, obj, old.as_ref(), status, fresh).await?;
     ctx.metrics.object_ready(K::kind(&()).as_ref(), &object_key(obj), ready.as_deref());

@@ -7,7 +7,9 @@ use kube::api::{Api, Patch, PatchParams};
 use serde::Serialize;
 
 use super::MANAGER;
-use crate::api::conditions::{Condition, ConditionStatus, DELETION_BLOCKED, condition, merge_conditions, without};
+use crate::api::conditions::{
+    Condition, ConditionStatus, DELETION_BLOCKED, condition, merge_conditions, progress, without,
+};
 use crate::api::{EndpointConnectionStatus, EndpointServiceStatus, InterfaceEndpointStatus};
 
 /// The current time, to the second, as conditions record it.
@@ -106,11 +108,8 @@ where
 {
     let mut status = old.cloned().unwrap_or_default();
     let previous = old.map(|s| s.conditions()).unwrap_or_default();
-    status.set_conditions(merge_conditions(
-        previous,
-        vec![condition(DELETION_BLOCKED, ConditionStatus::True, reason, message)],
-        obj.meta().generation,
-        now(),
-    ));
+    let mut fresh = vec![condition(DELETION_BLOCKED, ConditionStatus::True, reason, message)];
+    fresh.extend(progress(Some((reason, message)), None));
+    status.set_conditions(merge_conditions(previous, fresh, obj.meta().generation, now()));
     apply_status(api, obj, old, &status).await.map(|_| ())
 }

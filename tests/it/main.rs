@@ -17,6 +17,7 @@ mod faults;
 mod hostile;
 mod iam;
 mod interface_endpoint;
+mod kstatus;
 mod kube_api;
 mod plan_cli;
 mod production;

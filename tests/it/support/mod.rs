@@ -700,3 +700,23 @@ pub fn uuid_like() -> String {
         .rev()
         .collect()
 }
+
+/// Run the GitOps tools' helper (tests/gitops: the tools' own Go modules)
+/// with `args`, `input` on its standard input; its standard output.
+pub fn gitops(args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let bin = std::env::var("PLO_GITOPS_BIN").unwrap_or_else(|_| {
+        panic!("PLO_GITOPS_BIN is not set: run the tests with `bash tests/run.sh`, or build the helper with `bash tests/gitops/build.sh` and set PLO_GITOPS_BIN to the path it prints")
+    });
+    let mut child = std::process::Command::new(&bin)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): rebuild it with `bash tests/gitops/build.sh`"));
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("gitops helper");
+    assert!(out.status.success(), "gitops {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
