@@ -26,18 +26,6 @@ if ! "$chart_venv/bin/python" -c "import helm_python, kubernetes_validate" 2>/de
 fi
 export PLO_CHART_PYTHON="$chart_venv/bin/python"
 
-# --- Lua 5.1, what Argo CD runs health scripts on (Debian's lua5.1) ---------
-if ! command -v lua5.1 >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "==> installing lua5.1 (apt)"
-    apt-get install -y --no-install-recommends lua5.1 >/dev/null 2>&1 \
-      || { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends lua5.1 >/dev/null; }
-  else
-    echo "error: lua5.1 is needed to test the Argo CD health script: sudo apt-get install lua5.1" >&2
-    exit 1
-  fi
-fi
-export PLO_LUA="$(command -v lua5.1)"
 
 # --- the AWS simulator and the Kubernetes API server -----------------------------
 source tests/servers.sh

@@ -4,7 +4,8 @@
 //! tests/gitops) — Current when Ready, InProgress while the operator or AWS
 //! works (creating, waiting for acceptance or for an endpoint, retrying a
 //! transient failure), Failed when only a change can help (AWS refuses the
-//! spec, the tenancy rules refuse it).
+//! spec, the tenancy rules refuse it). Argo CD's own Lua engine judges the
+//! same objects with the chart's health script.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -201,6 +202,22 @@ async fn flux_reports_each_kind_current_in_progress_or_failed_as_it_is() {
         let (got, message) = verdicts.get(object).unwrap_or_else(|| panic!("no verdict for {object}: {verdicts:?}"));
         assert_eq!(got, status, "{object}: {message}");
     }
+    // Argo CD's own Lua engine on the same objects: Healthy where kstatus
+    // says Current, Degraded where Failed, Progressing or Suspended
+    // (waiting on someone else) where InProgress.
+    let argo = gitops(&["argocd-health", crate::argocd::SCRIPT], &serde_json::to_string(&objects).expect("JSON"));
+    let argo: Vec<Value> = serde_json::from_str(&argo).expect("health");
+    println!("Argo CD health: {argo:#?}");
+    for health in &argo {
+        let object = format!("{}/{}", health["kind"].as_str().unwrap(), health["name"].as_str().unwrap());
+        let expected: &[&str] = match verdicts[&object].0.as_str() {
+            "Current" => &["Healthy"],
+            "Failed" => &["Degraded"],
+            _ => &["Progressing", "Suspended"],
+        };
+        assert!(expected.contains(&health["status"].as_str().unwrap()), "{object}: Argo CD says {health}");
+    }
+    assert_eq!(argo.len(), expected.len());
     // Failed carries the reason a user needs.
     assert!(verdicts["InterfaceEndpoint/invalid"].1.contains("InvalidServiceName"), "{verdicts:?}");
     assert!(verdicts["EndpointService/refused"].1.contains("--adopt-namespaces"), "{verdicts:?}");

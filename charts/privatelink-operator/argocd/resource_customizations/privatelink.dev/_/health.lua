@@ -5,9 +5,11 @@
 --   Healthy      Ready=True;
 --   Suspended    waiting on someone else: the service owner's acceptance,
 --                or a consumer that has not asked to connect yet;
---   Degraded     the last reconcile failed (Synced=False), deletion is
---                blocked, AWS refused or failed the resource, or an
---                endpoint's clients are blocked (TrafficAllowed=False).
+--   Degraded     the last reconcile failed and only a change can help
+--                (Synced=False, Stalled), deletion is blocked, AWS refused
+--                or failed the resource, or an endpoint's clients are
+--                blocked (TrafficAllowed=False); a failure the operator
+--                retries (Stalled=False) is Progressing.
 local hs = {}
 
 local function condition(conditions, type)
@@ -50,9 +52,22 @@ if blocked ~= nil and blocked.status == "True" then
   hs.message = "deletion blocked: " .. describe(blocked)
   return hs
 end
+local stalled = condition(conditions, "Stalled")
 if synced ~= nil and synced.status == "False" then
+  -- A failure the operator retries (throttling, a network or AWS-side
+  -- error: Stalled=False) is progress still to come.
+  if stalled ~= nil and stalled.status == "False" then
+    hs.status = "Progressing"
+    hs.message = "retrying: " .. describe(synced)
+    return hs
+  end
   hs.status = "Degraded"
   hs.message = describe(synced)
+  return hs
+end
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = describe(stalled)
   return hs
 end
 local traffic = condition(conditions, "TrafficAllowed")
