@@ -249,21 +249,36 @@ pub struct PlanReport {
     pub objects: Vec<ObjectPlan>,
     /// Manifests that cannot be applied.
     pub invalid: Vec<Invalid>,
+    /// Documents of other kinds (Deployments, Namespaces…), skipped.
+    pub skipped: usize,
+}
+
+impl ObjectPlan {
+    /// What applying this object does, as `terraform plan` counts
+    /// resources: create when any of its AWS calls creates, else change
+    /// when any changes, else delete when any deletes; None when in sync.
+    pub fn category(&self) -> Option<Category> {
+        let has = |c: Category| self.changes.iter().any(|x| x.category == c);
+        [Category::Create, Category::Change, Category::Delete].into_iter().find(|c| has(*c))
+    }
 }
 
 impl PlanReport {
-    /// Changes by category, in all and per kind.
-    pub fn summary(&self) -> (Counts, std::collections::BTreeMap<String, Counts>) {
+    /// Objects by what applying them does, in all and per kind; and the
+    /// AWS calls they make.
+    pub fn summary(&self) -> (Counts, std::collections::BTreeMap<String, Counts>, usize) {
         let mut total = Counts::default();
         let mut by_kind: std::collections::BTreeMap<String, Counts> = std::collections::BTreeMap::new();
+        let mut calls = 0;
         for object in &self.objects {
             let kind = by_kind.entry(object.kind.clone()).or_default();
-            for change in &object.changes {
-                total.add(change.category);
-                kind.add(change.category);
+            calls += object.changes.len();
+            if let Some(category) = object.category() {
+                total.add(category);
+                kind.add(category);
             }
         }
-        (total, by_kind)
+        (total, by_kind, calls)
     }
 
     /// True when applying the manifests would change AWS.
@@ -273,7 +288,7 @@ impl PlanReport {
 
     /// The report as JSON (`plan --output json`): the same content as the text.
     pub fn to_json(&self) -> serde_json::Value {
-        let (total, by_kind) = self.summary();
+        let (total, by_kind, calls) = self.summary();
         serde_json::json!({
             "objects": self.objects,
             "invalid": self.invalid.iter().map(|i| serde_json::json!({
@@ -281,8 +296,27 @@ impl PlanReport {
                 "object": i.object,
                 "problems": i.problems.iter().map(|(field, reason)| serde_json::json!({"field": field, "reason": reason})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
-            "summary": {"create": total.create, "change": total.change, "delete": total.delete, "byKind": by_kind},
+            "skipped": self.skipped,
+            "summary": {"create": total.create, "change": total.change, "delete": total.delete, "awsCalls": calls, "byKind": by_kind},
         })
+    }
+}
+
+/// `n thing` or `n things`.
+fn counted(n: usize, thing: &str) -> String {
+    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
+}
+
+/// Whether a document is one of this operator's kinds (group
+/// privatelink.dev); any other is skipped, so a plan can read what
+/// `kustomize build` or `helm template` renders for a whole application.
+fn is_ours(manifest: &Manifest) -> bool {
+    let group =
+        manifest.value.get("apiVersion").and_then(Value::as_str).and_then(|v| v.split_once('/')).map(|(g, _)| g);
+    match group {
+        Some(group) => group == "privatelink.dev",
+        // No apiVersion: judge by kind, so a typo is reported, not skipped.
+        None => ["EndpointService", "EndpointConnection", "InterfaceEndpoint"].contains(&manifest.kind()),
     }
 }
 
@@ -316,6 +350,10 @@ fn classify(line: &str, plan: &mut ObjectPlan) {
 pub fn plan_manifests(manifests: &[Manifest], observed: &dyn ObservedState, default_region: &str) -> PlanReport {
     let mut report = PlanReport::default();
     for manifest in manifests {
+        if !is_ours(manifest) {
+            report.skipped += 1;
+            continue;
+        }
         if let Err(invalid) = check_schema(manifest) {
             report.invalid.push(invalid);
             continue;
@@ -342,8 +380,11 @@ pub fn plan_manifests(manifests: &[Manifest], observed: &dyn ObservedState, defa
             Err(problems) => report.invalid.push(Invalid { location: manifest.location(), object: header, problems }),
         }
     }
-    let (total, by_kind) = report.summary();
-    let _ = writeln!(report.text, "\nPlan: {total}.");
+    let (total, by_kind, calls) = report.summary();
+    if report.skipped > 0 {
+        let _ = writeln!(report.text, "\nskipped {} of other kinds", counted(report.skipped, "document"));
+    }
+    let _ = writeln!(report.text, "\nPlan: {total} ({}).", counted(calls, "AWS call"));
     for (kind, counts) in by_kind {
         let _ = writeln!(report.text, "  {kind}: {counts}");
     }

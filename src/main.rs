@@ -149,7 +149,10 @@ enum Command {
     Crds,
     /// Validate manifests and print the AWS changes they would cause.
     Plan {
-        /// Manifest file or directory (searched for .yaml/.yml files); repeatable.
+        /// Manifest file or directory (searched for .yaml/.yml files), or `-`
+        /// for standard input (`kustomize build … | plan -f -`); repeatable.
+        /// Documents of other kinds (Deployments, Namespaces…) are skipped
+        /// and counted.
         #[arg(short = 'f', long = "filename", required = true)]
         paths: Vec<PathBuf>,
         /// Region for objects that name none.

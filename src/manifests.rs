@@ -95,9 +95,13 @@ pub enum ReadError {
 }
 
 /// Read every `.yaml`/`.yml` file under `path` (other files in a directory
-/// are skipped), or the file `path` names whatever its extension; every
-/// document in each, in a stable order. Empty documents are skipped.
+/// are skipped), or the file `path` names whatever its extension, or
+/// standard input when `path` is `-`; every document in each, in a stable
+/// order. Empty documents are skipped.
 pub fn read(path: &Path) -> Result<Vec<Manifest>, ReadError> {
+    if path == Path::new("-") {
+        return read_stdin();
+    }
     let mut files = Vec::new();
     if path.is_file() {
         files.push(path.to_path_buf());
@@ -114,6 +118,16 @@ pub fn read(path: &Path) -> Result<Vec<Manifest>, ReadError> {
         manifests.extend(parse(&text, &file)?);
     }
     Ok(manifests)
+}
+
+/// Every document of standard input (`-f -`: what `kustomize build` or
+/// `helm template` pipes in), named `<stdin>` in messages.
+fn read_stdin() -> Result<Vec<Manifest>, ReadError> {
+    use std::io::Read;
+    let name = PathBuf::from("<stdin>");
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|source| ReadError::Io { path: name.clone(), source })?;
+    parse(&text, &name)
 }
 
 /// Every document of `text`, read from `file`; empty documents are skipped.

@@ -14,6 +14,8 @@
 //	gitops argocd-tests DIR
 //	    every health_test.yaml under DIR (Argo CD's resource_customizations
 //	    layout) run as Argo CD's own tests run them; one outcome per case.
+//	gitops kustomize DIR
+//	    `kustomize build DIR`, by kustomize's own library.
 package main
 
 import (
@@ -25,7 +27,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: gitops kstatus|argocd-health SCRIPT|argocd-tests DIR")
+		fail("usage: gitops kstatus|argocd-health SCRIPT|argocd-tests DIR|kustomize DIR")
 	}
 	var err error
 	switch os.Args[1] {
@@ -35,6 +37,8 @@ func main() {
 		err = argocdHealth(arg(2), os.Stdin, os.Stdout)
 	case "argocd-tests":
 		err = argocdTests(arg(2), os.Stdout)
+	case "kustomize":
+		err = kustomizeBuild(arg(2), os.Stdout)
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}

@@ -211,14 +211,17 @@ fn plan_fits_a_pull_request_check() {
     // Summary per kind.
     let (code, stdout, _) = plan(&["-f", "examples"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("Plan: 4 to create, 4 to change, 0 to delete."), "{stdout}");
+    // Objects, as terraform counts resources; the AWS calls beside.
+    assert!(stdout.contains("Plan: 3 to create, 2 to change, 0 to delete (8 AWS calls)."), "{stdout}");
     assert!(stdout.contains("  InterfaceEndpoint: 2 to create, 0 to change, 0 to delete"), "{stdout}");
     // The same content as JSON.
     let (code, stdout, _) = plan(&["-f", "examples", "--output", "json"]);
     assert_eq!(code, 0);
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
-    assert_eq!(json["summary"]["create"], 4);
-    assert_eq!(json["summary"]["byKind"]["EndpointService"]["change"], 2);
+    assert_eq!(json["summary"]["create"], 3);
+    assert_eq!(json["summary"]["awsCalls"], 8);
+    assert_eq!(json["summary"]["byKind"]["EndpointService"]["create"], 1);
+    assert_eq!(json["summary"]["byKind"]["EndpointService"]["change"], 0);
     let service = json["objects"].as_array().unwrap().iter().find(|o| o["kind"] == "EndpointService").unwrap();
     assert_eq!(service["changes"][0]["action"], "CreateVpcEndpointServiceConfiguration");
     assert_eq!(service["changes"][0]["category"], "create");
@@ -228,7 +231,7 @@ fn plan_fits_a_pull_request_check() {
     std::fs::create_dir_all(&empty).unwrap();
     let (code, stdout, _) = plan(&["-f", empty.to_str().unwrap(), "--detailed-exitcode"]);
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("Plan: 0 to create, 0 to change, 0 to delete."), "{stdout}");
+    assert!(stdout.contains("Plan: 0 to create, 0 to change, 0 to delete (0 AWS calls)."), "{stdout}");
     assert_eq!(plan(&["-f", "tests/fixtures/invalid.yaml", "--detailed-exitcode"]).0, 1);
     assert_eq!(plan(&["-f", "no/such/dir", "--detailed-exitcode"]).0, 1);
     let (code, stdout, _) = plan(&["-f", "tests/fixtures/invalid.yaml", "-o", "json"]);
@@ -314,4 +317,71 @@ fn a_directory_is_read_for_yaml_files_only() {
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("EndpointService payments/payments-api"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `plan -f -` (with more `-f` besides) fed `input` on standard input.
+fn plan_stdin(args: &[&str], input: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
+        .arg("plan")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("AWS_REGION")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn plan_reads_what_kustomize_build_renders_from_standard_input() {
+    let overlay = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gitops/kustomize/overlays/prod");
+    let rendered = crate::support::gitops(&["kustomize", overlay], "");
+    assert!(rendered.contains("kind: Deployment") && rendered.contains("namespace: checkout-prod"), "{rendered}");
+    let (code, stdout, stderr) = plan_stdin(&["-f", "-"], &rendered);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("InterfaceEndpoint checkout-prod/payments-api"), "{stdout}");
+    // The overlay's patch reached the plan.
+    assert!(stdout.contains("subnets=[subnet-0a1b2c3d4e5f60711, subnet-0a1b2c3d4e5f60722]"), "{stdout}");
+    assert!(stdout.contains("skipped 2 documents of other kinds"), "{stdout}");
+    assert!(stdout.contains("Plan: 1 to create, 0 to change, 0 to delete (1 AWS call)."), "{stdout}");
+    // Several -f, standard input among them; the JSON says what was skipped.
+    let (code, stdout, _) =
+        plan_stdin(&["-f", "examples/provider-service.yaml", "-f", "-", "--output", "json"], &rendered);
+    assert_eq!(code, 0, "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json["skipped"], 2);
+    assert_eq!(json["summary"]["create"], 2, "{json}");
+    // A privatelink.dev document with a mistake is still refused, named by
+    // its place on standard input.
+    let broken = rendered.replace("vpc-0a1b2c3d4e5f60718", "vpc-nope");
+    let (code, _, stderr) = plan_stdin(&["-f", "-"], &broken);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("<stdin> (document") && stderr.contains("vpcId"), "{stderr}");
+}
+
+#[test]
+fn plan_reads_what_helm_template_renders_from_standard_input() {
+    let python = std::env::var("PLO_CHART_PYTHON")
+        .expect("PLO_CHART_PYTHON is not set: run the tests with `bash tests/run.sh` (it installs the Helm library)");
+    let out = Command::new(python)
+        .args(["tests/chart/template.py", "tests/fixtures/gitops/app-chart", "checkout", "payments"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("helm template");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rendered = String::from_utf8(out.stdout).unwrap();
+    let (code, stdout, stderr) = plan_stdin(&["-f", "-", "--detailed-exitcode"], &rendered);
+    assert_eq!(code, 2, "changes pending: {stdout}{stderr}");
+    assert!(stdout.contains("InterfaceEndpoint payments/checkout-payments"), "{stdout}");
+    assert!(stdout.contains("skipped 2 documents of other kinds"), "{stdout}");
+    assert!(stdout.contains("Plan: 1 to create, 0 to change, 0 to delete (1 AWS call)."), "{stdout}");
 }
