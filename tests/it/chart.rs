@@ -86,6 +86,13 @@ async fn the_chart_renders_valid_least_privilege_manifests_and_installs() {
             let rules: Vec<k8s_openapi::api::rbac::v1::PolicyRule> =
                 serde_json::from_value(role["rules"].clone()).expect("rules");
             let name = role["metadata"]["name"].as_str().unwrap();
+            if name.ends_with("-view") || name.ends_with("-edit") {
+                // Users' roles, aggregated into view/edit: the three kinds, never their status.
+                let labels = &role["metadata"]["labels"];
+                assert_eq!(labels["rbac.authorization.k8s.io/aggregate-to-edit"], "true", "{set}: {name}");
+                assert!(rules.iter().all(|r| r.resources.as_ref().unwrap().iter().all(|r| !r.contains('/'))));
+                continue;
+            }
             let expected = if name.ends_with("-leader-election") { leader_election_rules() } else { operator_rules() };
             assert_eq!(rules, expected, "{set}: {name} holds the shared rules");
         }
@@ -118,7 +125,20 @@ async fn the_chart_renders_valid_least_privilege_manifests_and_installs() {
             .filter(|n| !["AWS_REGION", "PLO_SESSION_ROLE"].contains(&n.as_str()) || set == "multi-tenant")
             .collect();
         assert!(missing.is_empty(), "{set}: settings the chart cannot set: {missing:?}");
-        assert_eq!(of_kind(objects, "PodDisruptionBudget").len(), 1, "{set}");
+        // One ServiceAccount name whatever the release: the IAM trust subject.
+        assert_eq!(pod["serviceAccountName"], "privatelink-operator", "{set}");
+        // At two replicas or more: a budget of one down at a time and a
+        // spread over zones and nodes; at one, neither.
+        let replicas = deployment["spec"]["replicas"].as_i64().unwrap();
+        let budgets = of_kind(objects, "PodDisruptionBudget");
+        let spread = pod["topologySpreadConstraints"].as_array().map(Vec::len).unwrap_or(0);
+        if replicas > 1 {
+            assert_eq!(budgets.len(), 1, "{set}");
+            assert_eq!(budgets[0]["spec"]["maxUnavailable"], 1, "{set}");
+            assert_eq!(spread, 2, "{set}");
+        } else {
+            assert!(budgets.is_empty() && spread == 0, "{set}");
+        }
     }
     let namespaced = renderings["namespaced"].as_array().unwrap();
     assert!(of_kind(namespaced, "ClusterRole").is_empty(), "namespaced mode has no ClusterRole");
@@ -144,6 +164,23 @@ async fn the_chart_renders_valid_least_privilege_manifests_and_installs() {
     assert!(source["value"].as_str().unwrap().ends_with("/privatelink-operator-tenancy"), "{source}");
     let sa = of_kind(tenant, "ServiceAccount")[0];
     assert!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].is_string());
+    // NOTES.txt says what to do next, with the IAM trust subject.
+    let notes = report["notes"]["default"].as_str().unwrap();
+    assert!(notes.contains("Next:") && notes.contains(&format!("system:serviceaccount:{ns}:privatelink-operator")));
+    // A shard uses the first release's ServiceAccount.
+    assert!(of_kind(shard, "ServiceAccount").is_empty());
+    // A dependency of an umbrella chart, with global values it does not know.
+    let umbrella = renderings["umbrella"].as_array().unwrap();
+    let deployment = of_kind(umbrella, "Deployment")[0];
+    assert_eq!(deployment["metadata"]["name"], "platform-privatelink-operator");
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap();
+    assert!(env.iter().any(|e| e["name"] == "AWS_REGION" && e["value"] == "eu-west-1"), "{env:?}");
+    // Names and the metrics NetworkPolicy.
+    let single = renderings["single"].as_array().unwrap();
+    assert_eq!(of_kind(single, "Deployment")[0]["metadata"]["name"], "privatelink");
+    let policy = of_kind(single, "NetworkPolicy")[0];
+    assert_eq!(policy["spec"]["ingress"][0]["ports"][0]["port"], "http");
+    assert!(policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"].is_object());
 
     // Install the default rendering on the API server.
     let defaults = renderings["default"].as_array().unwrap();
@@ -171,7 +208,7 @@ async fn the_chart_renders_valid_least_privilege_manifests_and_installs() {
             .unwrap_or_else(|e| panic!("the API server refuses {}: {e}", kinds.join(",")));
     }
     // The installed RBAC grants the operator's account what it needs, and not more.
-    let account = format!("system:serviceaccount:{ns}:{release}-privatelink-operator");
+    let account = format!("system:serviceaccount:{ns}:privatelink-operator");
     let may = |verb: &str, resource: &str, sub: &str, group: &str, namespace: Option<&str>| {
         let review: SubjectAccessReview = serde_json::from_value(json!({"spec": {"user": account,
             "groups": ["system:serviceaccounts"],
@@ -193,4 +230,31 @@ async fn the_chart_renders_valid_least_privilege_manifests_and_installs() {
     );
     assert!(!may("delete", "endpointservices", "", "privatelink.dev", Some("team-x")).await);
     assert!(!may("get", "secrets", "", "", Some(&ns)).await);
+
+    // A team bound to the users' roles in its namespace edits the kinds there,
+    // never their status.
+    let team = format!("team-{id}");
+    ensure_namespace(&client, &team).await;
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> = Api::namespaced(client.clone(), &team);
+    for role in ["view", "edit"] {
+        let binding = serde_json::from_value(json!({
+            "metadata": {"name": format!("team-{role}")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("{release}-privatelink-operator-{role}")},
+            "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}))
+        .unwrap();
+        bindings.create(&PostParams::default(), &binding).await.expect("binding");
+    }
+    let alice = |verb: &'static str, sub: &'static str, namespace: String| {
+        let review: SubjectAccessReview = serde_json::from_value(json!({"spec": {"user": "alice",
+            "resourceAttributes": {"verb": verb, "resource": "interfaceendpoints", "subresource": sub, "group": "privatelink.dev", "namespace": namespace}}}))
+        .unwrap();
+        let client = client.clone();
+        async move {
+            let reviews: Api<SubjectAccessReview> = Api::all(client);
+            reviews.create(&PostParams::default(), &review).await.expect("review").status.is_some_and(|s| s.allowed)
+        }
+    };
+    assert!(alice("create", "", team.clone()).await && alice("list", "", team.clone()).await);
+    assert!(!alice("patch", "status", team.clone()).await, "status is the operator's");
+    assert!(!alice("create", "", ns.clone()).await, "only where bound");
 }
