@@ -307,16 +307,21 @@ fn counted(n: usize, thing: &str) -> String {
     if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
 }
 
-/// Whether a document is one of this operator's kinds (group
-/// privatelink.dev); any other is skipped, so a plan can read what
+/// Whether a document is for this operator: one of its kinds (whatever
+/// the apiVersion says: a wrong one is reported, not skipped), anything of
+/// its group (an unknown kind is reported), or not a Kubernetes object at
+/// all (reported). Other kinds are skipped, so a plan can read what
 /// `kustomize build` or `helm template` renders for a whole application.
 fn is_ours(manifest: &Manifest) -> bool {
-    let group =
-        manifest.value.get("apiVersion").and_then(Value::as_str).and_then(|v| v.split_once('/')).map(|(g, _)| g);
-    match group {
-        Some(group) => group == "privatelink.dev",
-        // No apiVersion: judge by kind, so a typo is reported, not skipped.
-        None => ["EndpointService", "EndpointConnection", "InterfaceEndpoint"].contains(&manifest.kind()),
+    const KINDS: [&str; 3] = ["EndpointService", "EndpointConnection", "InterfaceEndpoint"];
+    let Some(object) = manifest.value.as_object() else { return true };
+    let kind = object.get("kind").and_then(Value::as_str);
+    let group = object.get("apiVersion").and_then(Value::as_str).map(|v| v.rsplit_once('/').map_or("", |(g, _)| g));
+    match (kind, group) {
+        (Some(kind), _) if KINDS.contains(&kind) => true,
+        (_, Some("privatelink.dev")) => true,
+        (Some(_), Some(_)) => false,
+        _ => true,
     }
 }
 

@@ -42,13 +42,15 @@ pub struct Role {
     pub health: Arc<Health>,
     /// leader_election_master_status.
     pub metrics: Arc<Metrics>,
+    /// The Lease's name (the metric's `name` label).
+    pub lease: String,
 }
 
 impl Role {
     fn set(&self, leading: bool) {
         self.gate.set(leading);
         self.health.set_leading(leading);
-        self.metrics.leading(leading);
+        self.metrics.leading(&self.lease, leading);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Prometheus metrics, in controller-runtime's names where one exists, so
-//! dashboards built for Go operators read ours too.
+//! dashboards built for Go operators read ours too; the operator's own
+//! (AWS calls, objects) prefixed `privatelink_`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -55,6 +56,20 @@ pub struct BudgetLabels {
     pub class: String,
 }
 
+/// Labels of the leader gauge (controller-runtime's).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    /// The leader election Lease's name.
+    pub name: String,
+}
+
+/// Labels of per-kind gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The kind, lowercase.
+    pub kind: String,
+}
+
 /// Labels of the objects gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ObjectLabels {
@@ -74,9 +89,12 @@ pub struct Metrics {
     aws_throttled: Family<AwsLabels, Counter>,
     aws_retries: Family<AwsLabels, Counter>,
     aws_wait: Family<BudgetLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    aws_latency: Family<AwsLabels, Histogram>,
     objects: Family<ObjectLabels, Gauge>,
-    leader: Gauge,
+    deletion_blocked: Family<KindLabels, Gauge>,
+    leader: Family<LeaseLabels, Gauge>,
     ready_by_object: Mutex<HashMap<String, ObjectLabels>>,
+    blocked_objects: Mutex<HashMap<String, KindLabels>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -90,11 +108,13 @@ pub const NAMES: &[&str] = &[
     "controller_runtime_reconcile_total",
     "controller_runtime_reconcile_errors_total",
     "controller_runtime_reconcile_time_seconds",
-    "aws_api_requests_total",
-    "aws_api_throttled_requests_total",
-    "aws_api_retries_total",
-    "aws_api_client_wait_seconds_total",
+    "privatelink_aws_api_requests_total",
+    "privatelink_aws_api_throttled_requests_total",
+    "privatelink_aws_api_retries_total",
+    "privatelink_aws_api_client_wait_seconds_total",
+    "privatelink_aws_api_request_duration_seconds",
     "privatelink_objects",
+    "privatelink_objects_deletion_blocked",
     "leader_election_master_status",
 ];
 
@@ -110,8 +130,14 @@ impl Default for Metrics {
         let aws_throttled = Family::<AwsLabels, Counter>::default();
         let aws_retries = Family::<AwsLabels, Counter>::default();
         let aws_wait = Family::<BudgetLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        // 5 ms to about 40 s: a Describe page to a create that waited out
+        // throttling retries.
+        let aws_latency = Family::<AwsLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
         let objects = Family::<ObjectLabels, Gauge>::default();
-        let leader = Gauge::default();
+        let deletion_blocked = Family::<KindLabels, Gauge>::default();
+        let leader = Family::<LeaseLabels, Gauge>::default();
         // prometheus-client adds `_total` to counters itself.
         registry.register(
             "controller_runtime_reconcile",
@@ -128,24 +154,44 @@ impl Default for Metrics {
             "Time of each reconcile per controller",
             reconcile_time.clone(),
         );
+        // AWS metrics carry the operator's prefix: other AWS controllers
+        // export aws_api_* series of their own.
         registry.register(
-            "aws_api_requests",
+            "privatelink_aws_api_requests",
             "AWS API requests (attempts) by operation and result code",
             aws_requests.clone(),
         );
         registry.register(
-            "aws_api_throttled_requests",
+            "privatelink_aws_api_throttled_requests",
             "AWS API requests answered with throttling",
             aws_throttled.clone(),
         );
-        registry.register("aws_api_retries", "AWS API attempts beyond the first of a call", aws_retries.clone());
         registry.register(
-            "aws_api_client_wait_seconds",
+            "privatelink_aws_api_retries",
+            "AWS API attempts beyond the first of a call",
+            aws_retries.clone(),
+        );
+        registry.register(
+            "privatelink_aws_api_client_wait_seconds",
             "Time EC2 calls waited for the operator's own token buckets, by action class",
             aws_wait.clone(),
         );
+        registry.register(
+            "privatelink_aws_api_request_duration_seconds",
+            "Time of each AWS API attempt, from sending to the answer, by operation",
+            aws_latency.clone(),
+        );
         registry.register("privatelink_objects", "Objects by kind and Ready status", objects.clone());
-        registry.register("leader_election_master_status", "1 while this instance leads", leader.clone());
+        registry.register(
+            "privatelink_objects_deletion_blocked",
+            "Objects being deleted whose deletion waits on someone (DeletionBlocked), by kind",
+            deletion_blocked.clone(),
+        );
+        registry.register(
+            "leader_election_master_status",
+            "1 while this instance leads, by Lease name",
+            leader.clone(),
+        );
         // Every controller's series from the start, as controller-runtime shows them.
         for controller in ["endpointservice", "endpointconnection", "interfaceendpoint"] {
             let labels = ControllerLabels { controller: controller.to_string() };
@@ -164,9 +210,12 @@ impl Default for Metrics {
             aws_throttled,
             aws_retries,
             aws_wait,
+            aws_latency,
             objects,
+            deletion_blocked,
             leader,
             ready_by_object: Mutex::default(),
+            blocked_objects: Mutex::default(),
         }
     }
 }
@@ -198,6 +247,12 @@ impl Metrics {
         }
     }
 
+    /// How long one AWS attempt took.
+    pub fn aws_latency(&self, service: &str, operation: &str, seconds: f64) {
+        let labels = AwsLabels { service: service.to_string(), operation: operation.to_string() };
+        self.aws_latency.get_or_create(&labels).observe(seconds);
+    }
+
     /// Record the retries of one AWS call (attempts beyond the first).
     pub fn aws_retries(&self, service: &str, operation: &str, retries: u64) {
         if retries > 0 {
@@ -224,9 +279,25 @@ impl Metrics {
         }
     }
 
-    /// Whether this instance leads.
-    pub fn leading(&self, leading: bool) {
-        self.leader.set(i64::from(leading));
+    /// Whether one object's deletion is blocked (`key` identifies it);
+    /// None forgets it (deleted, or no longer being deleted).
+    pub fn deletion_blocked(&self, kind: &str, key: &str, blocked: Option<bool>) {
+        let Ok(mut seen) = self.blocked_objects.lock() else { return };
+        let labels = KindLabels { kind: kind.to_lowercase() };
+        let gauge = self.deletion_blocked.get_or_create(&labels);
+        let was = seen.remove(key).is_some();
+        if was {
+            gauge.dec();
+        }
+        if blocked == Some(true) {
+            gauge.inc();
+            seen.insert(key.to_string(), labels);
+        }
+    }
+
+    /// Whether this instance leads the election on Lease `lease`.
+    pub fn leading(&self, lease: &str, leading: bool) {
+        self.leader.get_or_create(&LeaseLabels { name: lease.to_string() }).set(i64::from(leading));
     }
 
     /// The metrics in the Prometheus text format.
@@ -256,7 +327,11 @@ mod tests {
         m.object_ready("InterfaceEndpoint", "a", Some("True"));
         m.object_ready("InterfaceEndpoint", "b", Some("True"));
         m.object_ready("InterfaceEndpoint", "b", None);
-        m.leading(true);
+        m.aws_latency("EC2", "CreateVpcEndpoint", 0.12);
+        m.deletion_blocked("EndpointService", "ns/a", Some(true));
+        m.deletion_blocked("EndpointService", "ns/b", Some(true));
+        m.deletion_blocked("EndpointService", "ns/b", None);
+        m.leading("privatelink-operator", true);
         let text = m.encode();
         for name in NAMES {
             assert!(text.contains(name), "{name} missing:\n{text}");
@@ -266,11 +341,20 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"aws_api_throttled_requests_total{service="EC2",operation="CreateVpcEndpoint"} 1"#),
+            text.contains(
+                r#"privatelink_aws_api_throttled_requests_total{service="EC2",operation="CreateVpcEndpoint"} 1"#
+            ),
             "{text}"
         );
         assert!(text.contains(r#"privatelink_objects{kind="interfaceendpoint",ready="True"} 1"#), "{text}");
         assert!(text.contains(r#"privatelink_objects{kind="interfaceendpoint",ready="False"} 0"#), "{text}");
-        assert!(text.contains("leader_election_master_status 1"), "{text}");
+        assert!(text.contains(r#"leader_election_master_status{name="privatelink-operator"} 1"#), "{text}");
+        assert!(text.contains(r#"privatelink_objects_deletion_blocked{kind="endpointservice"} 1"#), "{text}");
+        assert!(
+            text.contains(
+                r#"privatelink_aws_api_request_duration_seconds_count{service="EC2",operation="CreateVpcEndpoint"} 1"#
+            ),
+            "{text}"
+        );
     }
 }

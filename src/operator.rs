@@ -195,7 +195,7 @@ pub async fn run(options: Options) -> Result<(), String> {
             Ok(())
         }
         Some(election) => {
-            let role = Role { gate, health, metrics };
+            let role = Role { gate, health, metrics, lease: election.lease_name.clone() };
             lead(client, election, role, move || controllers(ctx.clone()), shutdown_signal()).await
         }
     };

@@ -3,8 +3,8 @@
 # tests/aws-sim, in a cached virtualenv) and a real Kubernetes API server
 # (tests/kube-apiserver, built once per machine) with this project's CRDs
 # installed and Established. Exports PLO_AWS_ENDPOINT, PLO_KUBECONFIG,
-# PLO_KUBE_APISERVER_BIN and PLO_GITOPS_BIN (tests/gitops: the GitOps tools'
-# own code). Sourced by tests/run.sh and tests/bench.sh.
+# PLO_KUBE_APISERVER_BIN, PLO_GITOPS_BIN (tests/gitops: the GitOps tools'
+# own code) and PLO_PROMTOOL (Prometheus' promtool). Sourced by tests/run.sh and tests/bench.sh.
 
 cache="${PLO_CACHE_DIR:-$HOME/.cache/privatelink-operator}"
 requirements=tests/aws-sim/requirements.txt
@@ -15,7 +15,8 @@ mkdir -p "$cache"
 # --- the Kubernetes API server and the GitOps tools: build (cached) ----------
 kas_bin=$(bash tests/kube-apiserver/build.sh)
 PLO_GITOPS_BIN=$(bash tests/gitops/build.sh)
-export PLO_GITOPS_BIN
+PLO_PROMTOOL=$(bash tests/alerts/build.sh)
+export PLO_GITOPS_BIN PLO_PROMTOOL
 
 # --- the AWS simulator: install (cached) ---------------------------------------
 if ! "$venv/bin/python" -c "import moto.server, dnslib" 2>/dev/null; then

@@ -118,6 +118,14 @@ impl CallCounter {
     }
 }
 
+/// When an attempt was handed to the HTTP client.
+#[derive(Debug, Clone, Copy)]
+struct Sent(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for Sent {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "privatelink-operator call counter"
@@ -143,6 +151,18 @@ impl Intercept for CallCounter {
         Ok(())
     }
 
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // The attempt's latency counts from here: signed, the token (if any)
+        // taken, on its way to AWS.
+        cfg.interceptor_state().store_put(Sent(std::time::Instant::now()));
+        Ok(())
+    }
+
     fn read_after_attempt(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
@@ -155,6 +175,9 @@ impl Intercept for CallCounter {
             None => "NoResponse".to_string(),
         };
         metrics.aws_attempt(meta.service(), meta.name(), &code);
+        if let Some(Sent(sent)) = cfg.load::<Sent>() {
+            metrics.aws_latency(meta.service(), meta.name(), sent.elapsed().as_secs_f64());
+        }
         Ok(())
     }
 

@@ -231,6 +231,12 @@ pub async fn reconcile<K: Reconcile>(obj: Arc<K>, ctx: Arc<Context>) -> Result<A
             kube::runtime::finalizer::Event::Apply(o) => apply(o.as_ref(), &inner, &ctx).await,
             kube::runtime::finalizer::Event::Cleanup(o) => {
                 let done = o.cleanup(&inner, &ctx).await;
+                // Waiting on someone (DeletionBlocked) or on dependents.
+                let blocked = match &done {
+                    Ok(_) => None,
+                    Err(e) => Some(matches!(e, Error::Blocked(_) | Error::Waiting(_))),
+                };
+                ctx.metrics.deletion_blocked(K::kind(&()).as_ref(), &key, blocked);
                 if done.is_ok() {
                     ctx.forget(&key);
                     ctx.metrics.object_ready(K::kind(&()).as_ref(), &key, None);

@@ -123,10 +123,10 @@ impl Operator {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let Some((series, value)) = line.rsplit_once(' ') else { continue };
             let value: f64 = value.parse().unwrap_or(0.0);
-            if series.starts_with("aws_api_requests_total{") {
+            if series.starts_with("privatelink_aws_api_requests_total{") {
                 let op = series.split("operation=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("?");
                 *calls.entry(op.to_string()).or_default() += value;
-            } else if series.starts_with("aws_api_retries_total{") {
+            } else if series.starts_with("privatelink_aws_api_retries_total{") {
                 retries += value;
             }
         }

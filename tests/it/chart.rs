@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::support::kube::{admin_client, ensure_namespace, leader_election_rules, operator_rules};
 
 /// Run tests/chart/check.py with the chart tools' Python.
-fn chart_report(release: &str, namespace: &str) -> Value {
+pub fn chart_report(release: &str, namespace: &str) -> Value {
     let python = std::env::var("PLO_CHART_PYTHON").unwrap_or_else(|_| {
         panic!(
             "PLO_CHART_PYTHON is not set: run the tests with `bash tests/run.sh`, which installs the chart tools \
@@ -37,7 +37,7 @@ fn chart_report(release: &str, namespace: &str) -> Value {
     serde_json::from_slice(&out.stdout).expect("check.py prints JSON")
 }
 
-fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+pub fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
     objects.iter().filter(|o| o["kind"] == json!(kind)).collect()
 }
 

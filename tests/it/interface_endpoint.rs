@@ -222,7 +222,9 @@ async fn service_ref_waits_for_acceptance_then_enables_private_dns() {
         .send()
         .await
         .expect("accept");
-    wait_for(&endpoints, "via-ref", TIMEOUT, "Ready", |e| ready_at(e, 1).then_some(())).await;
+    // Noticed at the next poll, whose period has doubled (from 200 ms here)
+    // while the connection waited.
+    wait_for(&endpoints, "via-ref", TIMEOUT * 2, "Ready", |e| ready_at(e, 1).then_some(())).await;
     println!("apply to Ready through acceptance: {:?}", started.elapsed());
     assert_eq!(
         aws_endpoint(region, &id).await.unwrap().private_dns_enabled(),

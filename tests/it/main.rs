@@ -5,6 +5,7 @@
 mod support;
 
 mod abac;
+mod alerts;
 mod argocd;
 mod aws_sim;
 mod chart;

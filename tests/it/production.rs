@@ -42,7 +42,12 @@ struct Instance {
 
 fn instance(env: &TestEnv, aws: AwsClients, lease_ns: &str, identity: &str) -> Instance {
     let ctx = Arc::new(Context::new(env.ctx.client.clone(), aws.clone(), env.ctx.settings.clone()));
-    let role = Role { gate: aws.gate().clone(), health: ctx.health.clone(), metrics: ctx.metrics.clone() };
+    let role = Role {
+        gate: aws.gate().clone(),
+        health: ctx.health.clone(),
+        metrics: ctx.metrics.clone(),
+        lease: "privatelink-operator".into(),
+    };
     role.gate.set(false);
     let election = Election {
         lease_name: "privatelink-operator".into(),
@@ -164,17 +169,19 @@ async fn health_readiness_and_metrics_are_served_while_controllers_work() {
     for line in [
         r#"controller_runtime_reconcile_total{controller="endpointservice",result="success"}"#,
         r#"controller_runtime_reconcile_time_seconds_count{controller="endpointservice"}"#,
-        r#"aws_api_requests_total{service="EC2",operation="CreateVpcEndpointServiceConfiguration",code="Success"} 1"#,
-        r#"aws_api_requests_total{service="EC2",operation="DescribeVpcEndpointServiceConfigurations",code="Success"}"#,
+        r#"privatelink_aws_api_requests_total{service="EC2",operation="CreateVpcEndpointServiceConfiguration",code="Success"} 1"#,
+        r#"privatelink_aws_api_requests_total{service="EC2",operation="DescribeVpcEndpointServiceConfigurations",code="Success"}"#,
         r#"privatelink_objects{kind="endpointservice",ready="True"} 1"#,
+        r#"privatelink_aws_api_request_duration_seconds_count{service="EC2",operation="CreateVpcEndpointServiceConfiguration"} 1"#,
     ] {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
-    // Throttling, retries and token waits show once they happen (the unit
-    // test pins their names).
+    // Throttling, retries, token waits and blocked deletions show once they
+    // happen, the leader once there is an election (the unit test pins
+    // their names).
     let with_samples = privatelink_operator::metrics::NAMES
         .iter()
-        .filter(|n| !["throttled", "retries", "wait"].iter().any(|w| n.contains(w)));
+        .filter(|n| !["throttled", "retries", "wait", "deletion_blocked", "leader"].iter().any(|w| n.contains(w)));
     for name in with_samples {
         assert!(metrics.contains(name), "{name} missing");
     }
