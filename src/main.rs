@@ -181,9 +181,14 @@ enum Command {
 /// Settings of `doctor`.
 #[derive(clap::Args)]
 struct DoctorArgs {
-    /// What to examine: an endpoint (vpce-…), an endpoint service
-    /// (vpce-svc-…) or a security group (sg-…).
+    /// What to examine: one of the operator's objects as KIND/NAME
+    /// (`interfaceendpoint/payments-api`, `epsvc/api`; its recorded AWS id,
+    /// region and role are used), an endpoint (vpce-…), an endpoint
+    /// service (vpce-svc-…) or a security group (sg-…).
     subject: String,
+    /// Namespace of a KIND/NAME subject; default: the kubeconfig's.
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
     /// Region of the subject; defaults to the AWS SDK's region.
     #[arg(long, env = "AWS_REGION")]
     region: Option<String>,
@@ -222,12 +227,20 @@ struct DoctorArgs {
 fn doctor(args: DoctorArgs) -> ExitCode {
     use privatelink_operator::aws::Identity;
     use privatelink_operator::doctor::{self, Subject, read};
-    let subject = match Subject::parse(&args.subject) {
-        Ok(s) => s,
-        Err(e) => {
+    let object = doctor::object::parse(&args.subject);
+    let subject = match &object {
+        Some(Err(e)) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
+        Some(Ok(_)) => None,
+        None => match Subject::parse(&args.subject) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: {e}; or name an object as KIND/NAME -n NAMESPACE");
+                return ExitCode::from(2);
+            }
+        },
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -237,12 +250,26 @@ fn doctor(args: DoctorArgs) -> ExitCode {
         }
     };
     let report = runtime.block_on(async {
+        // An object: read it, and take the id, region and role it recorded
+        // (flags still win).
+        let (subject, recorded_region, recorded_role, recorded_external_id) = match (subject, object) {
+            (Some(subject), _) => (subject, None, None, None),
+            (None, Some(Ok((kind, name)))) => {
+                let client = kube::Client::try_default()
+                    .await
+                    .map_err(|e| format!("cannot reach the Kubernetes API for {}: {e}", args.subject))?;
+                let namespace = args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+                let target = doctor::object::resolve(&client, kind, &name, &namespace).await?;
+                (target.subject, target.region, target.role_arn, target.external_id)
+            }
+            (None, _) => return Err("nothing to examine".to_string()),
+        };
         let aws = AwsClients::from_env().await;
-        let Some(region) = args.region.clone().or_else(|| aws.default_region()) else {
+        let Some(region) = args.region.clone().or(recorded_region).or_else(|| aws.default_region()) else {
             return Err("no region: pass --region or set AWS_REGION".to_string());
         };
-        let identity = match &args.role_arn {
-            Some(role) => Identity::role(role.clone(), args.external_id.clone()),
+        let identity = match args.role_arn.clone().or(recorded_role) {
+            Some(role) => Identity::role(role, args.external_id.clone().or(recorded_external_id)),
             None => Identity::operator(),
         };
         let config = aws.region_config(&identity, &region).await;

@@ -10,6 +10,7 @@ pub mod dns;
 pub mod endpoint;
 pub mod facts;
 pub mod net;
+pub mod object;
 pub mod policy;
 pub mod read;
 pub mod security_group;

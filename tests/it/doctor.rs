@@ -1088,3 +1088,68 @@ async fn the_interface_endpoint_controller_says_what_doctor_says() {
     }
     assert!(calls.calls.keys().any(|(_, op)| op == "DescribeNetworkAcls"), "the traffic checks ran: {:?}", calls.calls);
 }
+
+/// `doctor KIND/NAME -n NAMESPACE`: the object is read from the API server
+/// and doctor examines the resource, region and identity its status
+/// recorded — the id a user would otherwise look up first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn doctor_takes_an_object_by_kind_and_name() {
+    use kube::api::Api;
+    use privatelink_operator::api::{EndpointService, EndpointServiceSpec, InterfaceEndpoint, InterfaceEndpointSpec};
+    let region = "ap-south-1";
+    let nlb = crate::support::load_balancer(region, "doctor-obj", LoadBalancerTypeEnum::Network, 1).await;
+    let (_, remote) = crate::support::open_service("400000000037", region, false).await;
+    let vpc = crate::support::sim_vpc(crate::support::DEFAULT_ACCOUNT, region, 1).await;
+    let mut env = crate::support::TestEnv::new(region).await;
+    env.start_endpoint_services();
+    env.start_interface_endpoints();
+    let ns = env.ns("team-a");
+    let services: Api<EndpointService> = env.api("team-a");
+    let endpoints: Api<InterfaceEndpoint> = env.api("team-a");
+    let spec: EndpointServiceSpec = serde_json::from_value(json!({"networkLoadBalancerArns": [nlb]})).unwrap();
+    let mut svc = EndpointService::new("api", spec);
+    svc.metadata.namespace = Some(ns.clone());
+    crate::support::create(&services, &svc).await;
+    let spec: InterfaceEndpointSpec =
+        serde_json::from_value(json!({"vpcId": vpc.id, "serviceName": remote, "subnetIds": vpc.subnets})).unwrap();
+    let mut ep = InterfaceEndpoint::new("db", spec);
+    ep.metadata.namespace = Some(ns.clone());
+    crate::support::create(&endpoints, &ep).await;
+    let timeout = std::time::Duration::from_secs(30);
+    let service_id = crate::support::wait_for(&services, "api", timeout, "service id", |s| {
+        s.status.as_ref().and_then(|s| s.service_id.clone())
+    })
+    .await;
+    let endpoint_id = crate::support::wait_for(&endpoints, "db", timeout, "endpoint id", |e| {
+        e.status.as_ref().and_then(|s| s.vpc_endpoint_id.clone())
+    })
+    .await;
+    let kubeconfig = crate::support::kube::kubeconfig_path();
+    let run = |subject: &str| {
+        let out = binary()
+            .args(["doctor", subject, "-n", &ns, "--output", "json"])
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .expect("doctor runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for (subject, id, kind) in
+        [("epsvc/api", &service_id, "endpoint service"), ("interfaceendpoint/db", &endpoint_id, "endpoint")]
+    {
+        let (code, stdout, stderr) = run(subject);
+        assert!(code.is_some_and(|c| c < 2), "{subject}: {stdout}{stderr}");
+        let report: Value = serde_json::from_str(&stdout).expect("JSON");
+        assert_eq!(report["id"], json!(id), "{subject}: {report:#}");
+        assert_eq!(report["kind"], kind, "{subject}");
+        // The region recorded in status, with no --region and no AWS_REGION.
+        assert_eq!(report["region"], region, "{subject}");
+    }
+    let (code, _, stderr) = run("ifep/missing");
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains(&format!("InterfaceEndpoint {ns}/missing does not exist")), "{stderr}");
+    let (code, _, stderr) = run("deployment/x");
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("epsvc"), "{stderr}");
+    env.stop_controllers().await;
+}
