@@ -4,20 +4,32 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "aws")]
 use privatelink_operator::aws::AwsClients;
+#[cfg(feature = "aws")]
 use privatelink_operator::config::Tenancy;
+#[cfg(feature = "aws")]
 use privatelink_operator::leader::Election;
+#[cfg(feature = "aws")]
+use privatelink_operator::operator;
+#[cfg(feature = "aws")]
 use privatelink_operator::telemetry::{self, LogFormat};
-use privatelink_operator::{api, cli_plan, manifests, operator};
+use privatelink_operator::{api, cli_plan, manifests};
 
 #[derive(Parser)]
 #[command(name = "privatelink-operator", version, about = "Kubernetes operator for AWS PrivateLink")]
+#[cfg_attr(
+    not(feature = "aws"),
+    command(after_help = "Built without the `aws` feature: `plan` against an empty account and `crds` only. \
+                          `run`, `doctor` and `plan --live` need the default build (`cargo build`).")
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 /// Settings of `run`.
+#[cfg(feature = "aws")]
 #[derive(clap::Args)]
 struct RunArgs {
     /// Region for objects that name none; defaults to the AWS SDK's region.
@@ -144,6 +156,7 @@ enum PlanOutput {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller against the cluster of the kubeconfig (or in-cluster config).
+    #[cfg(feature = "aws")]
     Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions (what crds/ holds).
     Crds,
@@ -160,6 +173,7 @@ enum Command {
         region: String,
         /// Compare with live AWS (read-only: Describe calls only) using the
         /// default credential chain, instead of an empty account.
+        #[cfg(feature = "aws")]
         #[arg(long)]
         live: bool,
         /// Output: `text` (default) or `json` (the same content, for tools).
@@ -175,10 +189,12 @@ enum Command {
     /// group cannot be deleted or carries no traffic. Read-only: Describe,
     /// Get and Lookup calls (and, with --check-permissions, a DryRun).
     /// Exit 0: nothing blocks; 1: a check fails; 2: doctor could not run.
+    #[cfg(feature = "aws")]
     Doctor(Box<DoctorArgs>),
 }
 
 /// Settings of `doctor`.
+#[cfg(feature = "aws")]
 #[derive(clap::Args)]
 struct DoctorArgs {
     /// What to examine: one of the operator's objects as KIND/NAME
@@ -224,6 +240,7 @@ struct DoctorArgs {
 }
 
 /// `privatelink-operator doctor`.
+#[cfg(feature = "aws")]
 fn doctor(args: DoctorArgs) -> ExitCode {
     use privatelink_operator::aws::Identity;
     use privatelink_operator::doctor::{self, Subject, read};
@@ -298,6 +315,7 @@ fn doctor(args: DoctorArgs) -> ExitCode {
 }
 
 /// The tenancy settings from their flags.
+#[cfg(feature = "aws")]
 fn tenancy(args: &RunArgs) -> Result<Tenancy, String> {
     Tenancy::parse(
         &args.operator_credentials_namespaces,
@@ -315,7 +333,7 @@ fn tenancy(args: &RunArgs) -> Result<Tenancy, String> {
 /// temporary buffers (AWS responses of 1000 resources) in their own
 /// mappings, keeps resident memory near what is in use. (musl, the
 /// image's libc, has neither behaviour.)
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(feature = "aws", target_os = "linux", target_env = "gnu"))]
 fn compact_allocator() {
     // SAFETY: mallopt only sets allocator parameters; called once, before
     // any other thread starts.
@@ -326,9 +344,10 @@ fn compact_allocator() {
     }
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+#[cfg(all(feature = "aws", not(all(target_os = "linux", target_env = "gnu"))))]
 fn compact_allocator() {}
 
+#[cfg(feature = "aws")]
 fn run(args: RunArgs) -> ExitCode {
     compact_allocator();
     telemetry::init(args.log_format);
@@ -383,7 +402,9 @@ fn run(args: RunArgs) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        #[cfg(feature = "aws")]
         Command::Run(args) => run(*args),
+        #[cfg(feature = "aws")]
         Command::Doctor(args) => doctor(*args),
         Command::Crds => match api::crds_yaml() {
             Ok(yaml) => {
@@ -395,7 +416,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Plan { paths, region, live, output, detailed_exitcode } => {
+        Command::Plan {
+            paths,
+            region,
+            #[cfg(feature = "aws")]
+            live,
+            output,
+            detailed_exitcode,
+        } => {
             let error_code = if detailed_exitcode { 1 } else { 2 };
             let mut all = Vec::new();
             for path in &paths {
@@ -407,6 +435,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            #[cfg(feature = "aws")]
             let report = if live {
                 let runtime = match tokio::runtime::Runtime::new() {
                     Ok(rt) => rt,
@@ -429,6 +458,8 @@ fn main() -> ExitCode {
             } else {
                 cli_plan::plan_manifests(&all, &cli_plan::EmptyAccount, &region)
             };
+            #[cfg(not(feature = "aws"))]
+            let report = cli_plan::plan_manifests(&all, &cli_plan::EmptyAccount, &region);
             match output {
                 PlanOutput::Text => print!("{}", report.text),
                 PlanOutput::Json => println!("{:#}", report.to_json()),

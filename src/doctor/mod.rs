@@ -6,12 +6,15 @@
 //! [`service`], [`security_group`]) are pure functions of [`facts`], and
 //! the controllers use the same ones for their conditions.
 
+#[cfg(feature = "aws")]
 pub mod dns;
 pub mod endpoint;
 pub mod facts;
 pub mod net;
+#[cfg(feature = "aws")]
 pub mod object;
 pub mod policy;
+#[cfg(feature = "aws")]
 pub mod read;
 pub mod security_group;
 pub mod service;
