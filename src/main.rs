@@ -243,7 +243,8 @@ struct DoctorArgs {
 #[cfg(feature = "aws")]
 fn doctor(args: DoctorArgs) -> ExitCode {
     use privatelink_operator::aws::Identity;
-    use privatelink_operator::doctor::{self, Subject, read};
+    use privatelink_operator::aws::facts as read;
+    use privatelink_operator::doctor::{self, Subject};
     let object = doctor::object::parse(&args.subject);
     let subject = match &object {
         Some(Err(e)) => {
@@ -289,8 +290,7 @@ fn doctor(args: DoctorArgs) -> ExitCode {
             Some(role) => Identity::role(role, args.external_id.clone().or(recorded_external_id)),
             None => Identity::operator(),
         };
-        let config = aws.region_config(&identity, &region).await;
-        let clients = read::Clients::new(&config, &region);
+        let clients = read::Clients::of(aws.for_region(&identity, &region).await.as_ref());
         let options = read::Options {
             source: args.source.clone(),
             ports: args.ports.clone(),
@@ -298,7 +298,7 @@ fn doctor(args: DoctorArgs) -> ExitCode {
             check_permissions: args.check_permissions,
             nameserver: args.nameserver,
         };
-        Ok::<doctor::Report, String>(read::report(&clients, &subject, &options).await)
+        Ok::<doctor::Report, String>(doctor::report(&clients, &subject, &options).await)
     });
     let report = match report {
         Ok(r) => r,

@@ -242,7 +242,7 @@ impl Metrics {
                 code: code.to_string(),
             })
             .inc();
-        if crate::aws::error::classify(Some(code)) == crate::aws::ErrorClass::Throttled {
+        if crate::plan::facts::error::classify(Some(code)) == crate::plan::facts::ErrorClass::Throttled {
             self.aws_throttled.get_or_create(&labels).inc();
         }
     }

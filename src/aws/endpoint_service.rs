@@ -8,9 +8,8 @@ use aws_sdk_ec2::types::{ResourceType, ServiceConfiguration, ServiceConnectivity
 use super::error::{AwsError, ErrorClass};
 use super::guard::Permit;
 use super::{RegionClients, map_from_tags, tags_from_map};
-use crate::plan::endpoint_service::{
-    LoadBalancerKind, ObservedConnection, ObservedService, ServiceAction, ServiceChanges,
-};
+use crate::plan::endpoint_service::{ServiceAction, ServiceChanges};
+use crate::plan::facts::{LoadBalancerKind, ObservedConnection, ObservedService};
 use crate::plan::tags::Owner;
 
 /// Page size of Describe calls: AWS's maximum.

@@ -1,8 +1,6 @@
 //! VPC endpoints (consumer side): batched reads, the execution of planned
 //! [`EndpointAction`]s, and the lookups behind the diagnostics.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_ec2::types::{
     DnsOptionsSpecification, DnsRecordIpType, Filter, IpAddressType, ResourceType, SubnetConfiguration,
     TagSpecification, VpcAttributeName, VpcEndpoint, VpcEndpointType,
@@ -12,7 +10,8 @@ use super::error::{AwsError, ErrorClass};
 use super::guard::Permit;
 use super::observer::Index;
 use super::{RegionClients, map_from_tags, tags_from_map};
-use crate::plan::interface_endpoint::{EndpointAction, ObservedEndpoint, ServiceDetails};
+use crate::plan::facts::{ObservedEndpoint, ServiceOffer, Subnet};
+use crate::plan::interface_endpoint::EndpointAction;
 use crate::plan::tags::{OWNER_CLUSTER, OWNER_NAME, OWNER_NAMESPACE, OWNER_UID, Owner};
 
 const PAGE_SIZE: i32 = 1000;
@@ -21,12 +20,14 @@ const PAGE_SIZE: i32 = 1000;
 pub fn observe(e: &VpcEndpoint) -> ObservedEndpoint {
     ObservedEndpoint {
         id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
+        endpoint_type: e.vpc_endpoint_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
         state: e.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
         vpc_id: e.vpc_id().unwrap_or_default().to_string(),
         service_name: e.service_name().unwrap_or_default().to_string(),
         service_region: e.service_region().map(str::to_string),
         subnet_ids: e.subnet_ids().iter().cloned().collect(),
         security_group_ids: e.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+        route_table_ids: e.route_table_ids().iter().cloned().collect(),
         private_dns_enabled: e.private_dns_enabled().unwrap_or(false),
         dns_record_ip_type: e.dns_options().and_then(|d| d.dns_record_ip_type()).map(|t| t.as_str().to_string()),
         private_dns_only_for_inbound_resolver_endpoint: e
@@ -44,6 +45,7 @@ pub fn observe(e: &VpcEndpoint) -> ObservedEndpoint {
         requester_managed: e.requester_managed().unwrap_or(false),
         owner_id: e.owner_id().map(str::to_string),
         last_error: e.last_error().and_then(|l| l.message()).map(str::to_string),
+        last_error_code: e.last_error().and_then(|l| l.code()).map(str::to_string),
     }
 }
 
@@ -126,8 +128,13 @@ impl RegionClients {
     }
 
     /// What the consumer's account sees of a service, in this region or,
-    /// with `service_region`, in another one (cross-region PrivateLink).
-    pub async fn service_details(&self, name: &str, service_region: Option<&str>) -> Result<ServiceDetails, AwsError> {
+    /// with `service_region`, in another one (cross-region PrivateLink);
+    /// None when AWS lists nothing by that name.
+    pub async fn service_offer(
+        &self,
+        name: &str,
+        service_region: Option<&str>,
+    ) -> Result<Option<ServiceOffer>, AwsError> {
         const ACTION: &str = "DescribeVpcEndpointServices";
         let out = self
             .ec2
@@ -138,68 +145,69 @@ impl RegionClients {
             .await
             .map_err(|e| AwsError::from_sdk(ACTION, e))?;
         let detail = out.service_details().iter().find(|d| d.service_name() == Some(name));
-        Ok(detail
-            .map(|d| ServiceDetails {
-                owner: d.owner().map(str::to_string),
-                acceptance_required: d.acceptance_required(),
-                availability_zones: d.availability_zones().to_vec(),
-                availability_zone_ids: d.availability_zone_ids().to_vec(),
-                gateway: d
-                    .service_type()
-                    .iter()
-                    .any(|t| t.service_type().map(|s| s.as_str()) == Some("GatewayLoadBalancer")),
-            })
-            .unwrap_or_default())
+        Ok(detail.map(|d| ServiceOffer {
+            name: name.to_string(),
+            zone_names: d.availability_zones().to_vec(),
+            zone_ids: d.availability_zone_ids().to_vec(),
+            owner: d.owner().map(str::to_string),
+            acceptance_required: d.acceptance_required(),
+            gateway: d
+                .service_type()
+                .iter()
+                .any(|t| t.service_type().map(|s| s.as_str()) == Some("GatewayLoadBalancer")),
+        }))
+    }
+
+    /// One DNS attribute of a VPC (`enableDnsSupport`, `enableDnsHostnames`).
+    pub async fn vpc_attribute(&self, vpc_id: &str, attribute: VpcAttributeName) -> Result<bool, AwsError> {
+        const ACTION: &str = "DescribeVpcAttribute";
+        let out = self
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc_id)
+            .attribute(attribute.clone())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
+        let value = match attribute {
+            VpcAttributeName::EnableDnsSupport => out.enable_dns_support().and_then(|v| v.value()),
+            _ => out.enable_dns_hostnames().and_then(|v| v.value()),
+        };
+        Ok(value.unwrap_or(false))
     }
 
     /// The VPC's `enableDnsSupport` and `enableDnsHostnames`.
     pub async fn vpc_dns_attributes(&self, vpc_id: &str) -> Result<(bool, bool), AwsError> {
-        const ACTION: &str = "DescribeVpcAttribute";
-        let support = self
-            .ec2
-            .describe_vpc_attribute()
-            .vpc_id(vpc_id)
-            .attribute(VpcAttributeName::EnableDnsSupport)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
-        let hostnames = self
-            .ec2
-            .describe_vpc_attribute()
-            .vpc_id(vpc_id)
-            .attribute(VpcAttributeName::EnableDnsHostnames)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
         Ok((
-            support.enable_dns_support().and_then(|a| a.value()).unwrap_or(false),
-            hostnames.enable_dns_hostnames().and_then(|a| a.value()).unwrap_or(false),
+            self.vpc_attribute(vpc_id, VpcAttributeName::EnableDnsSupport).await?,
+            self.vpc_attribute(vpc_id, VpcAttributeName::EnableDnsHostnames).await?,
         ))
     }
 
-    /// Availability Zone (name, ID) of each subnet.
-    pub async fn subnet_zones(&self, subnet_ids: &[String]) -> Result<BTreeMap<String, (String, String)>, AwsError> {
+    /// Subnets by id, or those `filters` select (a page per 1000).
+    pub async fn subnets(&self, ids: &[String], filters: Vec<Filter>) -> Result<Vec<Subnet>, AwsError> {
         const ACTION: &str = "DescribeSubnets";
-        let out = self
-            .ec2
-            .describe_subnets()
-            .set_subnet_ids(Some(subnet_ids.to_vec()))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(ACTION, e))?;
-        Ok(out
-            .subnets()
-            .iter()
-            .filter_map(|s| {
-                Some((
-                    s.subnet_id()?.to_string(),
-                    (
-                        s.availability_zone().unwrap_or_default().to_string(),
-                        s.availability_zone_id().unwrap_or_default().to_string(),
-                    ),
-                ))
-            })
-            .collect())
+        if ids.is_empty() && filters.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut request = self.ec2.describe_subnets();
+        if ids.is_empty() {
+            request = request.set_filters(Some(filters)).max_results(PAGE_SIZE);
+        } else {
+            request = request.set_subnet_ids(Some(ids.to_vec()));
+        }
+        let mut pages = request.into_paginator().send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(ACTION, e))?;
+            found.extend(page.subnets().iter().map(|s| Subnet {
+                id: s.subnet_id().unwrap_or_default().to_string(),
+                cidr: s.cidr_block().map(str::to_string),
+                zone: s.availability_zone().map(str::to_string),
+                zone_id: s.availability_zone_id().map(str::to_string),
+            }));
+        }
+        Ok(found)
     }
 
     /// Perform one planned action on the endpoint `endpoint_id` (None

@@ -4,7 +4,7 @@ use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
 
 use super::RegionClients;
 use super::error::{AwsError, ErrorClass};
-use crate::plan::endpoint_service::ObservedLoadBalancer;
+use crate::plan::facts::ObservedLoadBalancer;
 
 /// Convert the SDK's view of a load balancer.
 pub(crate) fn observe(lb: &LoadBalancer) -> Option<ObservedLoadBalancer> {

@@ -6,8 +6,10 @@
 
 pub mod budget;
 pub mod calls;
+pub mod dns;
 pub mod endpoint_service;
 pub mod error;
+pub mod facts;
 pub mod gate;
 pub mod guard;
 pub mod interface_endpoint;

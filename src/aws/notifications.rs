@@ -5,7 +5,8 @@ use aws_sdk_ec2::types::Filter;
 
 use super::RegionClients;
 use super::error::{AwsError, ErrorClass};
-use crate::plan::notifications::{NotificationAction, ObservedNotification};
+use crate::plan::facts::ObservedNotification;
+use crate::plan::notifications::NotificationAction;
 
 /// Convert the SDK's view of a connection notification.
 pub fn observe_notification(n: &aws_sdk_ec2::types::ConnectionNotification) -> ObservedNotification {

@@ -8,9 +8,10 @@ use std::time::Duration;
 use super::RegionClients;
 use super::error::AwsError;
 use super::observer::{ByService, Index};
-use crate::plan::endpoint_service::{ObservedConnection, ObservedLoadBalancer, ObservedService};
-use crate::plan::interface_endpoint::ObservedEndpoint;
-use crate::plan::notifications::ObservedNotification;
+
+use crate::plan::facts::{
+    ObservedConnection, ObservedEndpoint, ObservedLoadBalancer, ObservedNotification, ObservedService,
+};
 use crate::plan::tags::Owner;
 
 const PAGE_SIZE: i32 = 1000;
@@ -277,49 +278,45 @@ impl RegionClients {
     }
 
     /// What the consumer's account sees of a service, kept `max_age`.
-    pub async fn service_details_seen(
+    pub async fn service_offer_seen(
         &self,
         name: &str,
         service_region: Option<&str>,
         max_age: Duration,
-    ) -> Result<crate::plan::interface_endpoint::ServiceDetails, AwsError> {
+    ) -> Result<Option<crate::plan::facts::ServiceOffer>, AwsError> {
         let key = format!("service-details/{name}/{}", service_region.unwrap_or("-"));
-        if self.batch
-            && let Some(found) = self.observer.memo.get(&key, max_age)
-        {
-            return Ok(found);
-        }
-        let found = self.service_details(name, service_region).await?;
-        self.observer.memo.put(key, found.clone());
-        Ok(found)
+        self.memo(key, max_age, || self.service_offer(name, service_region)).await
     }
 
     /// The VPC's DNS attributes, kept `max_age`.
     pub async fn vpc_dns_seen(&self, vpc_id: &str, max_age: Duration) -> Result<(bool, bool), AwsError> {
-        let key = format!("vpc-dns/{vpc_id}");
-        if self.batch
-            && let Some(found) = self.observer.memo.get(&key, max_age)
-        {
-            return Ok(found);
-        }
-        let found = self.vpc_dns_attributes(vpc_id).await?;
-        self.observer.memo.put(key, found);
-        Ok(found)
+        self.memo(format!("vpc-dns/{vpc_id}"), max_age, || self.vpc_dns_attributes(vpc_id)).await
     }
 
-    /// Subnets' Availability Zones (name, ID), kept `max_age`.
-    pub async fn subnet_zones_seen(
+    /// Subnets by id, kept `max_age`.
+    pub async fn subnets_seen(
         &self,
         subnet_ids: &[String],
         max_age: Duration,
-    ) -> Result<std::collections::BTreeMap<String, (String, String)>, AwsError> {
+    ) -> Result<Vec<crate::plan::facts::Subnet>, AwsError> {
         let key = format!("subnet-zones/{}", subnet_ids.join(","));
+        self.memo(key, max_age, || self.subnets(subnet_ids, Vec::new())).await
+    }
+
+    /// A read kept in the account-region's memo for `max_age` (made afresh
+    /// with per-object reads, which keep nothing).
+    async fn memo<T, F, Fut>(&self, key: String, max_age: Duration, read: F) -> Result<T, AwsError>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
         if self.batch
             && let Some(found) = self.observer.memo.get(&key, max_age)
         {
             return Ok(found);
         }
-        let found = self.subnet_zones(subnet_ids).await?;
+        let found = read().await?;
         self.observer.memo.put(key, found.clone());
         Ok(found)
     }

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::AwsError;
-use crate::plan::endpoint_service::{ObservedConnection, ObservedLoadBalancer, ObservedService};
-use crate::plan::interface_endpoint::ObservedEndpoint;
-use crate::plan::notifications::ObservedNotification;
+
+use crate::plan::facts::{
+    ObservedConnection, ObservedEndpoint, ObservedLoadBalancer, ObservedNotification, ObservedService,
+};
 use crate::plan::tags::{OWNER_CLUSTER, OWNER_NAME, OWNER_NAMESPACE, OWNER_UID, Owner};
 
 /// A hash of the (cluster, namespace, name) a resource's tags name, when

@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::ObservedState;
 use crate::manifests::Manifest;
-use crate::plan::connections::ObservedConnection;
-use crate::plan::endpoint_service::{DesiredService, ObservedService};
-use crate::plan::interface_endpoint::{DesiredEndpoint, ObservedEndpoint};
-use crate::plan::notifications::ObservedNotification;
+
+use crate::plan::endpoint_service::DesiredService;
+use crate::plan::facts::{ObservedConnection, ObservedEndpoint, ObservedNotification, ObservedService};
+use crate::plan::interface_endpoint::DesiredEndpoint;
 
 /// A read-only snapshot of live AWS: for each EndpointService manifest, the
 /// service it adopts (spec.serviceId) or the one the operator created for

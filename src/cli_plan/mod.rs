@@ -9,15 +9,14 @@ use serde_json::Value;
 use crate::api::endpoint_connection::ConnectionDecision;
 use crate::api::{EndpointConnection, EndpointService, InterfaceEndpoint};
 use crate::manifests::{Invalid, Manifest, check_schema};
-use crate::plan::connections::{DecisionStep, ObservedConnection, decision_step};
-use crate::plan::endpoint_service::{
-    DesiredService, FollowUp, ObservedService, ServiceAction, exposure_warnings, plan, plan_follow_up,
-};
+use crate::plan::connections::{DecisionStep, decision_step};
+use crate::plan::endpoint_service::{DesiredService, FollowUp, ServiceAction, exposure_warnings, plan, plan_follow_up};
 use crate::plan::interface_endpoint::{
-    DesiredEndpoint, EndpointAction, ObservedEndpoint, ResolvedService, is_aws_service, plan as plan_endpoint,
-    replacement_needed, requester_managed_note,
+    DesiredEndpoint, EndpointAction, ResolvedService, is_aws_service, plan as plan_endpoint, replacement_needed,
+    requester_managed_note,
 };
-use crate::plan::notifications::ObservedNotification;
+
+use crate::plan::facts::{ObservedConnection, ObservedEndpoint, ObservedNotification, ObservedService};
 use crate::plan::tags::Owner;
 
 /// What AWS looks like to the plan: empty, or read from a live account.
@@ -55,6 +54,8 @@ impl ObservedState for EmptyAccount {
 
 #[cfg(feature = "aws")]
 mod live;
+#[cfg(test)]
+mod properties;
 #[cfg(feature = "aws")]
 pub use live::LiveAccount;
 

@@ -20,8 +20,9 @@ use crate::api::{DeletionPolicy, EndpointConnection, EndpointConnectionStatus, E
 use crate::aws::guard::{Claim, Permit};
 use crate::aws::{Identity, RegionClients};
 use crate::plan::SpecProblem;
-use crate::plan::connections::{DecisionStep, ObservedConnection, decision_conditions, decision_step};
+use crate::plan::connections::{DecisionStep, decision_conditions, decision_step};
 use crate::plan::endpoint_service::ServiceAction;
+use crate::plan::facts::ObservedConnection;
 use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE, Owner};
 
 /// Run the EndpointConnection controllers (one per watched namespace, or

@@ -24,10 +24,11 @@ use crate::plan::connections::{
     active_remote_regions, connection_statuses, counts, outside_principals, outside_principals_warning,
 };
 use crate::plan::endpoint_service::{
-    DesiredService, FollowUp, ObservedLoadBalancer, ObservedService, ServiceAction, check_load_balancers,
-    exposure_condition, exposure_warnings, load_balancer_removal_blocked, plan, plan_deletion, plan_follow_up,
-    private_dns_condition, regions_pending, service_ready,
+    DesiredService, FollowUp, ServiceAction, check_load_balancers, exposure_condition, exposure_warnings,
+    load_balancer_removal_blocked, plan, plan_deletion, plan_follow_up, private_dns_condition, regions_pending,
+    service_ready,
 };
+use crate::plan::facts::{ObservedLoadBalancer, ObservedService};
 use crate::plan::notifications::undeliverable;
 use crate::plan::tags::{Owner, Ownership};
 

@@ -20,10 +20,11 @@ use crate::api::{DeletionPolicy, EndpointService, InterfaceEndpoint, InterfaceEn
 use crate::aws::RegionClients;
 use crate::aws::guard::Claim;
 use crate::plan::SpecProblem;
+use crate::plan::facts::ObservedEndpoint;
 use crate::plan::interface_endpoint::{
-    DesiredEndpoint, EndpointAction, EndpointDeletion, ObservedEndpoint, ResolvedService, accepted_condition, hint,
-    is_aws_service, is_settled, plan, plan_deletion, private_dns_deferred, ready_condition, replacement_needed,
-    requester_managed_note, service_dns_condition, subnet_zone_problems, vpc_dns_problem,
+    DesiredEndpoint, EndpointAction, EndpointDeletion, ResolvedService, accepted_condition, hint, is_aws_service,
+    is_settled, plan, plan_deletion, private_dns_deferred, ready_condition, replacement_needed, requester_managed_note,
+    service_dns_condition, subnet_zone_problems, vpc_dns_problem,
 };
 use crate::plan::tags::{Owner, Ownership};
 
@@ -240,11 +241,11 @@ async fn sync(
         // decides the endpoint type and whether acceptance is needed.
         let remote = service.region.clone().filter(|r| *r != region);
         let details = aws
-            .service_details_seen(&service.name, remote.as_deref(), age)
+            .service_offer_seen(&service.name, remote.as_deref(), age)
             .await
             .map_err(|e| Failure::Aws(e, None))
             .map_err(|f| with_hint(f, ep, &service, &owner, &region));
-        let details = details?;
+        let details = details?.unwrap_or_default();
         service.gateway = service.gateway || details.gateway;
         if let Some(required) = details.acceptance_required {
             acceptance_may_be_required = required;
@@ -277,10 +278,10 @@ async fn sync(
     }
     if let (Some(details), Some(subnets)) = (&zone_facts, &desired.subnet_ids)
         && desired.service_region.is_none()
-        && !details.availability_zone_ids.is_empty()
+        && !details.zone_ids.is_empty()
     {
         let subnets: Vec<String> = subnets.iter().cloned().collect();
-        let zones = aws.subnet_zones_seen(&subnets, age).await.map_err(|e| Failure::Aws(e, None))?;
+        let zones = aws.subnets_seen(&subnets, age).await.map_err(|e| Failure::Aws(e, None))?;
         let problems = subnet_zone_problems(&desired, details, &zones);
         if !problems.is_empty() {
             return Err(Failure::Spec("SubnetZoneNotServed", problems));
@@ -336,9 +337,10 @@ async fn sync(
         && o.state == "pendingAcceptance"
     {
         service_owner = aws
-            .service_details_seen(&desired.service_name, desired.service_region.as_deref(), age)
+            .service_offer_seen(&desired.service_name, desired.service_region.as_deref(), age)
             .await
             .ok()
+            .flatten()
             .and_then(|d| d.owner);
     }
     if let Some(o) = &observed {
@@ -369,7 +371,8 @@ async fn traffic_condition(
     generation: i64,
     fresh: bool,
 ) -> crate::api::conditions::Condition {
-    use crate::doctor::{endpoint, facts, read};
+    use crate::aws::facts as read;
+    use crate::plan::checks::endpoint;
     let key = super::object_key(ep);
     let inputs = (generation, &o.state, &o.subnet_ids, &o.security_group_ids, o.private_dns_enabled);
     // Worked out for the same inputs within the hour: the status holds it.
@@ -380,7 +383,7 @@ async fn traffic_condition(
     {
         return known.clone();
     }
-    let subject = facts::Endpoint::from(o);
+    let subject = o.clone();
     // What many endpoints share (the service's zones, the VPC, the groups)
     // is read once per resync period for all of them.
     let memo_age = if fresh { std::time::Duration::ZERO } else { ctx.settings.resync };
@@ -397,7 +400,8 @@ async fn traffic_condition(
 /// instance, a rule here or in a peered VPC), in `doctor`'s words: deleting
 /// the group would fail until each lets go. Groups nothing holds go unsaid.
 async fn report_held_groups(ep: &InterfaceEndpoint, ctx: &Context, aws: &RegionClients, deleted: &str) {
-    use crate::doctor::{read, security_group};
+    use crate::aws::facts as read;
+    use crate::plan::checks::security_group;
     let clients = read::Clients::of(aws);
     for group in &ep.spec.security_group_ids {
         let Ok(found) = read::group_facts(&clients, group, &read::Options::default()).await else { continue };

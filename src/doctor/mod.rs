@@ -2,29 +2,19 @@
 //! security group cannot be deleted, or carries no traffic — the failures
 //! AWS's troubleshooting guides walk through, answered from live AWS.
 //!
-//! Reading ([`read`]) is separate from judging: the checks ([`endpoint`],
-//! [`service`], [`security_group`]) are pure functions of [`facts`], and
-//! the controllers use the same ones for their conditions.
+//! Doctor gathers facts and prints: the reads are [`crate::aws::facts`]'s,
+//! the checks the core's ([`crate::plan::checks`], pure functions of
+//! [`crate::plan::facts`], which the controllers use for their conditions
+//! too); this module puts them together into a [`Report`].
 
 #[cfg(feature = "aws")]
-pub mod dns;
-pub mod endpoint;
-pub mod facts;
-pub mod net;
-#[cfg(feature = "aws")]
 pub mod object;
-pub mod policy;
-#[cfg(feature = "aws")]
-pub mod read;
-pub mod security_group;
-pub mod service;
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use facts::Unread;
-
+pub use crate::plan::checks::{Check, Concern, Verdict};
 /// What `doctor` examines, told apart by the id's prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
@@ -76,120 +66,33 @@ impl Subject {
     }
 }
 
-/// What a check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Nothing wrong here.
-    Pass,
-    /// This blocks the deletion or the traffic.
-    Fail,
-    /// A read was refused or a fact is unknowable from AWS's side.
-    CouldNotCheck,
-}
-
-/// What a check is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Concern {
-    /// Whether the subject exists and in what state.
-    Subject,
-    /// Whether it can be deleted.
-    Deletion,
-    /// Whether traffic can flow.
-    Traffic,
-}
-
-/// One check's finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Check {
-    /// Stable name (`requester-managed`, `network-acls`…), for scripts.
-    pub id: &'static str,
-    /// What it is about.
-    pub concern: Concern,
-    /// What it found.
-    pub verdict: Verdict,
-    /// One sentence: what was found.
-    pub summary: String,
-    /// The facts behind it: ids, rule numbers, tag values.
-    pub evidence: Vec<String>,
-    /// One sentence: what to do, when something is wrong or unknown.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
-}
-
-impl Check {
-    /// A passing check.
-    pub fn pass(id: &'static str, concern: Concern, summary: impl Into<String>) -> Self {
-        Self { id, concern, verdict: Verdict::Pass, summary: summary.into(), evidence: Vec::new(), fix: None }
-    }
-
-    /// A failing check with its fix.
-    pub fn fail(id: &'static str, concern: Concern, summary: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            id,
-            concern,
-            verdict: Verdict::Fail,
-            summary: summary.into(),
-            evidence: Vec::new(),
-            fix: Some(fix.into()),
-        }
-    }
-
-    /// A check that could not be made, and how to make it.
-    pub fn unknown(id: &'static str, concern: Concern, summary: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            id,
-            concern,
-            verdict: Verdict::CouldNotCheck,
-            summary: summary.into(),
-            evidence: Vec::new(),
-            fix: Some(fix.into()),
-        }
-    }
-
-    /// A check that could not be made because a read failed.
-    pub fn unread(id: &'static str, concern: Concern, what: &str, err: &Unread) -> Self {
-        let fix = if err.denied() {
-            format!(
-                "Allow {} for the caller (charts/privatelink-operator/files/iam-policy-doctor.json lists what doctor reads); an SCP or a permissions boundary can deny it even to administrators.",
-                iam_action(&err.action)
-            )
-        } else {
-            "Run doctor again; if it persists, the AWS message says what failed.".to_string()
-        };
-        Self::unknown(id, concern, format!("Could not read {what}."), fix).with(err.describe())
-    }
-
-    /// Add evidence.
-    pub fn with(mut self, evidence: impl Into<String>) -> Self {
-        self.evidence.push(evidence.into());
-        self
-    }
-
-    /// Add several pieces of evidence.
-    pub fn with_all(mut self, evidence: impl IntoIterator<Item = String>) -> Self {
-        self.evidence.extend(evidence);
-        self
-    }
-}
-
-/// The IAM action behind an operation name (`DescribeVpcs` → `ec2:DescribeVpcs`).
-fn iam_action(operation: &str) -> String {
-    let service = match operation {
-        "LookupEvents" => "cloudtrail",
-        "GetBucketLocation" | "GetBucketPolicy" => "s3",
-        "DescribeDBProxies" | "DescribeDBClusters" => "rds",
-        "DescribeLoadBalancers" => "elasticloadbalancing",
-        _ => "ec2",
+/// Examine a subject.
+#[cfg(feature = "aws")]
+pub async fn report(
+    clients: &crate::aws::facts::Clients,
+    subject: &Subject,
+    options: &crate::aws::facts::Options,
+) -> Report {
+    use crate::aws::facts::{endpoint_facts, group_facts, service_facts};
+    use crate::plan::checks::{endpoint, security_group, service};
+    let (about, checks) = match subject {
+        Subject::Endpoint(id) => match endpoint_facts(clients, id, options).await {
+            Ok(f) => (f.endpoint.as_ref().map(endpoint::about), endpoint::checks(&f)),
+            Err(e) => (None, vec![Check::unread("found", Concern::Subject, "the endpoint", &e)]),
+        },
+        Subject::Service(id) => match service_facts(clients, id).await {
+            Ok(f) => (f.service.as_ref().map(service::about), service::checks(&f)),
+            Err(e) => (None, vec![Check::unread("found", Concern::Subject, "the endpoint service", &e)]),
+        },
+        Subject::SecurityGroup(id) => match group_facts(clients, id, options).await {
+            Ok(f) => (
+                f.group.as_ref().map(|g| format!("{}, {}", g.name, g.vpc_id.as_deref().unwrap_or("no VPC"))),
+                security_group::checks(&f),
+            ),
+            Err(e) => (None, vec![Check::unread("found", Concern::Subject, "the security group", &e)]),
+        },
     };
-    let action = match operation {
-        "GetBucketLocation" => "GetBucketLocation".to_string(),
-        "GetBucketPolicy" => "GetBucketPolicy".to_string(),
-        other => other.to_string(),
-    };
-    format!("{service}:{action}")
+    Report { kind: subject.kind(), id: subject.id().to_string(), region: clients.region.clone(), about, checks }
 }
 
 /// Everything `doctor` found for one subject.
@@ -296,17 +199,10 @@ fn capitalized(s: &str) -> String {
     c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
-/// A sorted, comma-separated list.
-pub(crate) fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-    let mut v: Vec<String> = items.into_iter().map(|s| s.as_ref().to_string()).collect();
-    v.sort();
-    v.dedup();
-    v.join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::facts::AwsError;
 
     #[test]
     fn subjects_are_told_apart_by_prefix() {
@@ -334,11 +230,7 @@ mod tests {
                     "instances",
                     Concern::Deletion,
                     "instances",
-                    &Unread {
-                        action: "DescribeInstances".into(),
-                        code: Some("UnauthorizedOperation".into()),
-                        message: "no".into(),
-                    },
+                    &AwsError::read_failed("DescribeInstances", Some("UnauthorizedOperation".into()), "no"),
                 ),
             ],
         };

@@ -8,34 +8,7 @@ use super::Next;
 use crate::api::conditions::{ACCEPTED, Condition, ConditionStatus, READY, condition};
 use crate::api::endpoint_connection::ConnectionDecision;
 use crate::api::endpoint_service::ConnectionStatus;
-
-/// One consumer endpoint's connection to a service, as the provider sees it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ObservedConnection {
-    /// The consumer's endpoint (`vpce-…`).
-    pub endpoint_id: String,
-    /// Account that owns the endpoint.
-    pub owner: Option<String>,
-    /// pendingAcceptance, pending, available, rejected, failed, deleting, deleted.
-    pub state: String,
-    /// Region of the endpoint.
-    pub region: Option<String>,
-    /// When the endpoint asked to connect (RFC 3339).
-    pub since: Option<String>,
-}
-
-impl ObservedConnection {
-    /// True while the endpoint holds the service: AWS refuses to delete the
-    /// service, or to remove its load balancers, until it is rejected.
-    pub fn holds_service(&self) -> bool {
-        matches!(self.state.as_str(), "available" | "pendingAcceptance" | "pending")
-    }
-
-    /// True while the request waits for the provider's decision.
-    pub fn is_pending(&self) -> bool {
-        self.state == "pendingAcceptance"
-    }
-}
+use crate::plan::facts::ObservedConnection;
 
 /// The accounts `principals` admit: None when `*` admits every account.
 pub fn admitted_accounts(principals: &BTreeSet<String>) -> Option<BTreeSet<String>> {

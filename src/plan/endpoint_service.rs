@@ -5,40 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::Next;
-pub use super::connections::ObservedConnection;
-use super::notifications::{NotificationAction, ObservedNotification};
+use super::notifications::NotificationAction;
 use super::tags::{Owner, describe_set, desired_tags, tag_diff, takes_over};
 use super::{SpecProblem, set_diff, write_lists};
 use crate::api::EndpointServiceSpec;
 use crate::api::common::partition_of;
 use crate::api::conditions::{Condition, ConditionStatus, EXPOSURE, PRIVATE_DNS_VERIFIED, READY, condition};
-
-/// Which kind of load balancer fronts the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoadBalancerKind {
-    /// Network Load Balancers: an interface endpoint service.
-    Network,
-    /// Gateway Load Balancers: a Gateway Load Balancer endpoint service.
-    Gateway,
-}
-
-impl LoadBalancerKind {
-    /// The ELBv2 `Type` of this kind.
-    pub fn elb_type(self) -> &'static str {
-        match self {
-            LoadBalancerKind::Network => "network",
-            LoadBalancerKind::Gateway => "gateway",
-        }
-    }
-
-    /// The spec field listing load balancers of this kind.
-    pub fn field(self) -> &'static str {
-        match self {
-            LoadBalancerKind::Network => "spec.networkLoadBalancerArns",
-            LoadBalancerKind::Gateway => "spec.gatewayLoadBalancerArns",
-        }
-    }
-}
+pub use crate::plan::facts::ObservedConnection;
+use crate::plan::facts::{LoadBalancerKind, ObservedLoadBalancer, ObservedNotification, ObservedService};
 
 /// What the spec asks AWS to hold, with defaults resolved. A field that is
 /// None is left as AWS has it: what an adopted service's spec omits.
@@ -182,62 +156,6 @@ impl DesiredService {
     /// The load balancer ARNs the spec names (none when left alone).
     pub fn load_balancer_arns(&self) -> Vec<String> {
         self.load_balancers.as_ref().map(|(_, arns)| arns.iter().cloned().collect()).unwrap_or_default()
-    }
-}
-
-/// A service configuration as AWS reports it.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ObservedService {
-    /// `vpce-svc-…`.
-    pub id: String,
-    /// `com.amazonaws.vpce.<region>.vpce-svc-…`.
-    pub name: Option<String>,
-    /// Pending, Available, Deleting, Deleted, Failed.
-    pub state: Option<String>,
-    /// Acceptance setting.
-    pub acceptance_required: bool,
-    /// NLB ARNs.
-    pub network_load_balancer_arns: BTreeSet<String>,
-    /// GWLB ARNs.
-    pub gateway_load_balancer_arns: BTreeSet<String>,
-    /// Private DNS name.
-    pub private_dns_name: Option<String>,
-    /// Private DNS verification: state, record type, record name, value.
-    pub private_dns_state: Option<String>,
-    /// Record type to publish (TXT).
-    pub private_dns_record_type: Option<String>,
-    /// Name of the verification record.
-    pub private_dns_record_name: Option<String>,
-    /// Value of the verification record.
-    pub private_dns_record_value: Option<String>,
-    /// IP address types.
-    pub supported_ip_address_types: BTreeSet<String>,
-    /// Supported regions and their state (may include the service's own region).
-    pub supported_regions: BTreeMap<String, Option<String>>,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// Base endpoint DNS names.
-    pub base_endpoint_dns_names: Vec<String>,
-    /// Availability Zones.
-    pub availability_zones: Vec<String>,
-}
-
-impl ObservedService {
-    /// True when AWS has deleted the service or is deleting it.
-    pub fn is_gone(&self) -> bool {
-        matches!(self.state.as_deref(), Some("Deleted") | Some("Deleting"))
-    }
-
-    /// True when consumers can connect.
-    pub fn is_available(&self) -> bool {
-        self.state.as_deref() == Some("Available")
-    }
-
-    fn load_balancers(&self, kind: LoadBalancerKind) -> &BTreeSet<String> {
-        match kind {
-            LoadBalancerKind::Network => &self.network_load_balancer_arns,
-            LoadBalancerKind::Gateway => &self.gateway_load_balancer_arns,
-        }
     }
 }
 
@@ -602,37 +520,38 @@ pub fn verification_due(observed: &ObservedService, started: Option<jiff::Timest
 
 /// The PrivateDnsVerified condition: what to publish and what happens next.
 pub fn private_dns_condition(observed: &ObservedService) -> Condition {
-    let Some(name) = &observed.private_dns_name else {
-        return condition(
-            PRIVATE_DNS_VERIFIED,
-            ConditionStatus::True,
-            "NoPrivateDnsName",
-            "no private DNS name is set",
-        );
+    use super::checks::service::{PrivateDnsVerification, private_dns_verification};
+    let record = || {
+        format!(
+            "a TXT record named {} in the domain of {}, with value {}",
+            observed.private_dns_record_name.as_deref().unwrap_or("?"),
+            observed.private_dns_name.as_deref().unwrap_or("?"),
+            observed.private_dns_record_value.as_deref().unwrap_or("?")
+        )
     };
-    let record = format!(
-        "a TXT record named {} in the domain of {name}, with value {}",
-        observed.private_dns_record_name.as_deref().unwrap_or("?"),
-        observed.private_dns_record_value.as_deref().unwrap_or("?")
-    );
-    match observed.private_dns_state.as_deref() {
-        Some("verified") => {
+    match private_dns_verification(observed) {
+        PrivateDnsVerification::NoName => {
+            condition(PRIVATE_DNS_VERIFIED, ConditionStatus::True, "NoPrivateDnsName", "no private DNS name is set")
+        }
+        PrivateDnsVerification::Verified(name) => {
             condition(PRIVATE_DNS_VERIFIED, ConditionStatus::True, "Verified", format!("{name} is verified"))
         }
-        Some("failed") => condition(
+        PrivateDnsVerification::Failed(name) => condition(
             PRIVATE_DNS_VERIFIED,
             ConditionStatus::False,
             "VerificationFailed",
             format!(
-                "AWS could not verify {name}: publish {record} (check the name and value exactly); the operator asks AWS to verify again every hour"
+                "AWS could not verify {name}: publish {} (check the name and value exactly); the operator asks AWS to verify again every hour",
+                record()
             ),
         ),
-        _ => condition(
+        PrivateDnsVerification::Pending(name) => condition(
             PRIVATE_DNS_VERIFIED,
             ConditionStatus::False,
             "PendingVerification",
             format!(
-                "publish {record}; AWS verifies it after the operator starts verification, and consumers' private DNS works only once {name} is verified"
+                "publish {}; AWS verifies it after the operator starts verification, and consumers' private DNS works only once {name} is verified",
+                record()
             ),
         ),
     }
@@ -765,37 +684,28 @@ pub fn load_balancer_removal_blocked(removed: &[String], connections: &[Observed
     )
 }
 
-/// A load balancer as ELBv2 reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedLoadBalancer {
-    /// ARN.
-    pub arn: String,
-    /// `network`, `gateway` or `application`.
-    pub lb_type: String,
-    /// `active`, `provisioning`, `active_impaired` or `failed`.
-    pub state: String,
-    /// Availability Zones it is enabled in.
-    pub availability_zones: Vec<String>,
-}
-
 /// Check the load balancers the spec names against what ELBv2 reports:
 /// each must exist, be of the spec's kind and active, and span at least 2
 /// Availability Zones when the service is cross-region.
 pub fn check_load_balancers(desired: &DesiredService, found: &[ObservedLoadBalancer]) -> Vec<SpecProblem> {
+    use super::checks::service::{LoadBalancerFound, load_balancers_found};
     let Some((kind, arns)) = &desired.load_balancers else { return Vec::new() };
     let kind = *kind;
+    let field = kind.field();
     let mut problems = Vec::new();
-    for arn in arns {
-        let field = kind.field();
-        let Some(lb) = found.iter().find(|lb| &lb.arn == arn) else {
-            problems.push(SpecProblem::new(
-                field,
-                format!(
-                    "load balancer {arn} does not exist in {}: check the ARN, the region and the account",
-                    desired.region
-                ),
-            ));
-            continue;
+    for (arn, state) in load_balancers_found(arns, found) {
+        let lb = match state {
+            LoadBalancerFound::Missing => {
+                problems.push(SpecProblem::new(
+                    field,
+                    format!(
+                        "load balancer {arn} does not exist in {}: check the ARN, the region and the account",
+                        desired.region
+                    ),
+                ));
+                continue;
+            }
+            LoadBalancerFound::NotActive(lb) | LoadBalancerFound::Active(lb) => lb,
         };
         if lb.lb_type != kind.elb_type() {
             problems.push(SpecProblem::new(
@@ -807,7 +717,7 @@ pub fn check_load_balancers(desired: &DesiredService, found: &[ObservedLoadBalan
                 ),
             ));
         }
-        if lb.state != "active" {
+        if let LoadBalancerFound::NotActive(lb) = state {
             problems.push(SpecProblem::new(
                 field,
                 format!("load balancer {arn} is {} (not active): wait until it is active or fix it in ELB", lb.state),

@@ -12,6 +12,7 @@ use crate::api::InterfaceEndpointSpec;
 use crate::api::common::partition_of;
 use crate::api::conditions::{ACCEPTED, Condition, ConditionStatus, PRIVATE_DNS_VERIFIED, READY, condition};
 use crate::api::interface_endpoint::{DnsRecordIpType, EndpointIpAddressType};
+use crate::plan::facts::{ObservedEndpoint, ServiceOffer, Subnet};
 
 /// The service an endpoint connects to, resolved from `serviceName` or `serviceRef`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,65 +194,6 @@ impl DesiredEndpoint {
             tags: desired_tags(&spec.tags, owner),
             client_token: owner.client_token(generation),
         })
-    }
-}
-
-/// An endpoint as AWS reports it.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ObservedEndpoint {
-    /// `vpce-…`.
-    pub id: String,
-    /// pendingAcceptance, pending, available, rejected, failed, deleting, deleted.
-    pub state: String,
-    /// VPC.
-    pub vpc_id: String,
-    /// Service name.
-    pub service_name: String,
-    /// Service region as AWS reports it (interface endpoints only).
-    pub service_region: Option<String>,
-    /// Subnets.
-    pub subnet_ids: BTreeSet<String>,
-    /// Security groups.
-    pub security_group_ids: BTreeSet<String>,
-    /// Private DNS.
-    pub private_dns_enabled: bool,
-    /// DNS record type.
-    pub dns_record_ip_type: Option<String>,
-    /// Private DNS only for the inbound Resolver endpoint.
-    pub private_dns_only_for_inbound_resolver_endpoint: Option<bool>,
-    /// IP address type.
-    pub ip_address_type: Option<String>,
-    /// Policy document as AWS returns it (kept as text: parsed, a policy
-    /// takes several times the memory, and the operator may hold 10,000).
-    pub policy: Option<String>,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// DNS names and hosted zones.
-    pub dns_entries: Vec<(String, Option<String>)>,
-    /// Network interfaces.
-    pub network_interface_ids: Vec<String>,
-    /// Created and owned by an AWS service.
-    pub requester_managed: bool,
-    /// Owning account.
-    pub owner_id: Option<String>,
-    /// Last error, verbatim.
-    pub last_error: Option<String>,
-}
-
-impl ObservedEndpoint {
-    /// The policy document as JSON (None when absent or not JSON).
-    pub fn policy_json(&self) -> Option<Value> {
-        self.policy.as_deref().and_then(|p| serde_json::from_str(p).ok())
-    }
-
-    /// True while AWS moves the endpoint between states.
-    pub fn is_transitional(&self) -> bool {
-        matches!(self.state.as_str(), "pending" | "pendingAcceptance" | "deleting")
-    }
-
-    /// True when AWS no longer has the endpoint.
-    pub fn is_gone(&self) -> bool {
-        matches!(self.state.as_str(), "deleted")
     }
 }
 
@@ -531,56 +473,19 @@ pub fn plan_deletion(observed: Option<&ObservedEndpoint>, retain: bool) -> Endpo
 /// Which AWS service owns a requester-managed endpoint, and what to delete
 /// instead, in `doctor`'s words (from the endpoint's tags).
 pub fn requester_owner(o: &ObservedEndpoint) -> String {
-    let ep = crate::doctor::facts::Endpoint::from(o);
-    crate::doctor::endpoint::sentence(&crate::doctor::endpoint::deletion(&ep, &[], &Default::default()))
-}
-
-/// What DescribeVpcEndpointServices tells a consumer about a service.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServiceDetails {
-    /// Account that owns the service.
-    pub owner: Option<String>,
-    /// Whether connections need the owner's acceptance.
-    pub acceptance_required: Option<bool>,
-    /// Availability Zone names (in the caller's account).
-    pub availability_zones: Vec<String>,
-    /// Availability Zone IDs (the same in every account).
-    pub availability_zone_ids: Vec<String>,
-    /// True for a Gateway Load Balancer endpoint service.
-    pub gateway: bool,
+    use crate::plan::checks::endpoint::{deletion, sentence};
+    sentence(&deletion(o, &[], &Default::default()))
 }
 
 /// Subnets in Availability Zones the service does not serve, compared by
-/// AZ ID (names differ between accounts), in `doctor`'s words. `zones` maps
-/// each subnet to its (AZ name, AZ ID). Only meaningful for a service in the
-/// endpoint's region.
-pub fn subnet_zone_problems(
-    desired: &DesiredEndpoint,
-    service: &ServiceDetails,
-    zones: &BTreeMap<String, (String, String)>,
-) -> Vec<SpecProblem> {
-    use crate::doctor::facts::{ServiceOffer, Subnet};
-    if service.availability_zone_ids.is_empty() || desired.service_region.is_some() {
+/// AZ ID (names differ between accounts), in `doctor`'s words. Only
+/// meaningful for a service in the endpoint's region.
+pub fn subnet_zone_problems(desired: &DesiredEndpoint, offer: &ServiceOffer, subnets: &[Subnet]) -> Vec<SpecProblem> {
+    if offer.zone_ids.is_empty() || desired.service_region.is_some() {
         return Vec::new();
     }
-    let offer = ServiceOffer {
-        name: desired.service_name.clone(),
-        zone_names: service.availability_zones.clone(),
-        zone_ids: service.availability_zone_ids.clone(),
-        owner: service.owner.clone(),
-        acceptance_required: service.acceptance_required.unwrap_or(false),
-    };
-    let subnets: Vec<Subnet> = zones
-        .iter()
-        .map(|(id, (az, az_id))| Subnet {
-            id: id.clone(),
-            cidr: None,
-            zone: Some(az.clone()),
-            zone_id: Some(az_id.clone()),
-        })
-        .collect();
-    let check = crate::doctor::endpoint::zones(&Ok(Some(offer)), &Ok(subnets));
-    if check.verdict != crate::doctor::Verdict::Fail {
+    let check = crate::plan::checks::endpoint::zones(&Ok(Some(offer.clone())), &Ok(subnets.to_vec()));
+    if check.verdict != crate::plan::checks::Verdict::Fail {
         return Vec::new();
     }
     let served = check.evidence.last().cloned().unwrap_or_default();
@@ -600,12 +505,12 @@ pub fn subnet_zone_problems(
 /// Private DNS needs the VPC's `enableDnsSupport` and `enableDnsHostnames`,
 /// in `doctor`'s words.
 pub fn vpc_dns_problem(desired: &DesiredEndpoint, dns_support: bool, dns_hostnames: bool) -> Option<SpecProblem> {
-    use crate::doctor::facts::{Endpoint, Vpc};
+    use crate::plan::facts::Vpc;
     if desired.private_dns_enabled != Some(true) {
         return None;
     }
-    let ep = Endpoint {
-        kind: "Interface".into(),
+    let ep = ObservedEndpoint {
+        endpoint_type: "Interface".into(),
         vpc_id: desired.vpc_id.clone(),
         service_name: desired.service_name.clone(),
         private_dns_enabled: true,
@@ -617,11 +522,11 @@ pub fn vpc_dns_problem(desired: &DesiredEndpoint, dns_support: bool, dns_hostnam
         dns_support: Ok(dns_support),
         dns_hostnames: Ok(dns_hostnames),
     };
-    let check = crate::doctor::endpoint::private_dns(&ep, &Ok(vpc));
-    (check.verdict == crate::doctor::Verdict::Fail).then(|| {
+    let check = crate::plan::checks::endpoint::private_dns(&ep, &Ok(vpc));
+    (check.verdict == crate::plan::checks::Verdict::Fail).then(|| {
         SpecProblem::new(
             "spec.privateDnsEnabled",
-            format!("{} — or set privateDnsEnabled: false", crate::doctor::endpoint::sentence(&check)),
+            format!("{} — or set privateDnsEnabled: false", crate::plan::checks::endpoint::sentence(&check)),
         )
     })
 }
@@ -1061,11 +966,14 @@ mod tests {
         let p = vpc_dns_problem(&d, true, false).expect("hostnames missing");
         assert!(p.message.contains("enableDnsHostnames") && !p.message.contains("enableDnsSupport and"), "{p}");
         assert_eq!(vpc_dns_problem(&d, true, true), None);
-        let service = ServiceDetails { availability_zone_ids: vec!["use1-az1".into()], ..Default::default() };
-        let zones = BTreeMap::from([
-            ("subnet-a".to_string(), ("us-east-1a".to_string(), "use1-az1".to_string())),
-            ("subnet-c".to_string(), ("us-east-1c".to_string(), "use1-az3".to_string())),
-        ]);
+        let service = ServiceOffer { zone_ids: vec!["use1-az1".into()], ..Default::default() };
+        let subnet = |id: &str, zone: &str, zone_id: &str| Subnet {
+            id: id.into(),
+            cidr: None,
+            zone: Some(zone.into()),
+            zone_id: Some(zone_id.into()),
+        };
+        let zones = [subnet("subnet-a", "us-east-1a", "use1-az1"), subnet("subnet-c", "us-east-1c", "use1-az3")];
         let problems = subnet_zone_problems(&d, &service, &zones);
         assert_eq!(problems.len(), 1);
         assert!(problems[0].message.contains("subnet-c in use1-az3 (us-east-1c)"), "{}", problems[0]);

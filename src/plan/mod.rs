@@ -3,14 +3,13 @@
 //! so `run` and `plan` share exactly the same decisions and the unit tests
 //! cover them without any server.
 
+pub mod checks;
 pub mod connections;
 pub mod endpoint_service;
+pub mod facts;
 pub mod interface_endpoint;
 pub mod notifications;
 pub mod tags;
-
-#[cfg(test)]
-mod properties;
 
 use std::collections::BTreeSet;
 

@@ -3,18 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::plan::facts::ObservedNotification;
 use serde_json::Value;
-
-/// One connection notification as AWS reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ObservedNotification {
-    /// `vpce-nfn-…`.
-    pub id: String,
-    /// SNS topic ARN.
-    pub topic_arn: String,
-    /// Connect, Accept, Delete, Reject.
-    pub events: BTreeSet<String>,
-}
 
 /// One change to a service's notifications.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,9 +51,9 @@ async fn principals(region: &str, id: &str) -> BTreeSet<String> {
 
 /// The services of `region` the objects of namespace `ns` own (the
 /// account also holds services the operator did not create).
-async fn services_of(region: &str, ns: &str) -> Vec<privatelink_operator::plan::endpoint_service::ObservedService> {
+async fn services_of(region: &str, ns: &str) -> Vec<privatelink_operator::plan::facts::ObservedService> {
     let all = sdk(region).await.describe_services(&[]).await.expect("list");
-    let ours = |s: &privatelink_operator::plan::endpoint_service::ObservedService| {
+    let ours = |s: &privatelink_operator::plan::facts::ObservedService| {
         s.tags.get(privatelink_operator::plan::tags::OWNER_NAMESPACE).map(String::as_str) == Some(ns)
     };
     all.into_iter().filter(ours).collect()

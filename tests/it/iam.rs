@@ -40,7 +40,8 @@ fn pascal(snake: &str) -> String {
 }
 
 /// Every AWS operation the source calls through its SDK clients, split
-/// into what `doctor` (src/doctor) calls and what the operator calls.
+/// into what `doctor` calls (its reads: src/doctor, src/aws/facts.rs, and
+/// the operator's readers it shares) and what the operator calls.
 fn called_operations() -> (BTreeSet<String>, BTreeSet<String>) {
     let call = regex::Regex::new(r"\.(ec2|elbv2|sns|cloudtrail|s3|rds)\s*\.\s*([a-z0-9_]+)\(\)").unwrap();
     let (mut operator, mut doctor) = (BTreeSet::new(), BTreeSet::new());
@@ -53,7 +54,8 @@ fn called_operations() -> (BTreeSet<String>, BTreeSet<String>) {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let into = if path.starts_with(root.join("doctor")) { &mut doctor } else { &mut operator };
+                let doctors = path.starts_with(root.join("doctor")) || path == root.join("aws/facts.rs");
+                let into = if doctors { &mut doctor } else { &mut operator };
                 for m in call.captures_iter(&text).filter(|m| !["clone", "config"].contains(&&m[2])) {
                     let prefix = match &m[1] {
                         "elbv2" => "elasticloadbalancing",
@@ -66,6 +68,7 @@ fn called_operations() -> (BTreeSet<String>, BTreeSet<String>) {
             }
         }
     }
+    doctor.extend(privatelink_operator::aws::facts::SHARED_READS.iter().map(|a| a.to_string()));
     (operator, doctor)
 }
 
@@ -90,7 +93,7 @@ fn the_policy_names_every_operation_the_code_calls_and_nothing_else() {
     called.insert("sts:TagSession".into());
     // The InterfaceEndpoint controller reads through doctor (TrafficAllowed,
     // the groups a deletion leaves held).
-    called.extend(privatelink_operator::doctor::read::OPERATOR_READS.iter().map(|a| a.to_string()));
+    called.extend(privatelink_operator::aws::facts::OPERATOR_READS.iter().map(|a| a.to_string()));
     let operator = granted(statements);
     let missing: Vec<_> = called.difference(&operator).collect();
     let unused: Vec<_> = operator.difference(&called).collect();

@@ -1,19 +1,18 @@
-//! Reading what the checks need from AWS: Describe, Get and Lookup calls
-//! only (plus, when asked with --check-permissions, one DryRun that AWS
-//! answers without acting). A read that fails becomes an [`Unread`]: the
+//! Reading what the checks ([`crate::plan::checks`]) need from AWS — for
+//! `doctor`, and for the controllers' TrafficAllowed: Describe, Get and
+//! Lookup calls only (plus, when asked with --check-permissions, one DryRun that AWS
+//! answers without acting). A read that fails becomes an [`AwsError`] in the facts: the
 //! checks that needed it say they could not check, and why.
 
 use aws_config::SdkConfig;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 
-use super::facts::{
-    AclEntry, Bucket, Connection, DatabaseLink, Endpoint, EndpointFacts, Eni, GroupFacts, GroupReference, Instance,
-    LoadBalancer, NetworkAcl, OwnerClues, PrefixList, Read, Route, RouteTable, Rule, SecurityGroup, ServiceConfig,
-    ServiceFacts, ServiceOffer, Source, Subnet, TrailEvent, Unread, Vpc,
+use crate::plan::facts::{
+    AclEntry, AwsError, Bucket, DatabaseLink, EndpointFacts, Eni, GroupFacts, GroupReference, Instance, NetworkAcl,
+    ObservedEndpoint, OwnerClues, PrefixList, Read, Route, RouteTable, Rule, SecurityGroup, ServiceFacts, ServiceOffer,
+    Source, Subnet, TrailEvent, Vpc,
 };
-use super::{Check, Concern, Report, Subject, endpoint, security_group, service};
-use crate::aws::{AwsError, map_from_tags};
 
 /// What the user told doctor beyond the subject.
 #[derive(Debug, Clone, Default)]
@@ -30,15 +29,15 @@ pub struct Options {
     pub nameserver: Option<std::net::SocketAddr>,
 }
 
-/// The clients doctor reads with.
+/// The clients doctor reads with: the operator's own clients for a region
+/// (whose reads of endpoints, services, connections, subnets and VPCs it
+/// shares, so each fact is read one way), and the services only doctor asks.
 #[derive(Debug, Clone)]
 pub struct Clients {
     /// Region.
     pub region: String,
-    /// EC2.
-    pub ec2: aws_sdk_ec2::Client,
-    /// ELBv2.
-    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// The operator's clients for the region and identity.
+    pub aws: crate::aws::RegionClients,
     /// CloudTrail (who created a requester-managed endpoint).
     pub cloudtrail: aws_sdk_cloudtrail::Client,
     /// S3 (the bucket behind a gateway endpoint).
@@ -51,27 +50,12 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Clients from a region's SDK configuration.
-    pub fn new(config: &SdkConfig, region: &str) -> Self {
-        Self {
-            region: region.to_string(),
-            ec2: aws_sdk_ec2::Client::new(config),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
-            cloudtrail: aws_sdk_cloudtrail::Client::new(config),
-            s3: Self::s3_client(config, region),
-            rds: aws_sdk_rds::Client::new(config),
-            config: config.clone(),
-            memo: None,
-        }
-    }
-
     /// Doctor's reads through the operator's clients for a region (their
     /// calls are counted like the controllers' own).
     pub fn of(rc: &crate::aws::RegionClients) -> Self {
         Self {
             region: rc.region.clone(),
-            ec2: rc.ec2.clone(),
-            elbv2: rc.elbv2.clone(),
+            aws: rc.clone(),
             cloudtrail: aws_sdk_cloudtrail::Client::new(&rc.config),
             s3: Self::s3_client(&rc.config, &rc.region),
             rds: aws_sdk_rds::Client::new(&rc.config),
@@ -127,13 +111,12 @@ impl Clients {
     }
 }
 
-fn unread<E, R>(action: &'static str, err: SdkError<E, R>) -> Unread
+fn unread<E, R>(action: &'static str, err: SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let e = AwsError::from_sdk(action, err);
-    Unread { action: action.to_string(), code: e.code, message: e.message }
+    AwsError::from_sdk(action, err)
 }
 
 fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
@@ -144,54 +127,7 @@ fn not_found(code: Option<&str>) -> bool {
     code.is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound") || c == "InvalidServiceName")
 }
 
-/// Examine a subject.
-pub async fn report(clients: &Clients, subject: &Subject, options: &Options) -> Report {
-    let (about, checks) = match subject {
-        Subject::Endpoint(id) => match endpoint_facts(clients, id, options).await {
-            Ok(f) => (f.endpoint.as_ref().map(endpoint::about), endpoint::checks(&f)),
-            Err(e) => (None, vec![Check::unread("found", Concern::Subject, "the endpoint", &e)]),
-        },
-        Subject::Service(id) => match service_facts(clients, id).await {
-            Ok(f) => (f.service.as_ref().map(service::about), service::checks(&f)),
-            Err(e) => (None, vec![Check::unread("found", Concern::Subject, "the endpoint service", &e)]),
-        },
-        Subject::SecurityGroup(id) => match group_facts(clients, id, options).await {
-            Ok(f) => (
-                f.group.as_ref().map(|g| format!("{}, {}", g.name, g.vpc_id.as_deref().unwrap_or("no VPC"))),
-                security_group::checks(&f),
-            ),
-            Err(e) => (None, vec![Check::unread("found", Concern::Subject, "the security group", &e)]),
-        },
-    };
-    Report { kind: subject.kind(), id: subject.id().to_string(), region: clients.region.clone(), about, checks }
-}
-
 // --- conversions -------------------------------------------------------------------
-
-fn to_endpoint(e: &aws_sdk_ec2::types::VpcEndpoint) -> Endpoint {
-    Endpoint {
-        id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
-        kind: e.vpc_endpoint_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-        vpc_id: e.vpc_id().unwrap_or_default().to_string(),
-        service_name: e.service_name().unwrap_or_default().to_string(),
-        service_region: e.service_region().map(str::to_string),
-        state: e.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-        requester_managed: e.requester_managed().unwrap_or(false),
-        owner_id: e.owner_id().map(str::to_string),
-        subnet_ids: e.subnet_ids().to_vec(),
-        group_ids: e.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
-        route_table_ids: e.route_table_ids().to_vec(),
-        network_interface_ids: e.network_interface_ids().to_vec(),
-        private_dns_enabled: e.private_dns_enabled().unwrap_or(false),
-        policy: e.policy_document().map(str::to_string),
-        dns_names: e.dns_entries().iter().filter_map(|d| d.dns_name().map(str::to_string)).collect(),
-        tags: map_from_tags(e.tags()),
-        created: e.creation_timestamp().map(|t| t.to_string()),
-        last_error: e
-            .last_error()
-            .map(|l| (l.code().unwrap_or_default().to_string(), l.message().unwrap_or_default().to_string())),
-    }
-}
 
 fn to_eni(n: &aws_sdk_ec2::types::NetworkInterface) -> Eni {
     Eni {
@@ -235,24 +171,15 @@ fn to_group(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
     }
 }
 
-fn to_subnet(s: &aws_sdk_ec2::types::Subnet) -> Subnet {
-    Subnet {
-        id: s.subnet_id().unwrap_or_default().to_string(),
-        cidr: s.cidr_block().map(str::to_string),
-        zone: s.availability_zone().map(str::to_string),
-        zone_id: s.availability_zone_id().map(str::to_string),
-    }
-}
-
 // --- reads -------------------------------------------------------------------------
 
 impl Clients {
-    async fn endpoints(&self, ids: &[String]) -> Read<Vec<Endpoint>> {
+    async fn endpoints(&self, ids: &[String]) -> Read<Vec<ObservedEndpoint>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        match self.ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.to_vec())).send().await {
-            Ok(out) => Ok(out.vpc_endpoints().iter().map(to_endpoint).collect()),
+        match self.aws.ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(ids.to_vec())).send().await {
+            Ok(out) => Ok(out.vpc_endpoints().iter().map(crate::aws::interface_endpoint::observe).collect()),
             Err(e) if not_found(e.code()) => Ok(Vec::new()),
             Err(e) => Err(unread("DescribeVpcEndpoints", e)),
         }
@@ -262,7 +189,7 @@ impl Clients {
         if ids.is_empty() && filters.is_empty() {
             return Ok(Vec::new());
         }
-        let mut request = self.ec2.describe_network_interfaces();
+        let mut request = self.aws.ec2.describe_network_interfaces();
         if ids.is_empty() {
             request = request.set_filters(Some(filters)).max_results(1000);
         } else {
@@ -281,7 +208,7 @@ impl Clients {
         if ids.is_empty() && filters.is_empty() {
             return Ok(Vec::new());
         }
-        let mut request = self.ec2.describe_security_groups();
+        let mut request = self.aws.ec2.describe_security_groups();
         if ids.is_empty() {
             request = request.set_filters(Some(filters)).max_results(1000);
         } else {
@@ -300,26 +227,11 @@ impl Clients {
     }
 
     async fn subnets(&self, ids: &[String], filters: Vec<Filter>) -> Read<Vec<Subnet>> {
-        if ids.is_empty() && filters.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut request = self.ec2.describe_subnets();
-        if ids.is_empty() {
-            request = request.set_filters(Some(filters)).max_results(1000);
-        } else {
-            request = request.set_subnet_ids(Some(ids.to_vec()));
-        }
-        let mut pages = request.into_paginator().send();
-        let mut found = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| unread("DescribeSubnets", e))?;
-            found.extend(page.subnets().iter().map(to_subnet));
-        }
-        Ok(found)
+        self.aws.subnets(ids, filters).await
     }
 
     async fn vpc(&self, id: &str) -> Read<Vpc> {
-        let out = self.ec2.describe_vpcs().vpc_ids(id).send().await.map_err(|e| unread("DescribeVpcs", e))?;
+        let out = self.aws.ec2.describe_vpcs().vpc_ids(id).send().await.map_err(|e| unread("DescribeVpcs", e))?;
         let cidrs = out
             .vpcs()
             .iter()
@@ -332,32 +244,17 @@ impl Clients {
                 c
             })
             .collect();
-        let attribute = |name: VpcAttributeName| async move {
-            let out = self
-                .ec2
-                .describe_vpc_attribute()
-                .vpc_id(id)
-                .attribute(name.clone())
-                .send()
-                .await
-                .map_err(|e| unread("DescribeVpcAttribute", e))?;
-            let value = match name {
-                VpcAttributeName::EnableDnsSupport => out.enable_dns_support().and_then(|v| v.value()),
-                _ => out.enable_dns_hostnames().and_then(|v| v.value()),
-            };
-            Ok(value.unwrap_or(false))
-        };
         Ok(Vpc {
             id: id.to_string(),
             cidrs,
-            dns_support: attribute(VpcAttributeName::EnableDnsSupport).await,
-            dns_hostnames: attribute(VpcAttributeName::EnableDnsHostnames).await,
+            dns_support: self.aws.vpc_attribute(id, VpcAttributeName::EnableDnsSupport).await,
+            dns_hostnames: self.aws.vpc_attribute(id, VpcAttributeName::EnableDnsHostnames).await,
         })
     }
 
     async fn acls(&self, filters: Vec<Filter>) -> Read<Vec<NetworkAcl>> {
         let mut pages =
-            self.ec2.describe_network_acls().set_filters(Some(filters)).max_results(1000).into_paginator().send();
+            self.aws.ec2.describe_network_acls().set_filters(Some(filters)).max_results(1000).into_paginator().send();
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| unread("DescribeNetworkAcls", e))?;
@@ -385,8 +282,14 @@ impl Clients {
     }
 
     async fn route_tables(&self, vpc: &str) -> Read<Vec<RouteTable>> {
-        let mut pages =
-            self.ec2.describe_route_tables().filters(filter("vpc-id", [vpc])).max_results(100).into_paginator().send();
+        let mut pages = self
+            .aws
+            .ec2
+            .describe_route_tables()
+            .filters(filter("vpc-id", [vpc]))
+            .max_results(100)
+            .into_paginator()
+            .send();
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| unread("DescribeRouteTables", e))?;
@@ -419,6 +322,7 @@ impl Clients {
 
     async fn prefix_list(&self, service_name: &str) -> Read<Option<PrefixList>> {
         let out = self
+            .aws
             .ec2
             .describe_prefix_lists()
             .filters(filter("prefix-list-name", [service_name]))
@@ -432,30 +336,16 @@ impl Clients {
         }))
     }
 
-    async fn offer(&self, ep: &Endpoint) -> Read<Option<ServiceOffer>> {
-        let mut request = self.ec2.describe_vpc_endpoint_services().service_names(&ep.service_name);
-        if let Some(r) = ep.service_region.as_ref().filter(|r| **r != self.region) {
-            request = request.service_regions(r);
-        }
-        match request.send().await {
-            Ok(out) => {
-                Ok(out.service_details().iter().find(|d| d.service_name() == Some(ep.service_name.as_str())).map(|d| {
-                    ServiceOffer {
-                        name: ep.service_name.clone(),
-                        zone_names: d.availability_zones().to_vec(),
-                        zone_ids: d.availability_zone_ids().to_vec(),
-                        owner: d.owner().map(str::to_string),
-                        acceptance_required: d.acceptance_required().unwrap_or(false),
-                    }
-                }))
-            }
-            Err(e) if not_found(e.code()) => Ok(None),
-            Err(e) => Err(unread("DescribeVpcEndpointServices", e)),
+    async fn offer(&self, ep: &ObservedEndpoint) -> Read<Option<ServiceOffer>> {
+        let remote = ep.service_region.as_deref().filter(|r| *r != self.region);
+        match self.aws.service_offer(&ep.service_name, remote).await {
+            Err(e) if not_found(e.code.as_deref()) => Ok(None),
+            found => found,
         }
     }
 
     async fn instances(&self, ids: &[String], filters: Vec<Filter>) -> Read<Vec<Instance>> {
-        let mut request = self.ec2.describe_instances();
+        let mut request = self.aws.ec2.describe_instances();
         if ids.is_empty() {
             request = request.set_filters(Some(filters)).max_results(1000);
         } else {
@@ -488,7 +378,7 @@ impl Clients {
             .attribute_key(aws_sdk_cloudtrail::types::LookupAttributeKey::ResourceName)
             .attribute_value(endpoint_id)
             .build()
-            .map_err(|e| Unread { action: "LookupEvents".into(), code: None, message: e.to_string() })?;
+            .map_err(|e| AwsError::read_failed("LookupEvents", None, e.to_string()))?;
         let out = self
             .cloudtrail
             .lookup_events()
@@ -544,19 +434,20 @@ impl Clients {
     }
 
     /// Databases whose DNS name is, through CNAMEs, one of the endpoint's.
-    async fn databases(&self, ep: &Endpoint, nameserver: Option<std::net::SocketAddr>) -> Read<Vec<DatabaseLink>> {
+    async fn databases(
+        &self,
+        ep: &ObservedEndpoint,
+        nameserver: Option<std::net::SocketAddr>,
+    ) -> Read<Vec<DatabaseLink>> {
         let hosts = self.database_hosts(&ep.vpc_id).await?;
         if hosts.is_empty() {
             return Ok(Vec::new());
         }
-        let resolver = super::dns::Resolver::new(nameserver).map_err(|message| Unread {
-            action: "DNS".into(),
-            code: None,
-            message,
-        })?;
+        let resolver =
+            super::dns::Resolver::new(nameserver).map_err(|message| AwsError::read_failed("DNS", None, message))?;
         let ours = |name: &str| {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
-            ep.dns_names.iter().any(|d| d.trim_end_matches('.').eq_ignore_ascii_case(&name))
+            ep.dns_names().any(|d| d.trim_end_matches('.').eq_ignore_ascii_case(&name))
                 || name.starts_with(&format!("{}-", ep.id))
         };
         let mut links = Vec::new();
@@ -589,10 +480,8 @@ impl Clients {
 
     /// The client named by --source.
     async fn source(&self, label: &str) -> Read<Source> {
-        let missing = |what: &str| Unread {
-            action: what.to_string(),
-            code: Some("NotFound".into()),
-            message: format!("{label} does not exist here"),
+        let missing = |what: &'static str| {
+            AwsError::read_failed(what, Some("NotFound".into()), format!("{label} does not exist here"))
         };
         if label.starts_with("i-") {
             let instances = self.instances(&[label.to_string()], Vec::new()).await?;
@@ -622,20 +511,18 @@ impl Clients {
                 subnet_ids: vec![s.id.clone()],
             });
         }
-        match super::net::Cidr::parse(label) {
+        match crate::plan::checks::net::Cidr::parse(label) {
             Some(c) => Ok(Source {
                 label: c.to_string(),
                 cidr: Some(c.to_string()),
                 groups: Vec::new(),
                 subnet_ids: Vec::new(),
             }),
-            None => Err(Unread {
-                action: "--source".into(),
-                code: None,
-                message: format!(
-                    "{label:?} is not an instance (i-…), a security group (sg-…), a subnet (subnet-…) or a CIDR"
-                ),
-            }),
+            None => Err(AwsError::read_failed(
+                "--source",
+                None,
+                format!("{label:?} is not an instance (i-…), a security group (sg-…), a subnet (subnet-…) or a CIDR"),
+            )),
         }
     }
 }
@@ -651,7 +538,7 @@ pub async fn endpoint_facts(c: &Clients, id: &str, options: &Options) -> Read<En
             offer: Ok(None),
             subnets: Ok(Vec::new()),
             groups: Ok(Vec::new()),
-            vpc: Err(Unread { action: "DescribeVpcs".into(), code: None, message: "no endpoint".into() }),
+            vpc: Err(AwsError::read_failed("DescribeVpcs", None, "no endpoint")),
             route_tables: Ok(Vec::new()),
             acls: Ok(Vec::new()),
             prefix_list: Ok(None),
@@ -706,6 +593,20 @@ pub async fn endpoint_facts(c: &Clients, id: &str, options: &Options) -> Read<En
     Ok(facts)
 }
 
+/// The operations doctor reads through the operator's own readers
+/// ([`RegionClients`](crate::aws::RegionClients): services, their
+/// connections, principals and load balancers, subnets, VPC attributes, what
+/// a service offers), so each fact is read one way.
+pub const SHARED_READS: &[&str] = &[
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcEndpointConnections",
+    "ec2:DescribeVpcEndpointServiceConfigurations",
+    "ec2:DescribeVpcEndpointServicePermissions",
+    "ec2:DescribeVpcEndpointServices",
+    "elasticloadbalancing:DescribeLoadBalancers",
+];
+
 /// The operations [`interface_traffic_facts`] and [`group_facts`] (without
 /// --check-permissions) call: the InterfaceEndpoint controller reads through
 /// them, so the operator's IAM policy grants them too.
@@ -728,26 +629,24 @@ pub const OPERATOR_READS: &[&str] = &[
 /// subnets. Seven reads (the VPC attribute is read twice).
 pub async fn interface_traffic_facts(
     c: &Clients,
-    ep: Endpoint,
+    ep: ObservedEndpoint,
     source: Option<Read<Source>>,
     ports: Vec<u16>,
 ) -> EndpointFacts {
-    let mut acl_subnets = ep.subnet_ids.clone();
+    let subnet_ids: Vec<String> = ep.subnet_ids.iter().cloned().collect();
+    let group_ids: Vec<String> = ep.security_group_ids.iter().cloned().collect();
+    let mut acl_subnets: std::collections::BTreeSet<String> = ep.subnet_ids.clone();
     acl_subnets.extend(source.as_ref().and_then(|s| s.as_ref().ok()).map(|s| s.subnet_ids.clone()).unwrap_or_default());
-    let sorted = |ids: &[String]| {
-        let mut v = ids.to_vec();
-        v.sort();
-        v.join(",")
-    };
+    let acl_subnets: Vec<String> = acl_subnets.into_iter().collect();
     let offer_key = format!("offer/{}/{}", ep.service_name, ep.service_region.as_deref().unwrap_or("-"));
     let offer = c.kept(offer_key, || c.offer(&ep)).await;
-    let subnets = c.kept(format!("subnets/{}", sorted(&ep.subnet_ids)), || c.subnets(&ep.subnet_ids, Vec::new())).await;
-    let groups = c.kept(format!("groups/{}", sorted(&ep.group_ids)), || c.groups(&ep.group_ids, Vec::new())).await;
+    let subnets = c.kept(format!("subnets/{}", subnet_ids.join(",")), || c.subnets(&subnet_ids, Vec::new())).await;
+    let groups = c.kept(format!("groups/{}", group_ids.join(",")), || c.groups(&group_ids, Vec::new())).await;
     let vpc = c.kept(format!("vpc/{}", ep.vpc_id), || c.vpc(&ep.vpc_id)).await;
     let acls = if acl_subnets.is_empty() {
         Ok(Vec::new())
     } else {
-        let key = format!("acls/{}", sorted(&acl_subnets));
+        let key = format!("acls/{}", acl_subnets.join(","));
         c.kept(key, || c.acls(vec![filter("association.subnet-id", acl_subnets.clone())])).await
     };
     EndpointFacts {
@@ -796,6 +695,7 @@ pub async fn group_facts(c: &Clients, id: &str, options: &Options) -> Read<Group
         None => Ok(Vec::new()),
     };
     let references = c
+        .aws
         .ec2
         .describe_security_group_references()
         .group_id(id)
@@ -825,7 +725,7 @@ pub async fn group_facts(c: &Clients, id: &str, options: &Options) -> Read<Group
     let endpoints = c.endpoints(&endpoint_ids).await;
     let permission = if options.check_permissions {
         // DryRun: AWS checks the caller's permission and deletes nothing.
-        Some(match c.ec2.delete_security_group().group_id(id).dry_run(true).send().await {
+        Some(match c.aws.ec2.delete_security_group().group_id(id).dry_run(true).send().await {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some("DryRunOperation") => Ok(()),
             Err(e) => Err(unread("DeleteSecurityGroup", e)),
@@ -845,94 +745,22 @@ pub async fn group_facts(c: &Clients, id: &str, options: &Options) -> Read<Group
     })
 }
 
-/// Everything the endpoint-service checks need.
+/// Everything the endpoint-service checks need, read the way the
+/// controller reads it.
 pub async fn service_facts(c: &Clients, id: &str) -> Read<ServiceFacts> {
-    let out = match c.ec2.describe_vpc_endpoint_service_configurations().service_ids(id).send().await {
-        Ok(out) => Some(out),
-        Err(e) if not_found(e.code()) => None,
-        Err(e) => return Err(unread("DescribeVpcEndpointServiceConfigurations", e)),
-    };
-    let config = out.as_ref().and_then(|o| o.service_configurations().iter().find(|s| s.service_id() == Some(id)));
-    let Some(config) = config.filter(|s| s.service_state().map(|s| s.as_str()) != Some("Deleted")) else {
+    let Some(svc) = c.aws.find_service(id).await? else {
         return Ok(ServiceFacts {
             region: c.region.clone(),
             service: None,
             connections: Ok(Vec::new()),
-            principals: Ok(Vec::new()),
+            principals: Ok(Default::default()),
             load_balancers: Ok(Vec::new()),
         });
     };
-    let svc = ServiceConfig {
-        id: id.to_string(),
-        name: config.service_name().map(str::to_string),
-        state: config.service_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-        acceptance_required: config.acceptance_required().unwrap_or(false),
-        network_load_balancers: config.network_load_balancer_arns().to_vec(),
-        gateway_load_balancers: config.gateway_load_balancer_arns().to_vec(),
-        private_dns: config.private_dns_name().map(|name| {
-            let state = config.private_dns_name_configuration().and_then(|p| p.state()).map(|s| s.as_str().to_string());
-            (name.to_string(), state.unwrap_or_else(|| "pendingVerification".into()))
-        }),
-        private_dns_txt: config
-            .private_dns_name_configuration()
-            .and_then(|p| Some((p.name()?.to_string(), p.value()?.to_string()))),
-        zones: config.availability_zones().to_vec(),
-        tags: map_from_tags(config.tags()),
-    };
-    let mut pages = c
-        .ec2
-        .describe_vpc_endpoint_connections()
-        .filters(filter("service-id", [id]))
-        .max_results(1000)
-        .into_paginator()
-        .send();
-    let mut connections = Ok(Vec::new());
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => {
-                if let Ok(list) = &mut connections {
-                    list.extend(page.vpc_endpoint_connections().iter().map(|c| Connection {
-                        endpoint_id: c.vpc_endpoint_id().unwrap_or_default().to_string(),
-                        owner: c.vpc_endpoint_owner().map(str::to_string),
-                        region: c.vpc_endpoint_region().map(str::to_string),
-                        state: c.vpc_endpoint_state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                    }));
-                }
-            }
-            Err(e) => {
-                connections = Err(unread("DescribeVpcEndpointConnections", e));
-                break;
-            }
-        }
-    }
-    let principals = c
-        .ec2
-        .describe_vpc_endpoint_service_permissions()
-        .service_id(id)
-        .send()
-        .await
-        .map(|o| o.allowed_principals().iter().filter_map(|p| p.principal().map(str::to_string)).collect())
-        .map_err(|e| unread("DescribeVpcEndpointServicePermissions", e));
-    let mut load_balancers = Ok(Vec::new());
-    for arn in svc.network_load_balancers.iter().chain(&svc.gateway_load_balancers) {
-        match c.elbv2.describe_load_balancers().load_balancer_arns(arn).send().await {
-            Ok(out) => {
-                if let Ok(list) = &mut load_balancers {
-                    list.extend(out.load_balancers().iter().map(|lb| LoadBalancer {
-                        arn: lb.load_balancer_arn().unwrap_or_default().to_string(),
-                        kind: lb.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
-                        state: lb.state().and_then(|s| s.code()).map(|c| c.as_str().to_string()).unwrap_or_default(),
-                        zones:
-                            lb.availability_zones().iter().filter_map(|z| z.zone_name().map(str::to_string)).collect(),
-                    }));
-                }
-            }
-            Err(e) if not_found(e.code()) => {}
-            Err(e) => {
-                load_balancers = Err(unread("DescribeLoadBalancers", e));
-                break;
-            }
-        }
-    }
+    let connections = c.aws.service_connections(id).await;
+    let principals = c.aws.allowed_principals(id).await;
+    let arns: Vec<String> =
+        svc.network_load_balancer_arns.iter().chain(&svc.gateway_load_balancer_arns).cloned().collect();
+    let load_balancers = c.aws.describe_load_balancers(&arns).await;
     Ok(ServiceFacts { region: c.region.clone(), service: Some(svc), connections, principals, load_balancers })
 }

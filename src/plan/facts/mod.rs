@@ -1,89 +1,17 @@
-//! What `doctor` read from AWS, as plain data: the checks are pure
-//! functions of these, so every cause can be tested without AWS.
+//! What AWS holds, as the operator and `doctor` read it: plain data, so
+//! every decision and every check is a pure function of these, tested
+//! without AWS.
 
-use std::collections::BTreeMap;
+pub mod endpoint;
+pub mod error;
+pub mod service;
 
-use serde::Serialize;
-
-/// A read that failed: the check that needed it could not be made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Unread {
-    /// The AWS operation (`DescribeNetworkAcls`).
-    pub action: String,
-    /// AWS's error code, when AWS answered.
-    pub code: Option<String>,
-    /// AWS's message (or the transport error).
-    pub message: String,
-}
-
-impl Unread {
-    /// `DescribeX: Code: message`.
-    pub fn describe(&self) -> String {
-        match &self.code {
-            Some(code) => format!("{}: {code}: {}", self.action, self.message),
-            None => format!("{}: {}", self.action, self.message),
-        }
-    }
-
-    /// True when AWS refused the caller (IAM, an SCP, a permissions boundary).
-    pub fn denied(&self) -> bool {
-        matches!(
-            self.code.as_deref(),
-            Some("UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "AuthFailure")
-        )
-    }
-}
+pub use endpoint::{ObservedEndpoint, ServiceOffer};
+pub use error::{AwsError, ErrorClass};
+pub use service::{LoadBalancerKind, ObservedConnection, ObservedLoadBalancer, ObservedNotification, ObservedService};
 
 /// The outcome of one read.
-pub type Read<T> = Result<T, Unread>;
-
-/// One VPC endpoint (DescribeVpcEndpoints).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Endpoint {
-    /// `vpce-…`.
-    pub id: String,
-    /// `Interface`, `Gateway`, `GatewayLoadBalancer`.
-    pub kind: String,
-    /// VPC.
-    pub vpc_id: String,
-    /// Service name.
-    pub service_name: String,
-    /// Region of the service, when it is another region's.
-    pub service_region: Option<String>,
-    /// State (`available`, `pendingAcceptance`, …).
-    pub state: String,
-    /// Created by an AWS service for the account.
-    pub requester_managed: bool,
-    /// Owner account.
-    pub owner_id: Option<String>,
-    /// Subnets (interface endpoints).
-    pub subnet_ids: Vec<String>,
-    /// Security groups (interface endpoints).
-    pub group_ids: Vec<String>,
-    /// Route tables (gateway endpoints).
-    pub route_table_ids: Vec<String>,
-    /// Network interfaces (interface endpoints).
-    pub network_interface_ids: Vec<String>,
-    /// Private DNS on.
-    pub private_dns_enabled: bool,
-    /// Endpoint policy document.
-    pub policy: Option<String>,
-    /// The endpoint's DNS names.
-    pub dns_names: Vec<String>,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-    /// When AWS created it (RFC 3339).
-    pub created: Option<String>,
-    /// AWS's last error for the endpoint (code, message).
-    pub last_error: Option<(String, String)>,
-}
-
-impl Endpoint {
-    /// True for a gateway endpoint (S3, DynamoDB).
-    pub fn is_gateway(&self) -> bool {
-        self.kind == "Gateway"
-    }
-}
+pub type Read<T> = Result<T, AwsError>;
 
 /// A network interface (DescribeNetworkInterfaces).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,21 +36,6 @@ pub struct Eni {
     pub status: Option<String>,
     /// Primary private address.
     pub private_ip: Option<String>,
-}
-
-/// What a service offers a consumer (DescribeVpcEndpointServices).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServiceOffer {
-    /// Service name.
-    pub name: String,
-    /// Availability Zones, by the caller's names.
-    pub zone_names: Vec<String>,
-    /// Availability Zones by ID (the same in every account).
-    pub zone_ids: Vec<String>,
-    /// `amazon` or the provider's account.
-    pub owner: Option<String>,
-    /// Connections need the provider's acceptance.
-    pub acceptance_required: bool,
 }
 
 /// A subnet (DescribeSubnets).
@@ -344,7 +257,7 @@ pub struct EndpointFacts {
     /// Region the endpoint was looked up in.
     pub region: String,
     /// The endpoint; None when this account has none with the id there.
-    pub endpoint: Option<Endpoint>,
+    pub endpoint: Option<ObservedEndpoint>,
     /// Its network interfaces.
     pub interfaces: Read<Vec<Eni>>,
     /// What the service offers (interface endpoints).
@@ -371,70 +284,19 @@ pub struct EndpointFacts {
     pub bucket: Option<Read<Bucket>>,
 }
 
-/// A connection to an endpoint service.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Connection {
-    /// The consumer's endpoint.
-    pub endpoint_id: String,
-    /// Its owner account.
-    pub owner: Option<String>,
-    /// Its region.
-    pub region: Option<String>,
-    /// `available`, `pendingAcceptance`, `rejected`, …
-    pub state: String,
-}
-
-/// An endpoint service configuration (DescribeVpcEndpointServiceConfigurations).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ServiceConfig {
-    /// `vpce-svc-…`.
-    pub id: String,
-    /// Service name.
-    pub name: Option<String>,
-    /// State (`Available`, `Pending`, `Failed`, …).
-    pub state: String,
-    /// Acceptance required.
-    pub acceptance_required: bool,
-    /// Network Load Balancers.
-    pub network_load_balancers: Vec<String>,
-    /// Gateway Load Balancers.
-    pub gateway_load_balancers: Vec<String>,
-    /// Private DNS name and its verification state.
-    pub private_dns: Option<(String, String)>,
-    /// The TXT record (name, value) that proves the domain is the provider's.
-    pub private_dns_txt: Option<(String, String)>,
-    /// Availability Zones.
-    pub zones: Vec<String>,
-    /// Tags.
-    pub tags: BTreeMap<String, String>,
-}
-
-/// A load balancer (DescribeLoadBalancers).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LoadBalancer {
-    /// ARN.
-    pub arn: String,
-    /// `network`, `gateway`, `application`.
-    pub kind: String,
-    /// `active`, `provisioning`, `failed`.
-    pub state: String,
-    /// Availability Zones.
-    pub zones: Vec<String>,
-}
-
 /// Everything read for an endpoint service.
 #[derive(Debug, Clone)]
 pub struct ServiceFacts {
     /// Region.
     pub region: String,
     /// The service; None when this account has none with the id there.
-    pub service: Option<ServiceConfig>,
+    pub service: Option<ObservedService>,
     /// Its connections.
-    pub connections: Read<Vec<Connection>>,
+    pub connections: Read<Vec<ObservedConnection>>,
     /// Allowed principals.
-    pub principals: Read<Vec<String>>,
+    pub principals: Read<std::collections::BTreeSet<String>>,
     /// Its load balancers; an ARN missing here no longer exists.
-    pub load_balancers: Read<Vec<LoadBalancer>>,
+    pub load_balancers: Read<Vec<ObservedLoadBalancer>>,
 }
 
 /// Everything read for a security group.
@@ -454,7 +316,7 @@ pub struct GroupFacts {
     pub instances: Read<Vec<Instance>>,
     /// Endpoints of those interfaces, with their tags (to name the object
     /// that manages one).
-    pub endpoints: Read<Vec<Endpoint>>,
+    pub endpoints: Read<Vec<ObservedEndpoint>>,
     /// The DryRun answer to DeleteSecurityGroup, when asked for: Ok(()) when
     /// AWS would let the caller delete it, else the refusal.
     pub permission: Option<Read<()>>,

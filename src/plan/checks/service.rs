@@ -2,16 +2,81 @@
 //! ExistingVpcEndpointConnections) or carries no traffic (its load
 //! balancers, pending connections, principals, private DNS verification).
 
-use super::facts::{Connection, LoadBalancer, ServiceConfig, ServiceFacts};
 use super::security_group::managing_object;
 use super::{Check, Concern, list};
+use crate::plan::facts::{ObservedConnection, ObservedLoadBalancer, ObservedService, ServiceFacts};
 
-/// Connections that keep the service from being deleted.
-pub fn holding(connections: &[Connection]) -> Vec<&Connection> {
-    connections.iter().filter(|c| matches!(c.state.as_str(), "available" | "pendingAcceptance" | "pending")).collect()
+/// What ELBv2 holds of a load balancer a service names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoadBalancerFound<'a> {
+    /// ELBv2 does not know the ARN (deleted, or another region or account).
+    Missing,
+    /// It exists but is not active (provisioning, failed…).
+    NotActive(&'a ObservedLoadBalancer),
+    /// It exists and is active.
+    Active(&'a ObservedLoadBalancer),
 }
 
-fn connection_text(c: &Connection) -> String {
+/// Each load balancer of `arns` as `found` (what ELBv2 answered) holds it:
+/// the one judgement both the spec check before a change and doctor's
+/// check of the service as it stands make.
+pub fn load_balancers_found<'a>(
+    arns: impl IntoIterator<Item = &'a String>,
+    found: &'a [ObservedLoadBalancer],
+) -> Vec<(&'a str, LoadBalancerFound<'a>)> {
+    arns.into_iter()
+        .map(|arn| {
+            let state = match found.iter().find(|lb| &lb.arn == arn) {
+                None => LoadBalancerFound::Missing,
+                Some(lb) if lb.state != "active" => LoadBalancerFound::NotActive(lb),
+                Some(lb) => LoadBalancerFound::Active(lb),
+            };
+            (arn.as_str(), state)
+        })
+        .collect()
+}
+
+/// Where AWS's verification of a service's private DNS name stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrivateDnsVerification<'a> {
+    /// The service has no private DNS name.
+    NoName,
+    /// AWS verified the name.
+    Verified(&'a str),
+    /// AWS looked for the TXT record and did not find it.
+    Failed(&'a str),
+    /// Not verified yet (pendingVerification, or no state reported).
+    Pending(&'a str),
+}
+
+impl PrivateDnsVerification<'_> {
+    /// AWS's word for the state (`pendingVerification` when it gives none).
+    pub fn state(&self) -> &'static str {
+        match self {
+            Self::NoName => "none",
+            Self::Verified(_) => "verified",
+            Self::Failed(_) => "failed",
+            Self::Pending(_) => "pendingVerification",
+        }
+    }
+}
+
+/// How far the verification of `svc`'s private DNS name has come.
+pub fn private_dns_verification(svc: &ObservedService) -> PrivateDnsVerification<'_> {
+    match (&svc.private_dns_name, svc.private_dns_state.as_deref()) {
+        (None, _) => PrivateDnsVerification::NoName,
+        (Some(name), Some("verified")) => PrivateDnsVerification::Verified(name),
+        (Some(name), Some("failed")) => PrivateDnsVerification::Failed(name),
+        (Some(name), _) => PrivateDnsVerification::Pending(name),
+    }
+}
+
+/// Connections that keep the service from being deleted.
+pub fn holding(connections: &[ObservedConnection]) -> Vec<&ObservedConnection> {
+    connections.iter().filter(|c| c.holds_service()).collect()
+}
+
+fn connection_text(c: &ObservedConnection) -> String {
     format!(
         "{} (account {}, {}{})",
         c.endpoint_id,
@@ -22,7 +87,7 @@ fn connection_text(c: &Connection) -> String {
 }
 
 /// The deletion check: connections that hold the service.
-pub fn connections(svc: &ServiceConfig, connections: &[Connection]) -> Check {
+pub fn connections(svc: &ObservedService, connections: &[ObservedConnection]) -> Check {
     let held = holding(connections);
     if held.is_empty() {
         return Check::pass("connections", Concern::Deletion, "No available or pending connection holds it.");
@@ -44,9 +109,10 @@ pub fn connections(svc: &ServiceConfig, connections: &[Connection]) -> Check {
 }
 
 /// The load balancers exist and are active.
-pub fn load_balancers(svc: &ServiceConfig, found: &[LoadBalancer]) -> Check {
-    let attached: Vec<&String> = svc.network_load_balancers.iter().chain(&svc.gateway_load_balancers).collect();
-    if attached.is_empty() {
+pub fn load_balancers(svc: &ObservedService, found: &[ObservedLoadBalancer]) -> Check {
+    let attached = svc.network_load_balancer_arns.iter().chain(&svc.gateway_load_balancer_arns);
+    let judged = load_balancers_found(attached, found);
+    if judged.is_empty() {
         return Check::fail(
             "load-balancers",
             Concern::Traffic,
@@ -56,11 +122,11 @@ pub fn load_balancers(svc: &ServiceConfig, found: &[LoadBalancer]) -> Check {
     }
     let mut bad = Vec::new();
     let mut ok = Vec::new();
-    for arn in attached {
-        match found.iter().find(|lb| &lb.arn == arn) {
-            None => bad.push(format!("{arn}: no longer exists")),
-            Some(lb) if lb.state != "active" => bad.push(format!("{arn}: {}", lb.state)),
-            Some(lb) => ok.push(format!("{arn}: active in {}", list(&lb.zones))),
+    for (arn, state) in judged {
+        match state {
+            LoadBalancerFound::Missing => bad.push(format!("{arn}: no longer exists")),
+            LoadBalancerFound::NotActive(lb) => bad.push(format!("{arn}: {}", lb.state)),
+            LoadBalancerFound::Active(lb) => ok.push(format!("{arn}: active in {}", list(&lb.availability_zones))),
         }
     }
     let attachments =
@@ -84,8 +150,8 @@ pub fn load_balancers(svc: &ServiceConfig, found: &[LoadBalancer]) -> Check {
 }
 
 /// Endpoints waiting for acceptance.
-pub fn pending(svc: &ServiceConfig, connections: &[Connection]) -> Check {
-    let waiting: Vec<&Connection> = connections.iter().filter(|c| c.state == "pendingAcceptance").collect();
+pub fn pending(svc: &ObservedService, connections: &[ObservedConnection]) -> Check {
+    let waiting: Vec<&ObservedConnection> = connections.iter().filter(|c| c.is_pending()).collect();
     if waiting.is_empty() {
         return Check::pass("acceptance", Concern::Traffic, "No endpoint waits for acceptance.");
     }
@@ -102,7 +168,11 @@ pub fn pending(svc: &ServiceConfig, connections: &[Connection]) -> Check {
 }
 
 /// Who may connect.
-pub fn principals(svc: &ServiceConfig, principals: &[String], connections: &[Connection]) -> Check {
+pub fn principals(
+    svc: &ObservedService,
+    principals: &std::collections::BTreeSet<String>,
+    connections: &[ObservedConnection],
+) -> Check {
     if !principals.is_empty() {
         return Check::pass("principals", Concern::Traffic, format!("Allowed: {}.", list(principals)));
     }
@@ -120,27 +190,29 @@ pub fn principals(svc: &ServiceConfig, principals: &[String], connections: &[Con
 }
 
 /// Private DNS needs the name verified.
-pub fn private_dns(svc: &ServiceConfig) -> Check {
-    match &svc.private_dns {
-        None => Check::pass("private-dns", Concern::Traffic, "No private DNS name."),
-        Some((name, state)) if state == "verified" => {
-            Check::pass("private-dns", Concern::Traffic, format!("Private DNS name {name} is verified."))
+pub fn private_dns(svc: &ObservedService) -> Check {
+    let name = match private_dns_verification(svc) {
+        PrivateDnsVerification::NoName => {
+            return Check::pass("private-dns", Concern::Traffic, "No private DNS name.");
         }
-        Some((name, state)) => {
-            let check = Check::fail(
-                "private-dns",
-                Concern::Traffic,
-                format!("Private DNS name {name} is {state}: consumers cannot turn private DNS on for it."),
-                format!(
-                    "Publish the TXT record in {name}'s DNS zone, then start verification (aws ec2 start-vpc-endpoint-service-private-dns-verification --service-id {}; the operator does it for an EndpointService).",
-                    svc.id
-                ),
-            );
-            match &svc.private_dns_txt {
-                Some((txt_name, value)) => check.with(format!("TXT record {txt_name}.{name} = \"{value}\"")),
-                None => check,
-            }
+        PrivateDnsVerification::Verified(name) => {
+            return Check::pass("private-dns", Concern::Traffic, format!("Private DNS name {name} is verified."));
         }
+        PrivateDnsVerification::Failed(name) | PrivateDnsVerification::Pending(name) => name,
+    };
+    let state = svc.private_dns_state.as_deref().unwrap_or(private_dns_verification(svc).state());
+    let check = Check::fail(
+        "private-dns",
+        Concern::Traffic,
+        format!("Private DNS name {name} is {state}: consumers cannot turn private DNS on for it."),
+        format!(
+            "Publish the TXT record in {name}'s DNS zone, then start verification (aws ec2 start-vpc-endpoint-service-private-dns-verification --service-id {}; the operator does it for an EndpointService).",
+            svc.id
+        ),
+    );
+    match (&svc.private_dns_record_name, &svc.private_dns_record_value) {
+        (Some(txt_name), Some(value)) => check.with(format!("TXT record {txt_name}.{name} = \"{value}\"")),
+        _ => check,
     }
 }
 
@@ -154,7 +226,7 @@ pub fn checks(f: &ServiceFacts) -> Vec<Check> {
             "Check --region and --role-arn: a service configuration shows only to the account that owns it.",
         )];
     };
-    let mut out = vec![match svc.state.as_str() {
+    let mut out = vec![match svc.state.as_deref().unwrap_or_default() {
         "Available" => {
             Check::pass("found", Concern::Subject, format!("{} is Available.", svc.name.as_deref().unwrap_or(&svc.id)))
         }
@@ -191,11 +263,11 @@ pub fn checks(f: &ServiceFacts) -> Vec<Check> {
 }
 
 /// One line about the service.
-pub fn about(svc: &ServiceConfig) -> String {
+pub fn about(svc: &ObservedService) -> String {
     format!(
         "{}, {}, acceptance {}",
         svc.name.as_deref().unwrap_or("?"),
-        svc.state,
+        svc.state.as_deref().unwrap_or_default(),
         if svc.acceptance_required { "required" } else { "not required" }
     )
 }
@@ -203,33 +275,34 @@ pub fn about(svc: &ServiceConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doctor::Verdict;
+    use crate::plan::checks::Verdict;
 
-    fn svc() -> ServiceConfig {
-        ServiceConfig {
+    fn svc() -> ObservedService {
+        ObservedService {
             id: "vpce-svc-1".into(),
             name: Some("com.amazonaws.vpce.us-east-1.vpce-svc-1".into()),
-            state: "Available".into(),
-            network_load_balancers: vec!["arn:lb/net/a/1".into()],
+            state: Some("Available".into()),
+            network_load_balancer_arns: ["arn:lb/net/a/1".to_string()].into(),
             ..Default::default()
         }
     }
 
-    fn lb(state: &str) -> LoadBalancer {
-        LoadBalancer {
+    fn lb(state: &str) -> ObservedLoadBalancer {
+        ObservedLoadBalancer {
             arn: "arn:lb/net/a/1".into(),
-            kind: "network".into(),
+            lb_type: "network".into(),
             state: state.into(),
-            zones: vec!["use1-az1".into()],
+            availability_zones: vec!["use1-az1".into()],
         }
     }
 
-    fn conn(id: &str, state: &str) -> Connection {
-        Connection {
+    fn conn(id: &str, state: &str) -> ObservedConnection {
+        ObservedConnection {
             endpoint_id: id.into(),
             owner: Some("111122223333".into()),
             region: Some("us-east-1".into()),
             state: state.into(),
+            since: None,
         }
     }
 
@@ -238,7 +311,7 @@ mod tests {
             region: "us-east-1".into(),
             service: Some(svc()),
             connections: Ok(vec![]),
-            principals: Ok(vec!["arn:aws:iam::111122223333:root".into()]),
+            principals: Ok(["arn:aws:iam::111122223333:root".to_string()].into()),
             load_balancers: Ok(vec![lb("active")]),
         }
     }
@@ -287,10 +360,12 @@ mod tests {
         f.load_balancers = Ok(vec![lb("provisioning")]);
         assert_eq!(find(&f, "load-balancers").verdict, Verdict::Fail);
         let mut f = facts();
-        f.principals = Ok(vec![]);
+        f.principals = Ok(Default::default());
         assert_eq!(find(&f, "principals").verdict, Verdict::Fail);
         let mut f = facts();
-        f.service.as_mut().unwrap().private_dns = Some(("api.example.com".into(), "pendingVerification".into()));
+        let service = f.service.as_mut().unwrap();
+        service.private_dns_name = Some("api.example.com".into());
+        service.private_dns_state = Some("pendingVerification".into());
         assert_eq!(find(&f, "private-dns").verdict, Verdict::Fail);
         let mut f = facts();
         f.service = None;

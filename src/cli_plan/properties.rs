@@ -11,10 +11,11 @@ use proptest::option;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::endpoint_service::{self, DesiredService, LoadBalancerKind, ObservedService, ServiceAction};
-use super::interface_endpoint::{self, DesiredEndpoint, EndpointAction, ObservedEndpoint, ResolvedService};
-use super::tags::Owner;
 use crate::api::{EndpointServiceSpec, InterfaceEndpointSpec};
+use crate::plan::endpoint_service::{self, DesiredService, ServiceAction};
+use crate::plan::facts::{LoadBalancerKind, ObservedEndpoint, ObservedService};
+use crate::plan::interface_endpoint::{self, DesiredEndpoint, EndpointAction, ResolvedService};
+use crate::plan::tags::Owner;
 
 const REGIONS: &[&str] = &["us-east-1", "eu-west-1", "us-west-2"];
 

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::facts::{Endpoint, Eni, GroupFacts, GroupReference, Instance, SecurityGroup};
 use super::{Check, Concern, list};
+use crate::plan::facts::{Eni, GroupFacts, GroupReference, Instance, ObservedEndpoint, SecurityGroup};
 use crate::plan::tags::{MANAGED_BY, MANAGED_BY_VALUE, OWNER_NAME, OWNER_NAMESPACE};
 
 /// Something that keeps a security group from being deleted, and how to
@@ -34,7 +34,7 @@ pub fn managing_object(tags: &BTreeMap<String, String>, kind: &str) -> Option<St
 
 /// What a network interface belongs to, from its type and description (AWS
 /// services name their resource there).
-pub fn interface_holder(eni: &Eni, group_id: &str, endpoints: &[Endpoint]) -> Holder {
+pub fn interface_holder(eni: &Eni, group_id: &str, endpoints: &[ObservedEndpoint]) -> Holder {
     let d = eni.description.as_str();
     let t = eni.interface_type.as_str();
     if t == "vpc_endpoint" || d.starts_with("VPC Endpoint Interface ") {
@@ -139,7 +139,7 @@ pub fn referencing_rules(group_id: &str, neighbours: &[SecurityGroup]) -> Vec<St
 pub fn holders(
     group_id: &str,
     interfaces: &[Eni],
-    endpoints: &[Endpoint],
+    endpoints: &[ObservedEndpoint],
     neighbours: &[SecurityGroup],
     references: &[GroupReference],
 ) -> Vec<Holder> {
@@ -297,8 +297,8 @@ fn instances_check(group_id: &str, instances: &[Instance]) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doctor::Verdict;
-    use crate::doctor::facts::{Rule, Unread};
+    use crate::plan::checks::Verdict;
+    use crate::plan::facts::{AwsError, Rule};
 
     fn group(id: &str, name: &str) -> SecurityGroup {
         SecurityGroup { id: id.into(), name: name.into(), vpc_id: Some("vpc-1".into()), ..Default::default() }
@@ -383,11 +383,11 @@ mod tests {
             Verdict::Pass
         );
 
-        let denied = Unread {
-            action: "DeleteSecurityGroup".into(),
-            code: Some("UnauthorizedOperation".into()),
-            message: "explicit deny in a service control policy".into(),
-        };
+        let denied = AwsError::read_failed(
+            "DeleteSecurityGroup",
+            Some("UnauthorizedOperation".into()),
+            "explicit deny in a service control policy",
+        );
         let c = checks_of(GroupFacts { permission: Some(Err(denied)), ..facts(group("sg-1", "web")) });
         let p = c.iter().find(|c| c.id == "permission").unwrap();
         assert_eq!(p.verdict, Verdict::Fail);
@@ -397,18 +397,14 @@ mod tests {
             Verdict::Pass
         );
 
-        let unread = Unread {
-            action: "DescribeNetworkInterfaces".into(),
-            code: Some("UnauthorizedOperation".into()),
-            message: "no".into(),
-        };
+        let unread = AwsError::read_failed("DescribeNetworkInterfaces", Some("UnauthorizedOperation".into()), "no");
         let c = checks_of(GroupFacts { interfaces: Err(unread), ..facts(group("sg-1", "web")) });
         assert_eq!(verdict(&c, "network-interfaces"), Verdict::CouldNotCheck);
     }
 
     #[test]
     fn interfaces_name_the_resource_that_holds_the_group() {
-        let managed = Endpoint {
+        let managed = ObservedEndpoint {
             id: "vpce-1".into(),
             tags: [(MANAGED_BY, MANAGED_BY_VALUE), (OWNER_NAMESPACE, "team-a"), (OWNER_NAME, "db")]
                 .into_iter()

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use super::facts::{AclEntry, Rule};
+use crate::plan::facts::{AclEntry, Rule};
 
 /// An IPv4 or IPv6 CIDR block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

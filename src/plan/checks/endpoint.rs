@@ -5,15 +5,14 @@
 //! route tables, the client's outbound rules, the region and the bucket
 //! policy.
 
-use super::facts::{
-    AclEntry, Bucket, DatabaseLink, Endpoint, EndpointFacts, Eni, NetworkAcl, OwnerClues, PrefixList, Read, RouteTable,
-    SecurityGroup, ServiceOffer, Source, Subnet, TrailEvent, Vpc,
-};
 use super::net::{AclVerdict, Cidr, Peer, Ports, RuleMatch, acl_decides, rule_name, rules_allow};
 use super::policy::{EndpointPolicy, bucket_policy_blocks, endpoint_policy};
 use super::{Check, Concern, Verdict, list};
 use crate::api::conditions::{Condition, ConditionStatus, TRAFFIC_ALLOWED, condition};
-use crate::plan::interface_endpoint::ObservedEndpoint;
+use crate::plan::facts::{
+    AclEntry, Bucket, DatabaseLink, EndpointFacts, Eni, NetworkAcl, ObservedEndpoint, OwnerClues, PrefixList, Read,
+    RouteTable, SecurityGroup, ServiceOffer, Source, Subnet, TrailEvent, Vpc,
+};
 
 /// Network Firewall's tags on the endpoints it creates.
 pub const FIREWALL_MANAGED_TAG: &str = "AWSNetworkFirewallManaged";
@@ -34,7 +33,7 @@ pub struct Owner {
 /// The AWS service behind a requester-managed endpoint, from its tags,
 /// databases whose DNS names lead to it, CloudTrail's CreateVpcEndpoint
 /// event (90 days) and its network interfaces' descriptions.
-pub fn requester_owner(ep: &Endpoint, interfaces: &[Eni], clues: &OwnerClues) -> Owner {
+pub fn requester_owner(ep: &ObservedEndpoint, interfaces: &[Eni], clues: &OwnerClues) -> Owner {
     let mut evidence = Vec::new();
     for e in interfaces {
         if !e.description.is_empty() || e.requester_id.is_some() {
@@ -97,7 +96,7 @@ pub fn requester_owner(ep: &Endpoint, interfaces: &[Eni], clues: &OwnerClues) ->
         Some(Err(e)) => evidence.push(format!("CloudTrail not checked: {}", e.describe())),
         None => {}
     }
-    let dns = ep.dns_names.first().cloned().unwrap_or_else(|| ep.id.clone());
+    let dns = ep.dns_names().next().cloned().unwrap_or_else(|| ep.id.clone());
     Owner {
         who: None,
         fix: format!(
@@ -127,7 +126,7 @@ fn service_of_principal(principal: &str) -> String {
 }
 
 /// The deletion check: who may delete it.
-pub fn deletion(ep: &Endpoint, interfaces: &[Eni], clues: &OwnerClues) -> Check {
+pub fn deletion(ep: &ObservedEndpoint, interfaces: &[Eni], clues: &OwnerClues) -> Check {
     if !ep.requester_managed {
         return Check::pass(
             "requester-managed",
@@ -150,7 +149,7 @@ pub fn deletion(ep: &Endpoint, interfaces: &[Eni], clues: &OwnerClues) -> Check 
 }
 
 /// The endpoint's state.
-pub fn state(ep: &Endpoint, offer: Option<&ServiceOffer>) -> Check {
+pub fn state(ep: &ObservedEndpoint, offer: Option<&ServiceOffer>) -> Check {
     let provider = offer.and_then(|o| o.owner.clone()).unwrap_or_else(|| "the service's owner".into());
     let c = match ep.state.as_str() {
         "available" => return Check::pass("state", Concern::Traffic, "available."),
@@ -191,10 +190,11 @@ pub fn state(ep: &Endpoint, offer: Option<&ServiceOffer>) -> Check {
             "Read AWS's error below; fix its cause, then delete the endpoint and create it again.",
         ),
     };
-    match &ep.last_error {
-        Some((code, message)) if !code.is_empty() => c.with(format!("AWS: {code}: {message}")),
-        Some((_, message)) => c.with(format!("AWS: {message}")),
-        None => c,
+    match (&ep.last_error_code, &ep.last_error) {
+        (Some(code), Some(message)) if !code.is_empty() => c.with(format!("AWS: {code}: {message}")),
+        (Some(code), None) if !code.is_empty() => c.with(format!("AWS: {code}: ")),
+        (_, Some(message)) => c.with(format!("AWS: {message}")),
+        _ => c,
     }
 }
 
@@ -261,7 +261,7 @@ fn peers(source: Option<&Source>, vpc: &Vpc) -> Vec<(String, Peer, bool)> {
 
 /// The endpoint's security groups let the clients in on the service's ports.
 pub fn inbound(
-    ep: &Endpoint,
+    ep: &ObservedEndpoint,
     groups: &Read<Vec<SecurityGroup>>,
     vpc: &Read<Vpc>,
     source: Option<&Source>,
@@ -283,9 +283,9 @@ pub fn inbound(
             "The service's ports are unknown: a consumer cannot see an endpoint service's listeners.",
             "Run doctor with --port (the provider's listener port, e.g. --port 5432).",
         )
-        .with(format!("groups: {}", list(&ep.group_ids)));
+        .with(format!("groups: {}", list(&ep.security_group_ids)));
     }
-    let rules: Vec<(String, super::facts::Rule)> =
+    let rules: Vec<(String, crate::plan::facts::Rule)> =
         groups.iter().flat_map(|g| g.ingress.iter().map(move |r| (g.id.clone(), r.clone()))).collect();
     let mut evidence = Vec::new();
     let mut refused = Vec::new();
@@ -307,7 +307,10 @@ pub fn inbound(
                     if !named && !by_group.is_empty() {
                         evidence.push(format!("tcp {port} only from members of groups: {}", by_group.join("; ")));
                     } else {
-                        refused.push(format!("tcp {port} from {label}: no rule of {} allows it", list(&ep.group_ids)));
+                        refused.push(format!(
+                            "tcp {port} from {label}: no rule of {} allows it",
+                            list(&ep.security_group_ids)
+                        ));
                     }
                 }
             }
@@ -327,7 +330,7 @@ pub fn inbound(
         "The endpoint's security groups do not let the clients in.".to_string(),
         format!(
             "Add an inbound rule to {} for tcp {} from the clients (their range or their security group).",
-            ep.group_ids.first().map(String::as_str).unwrap_or("the endpoint's group"),
+            ep.security_group_ids.first().map(String::as_str).unwrap_or("the endpoint's group"),
             ports_text(ports)
         ),
     )
@@ -365,7 +368,7 @@ fn acl_way(acl: &NetworkAcl, subnet: &str, egress: bool, ports: Ports, peer: &Ci
 /// The network ACLs of the endpoint's subnets (and the client's) let
 /// requests in on the ports and replies out on ephemeral ports.
 pub fn interface_acls(
-    ep: &Endpoint,
+    ep: &ObservedEndpoint,
     acls: &Read<Vec<NetworkAcl>>,
     vpc: &Read<Vpc>,
     subnets: &Read<Vec<Subnet>>,
@@ -444,7 +447,7 @@ pub fn interface_acls(
 }
 
 /// Private DNS needs the VPC's enableDnsSupport and enableDnsHostnames.
-pub fn private_dns(ep: &Endpoint, vpc: &Read<Vpc>) -> Check {
+pub fn private_dns(ep: &ObservedEndpoint, vpc: &Read<Vpc>) -> Check {
     const ID: &str = "vpc-dns";
     let vpc = match vpc {
         Err(e) => return Check::unread(ID, Concern::Traffic, "the VPC", e),
@@ -493,7 +496,7 @@ pub fn private_dns(ep: &Endpoint, vpc: &Read<Vpc>) -> Check {
     }
     if !ep.is_gateway() && !ep.private_dns_enabled {
         return Check::pass(ID, Concern::Traffic, "Private DNS is off: clients use the endpoint's own DNS names.")
-            .with_all(ep.dns_names.iter().take(2).cloned());
+            .with_all(ep.dns_names().take(2).cloned());
     }
     Check::pass(ID, Concern::Traffic, format!("VPC {} resolves names (DNS support and hostnames as needed).", vpc.id))
 }
@@ -513,7 +516,7 @@ fn kebab(attribute: &str) -> String {
 }
 
 /// The endpoint policy allows the calls.
-pub fn policy(ep: &Endpoint) -> Check {
+pub fn policy(ep: &ObservedEndpoint) -> Check {
     const ID: &str = "endpoint-policy";
     match endpoint_policy(ep.policy.as_deref()) {
         Ok(EndpointPolicy::FullAccess) => Check::pass(ID, Concern::Traffic, "Full access (AWS's default policy)."),
@@ -538,7 +541,7 @@ pub fn policy(ep: &Endpoint) -> Check {
 /// Gateway endpoints: each client subnet's route table sends the service's
 /// prefix list to the endpoint.
 pub fn routes(
-    ep: &Endpoint,
+    ep: &ObservedEndpoint,
     tables: &Read<Vec<RouteTable>>,
     subnets: &Read<Vec<Subnet>>,
     source: Option<&Source>,
@@ -657,7 +660,7 @@ pub fn outbound(source: Option<&Read<Source>>, pl: &Read<Option<PrefixList>>) ->
         }
         Ok(Some(p)) => p,
     };
-    let rules: Vec<(String, super::facts::Rule)> =
+    let rules: Vec<(String, crate::plan::facts::Rule)> =
         source.groups.iter().flat_map(|g| g.egress.iter().map(move |r| (g.id.clone(), r.clone()))).collect();
     let mut refused = Vec::new();
     let mut allowed = Vec::new();
@@ -698,7 +701,7 @@ pub fn outbound(source: Option<&Read<Source>>, pl: &Read<Option<PrefixList>>) ->
 /// Gateway endpoints: the client subnets' network ACLs let 443 out to the
 /// prefix list's ranges and replies back in.
 pub fn gateway_acls(
-    ep: &Endpoint,
+    ep: &ObservedEndpoint,
     acls: &Read<Vec<NetworkAcl>>,
     tables: &Read<Vec<RouteTable>>,
     source: Option<&Source>,
@@ -775,7 +778,7 @@ pub fn gateway_acls(
 
 /// Gateway endpoints reach only their own region; the bucket policy must
 /// let requests through the endpoint in.
-pub fn bucket(ep: &Endpoint, region: &str, bucket: Option<&Read<Bucket>>) -> Vec<Check> {
+pub fn bucket(ep: &ObservedEndpoint, region: &str, bucket: Option<&Read<Bucket>>) -> Vec<Check> {
     let Some(bucket) = bucket else {
         return vec![Check::unknown(
             "bucket",
@@ -834,8 +837,8 @@ pub fn caller_iam() -> Check {
 }
 
 /// One line about the endpoint.
-pub fn about(ep: &Endpoint) -> String {
-    let mut s = format!("{} endpoint to {}", ep.kind, ep.service_name);
+pub fn about(ep: &ObservedEndpoint) -> String {
+    let mut s = format!("{} endpoint to {}", ep.endpoint_type, ep.service_name);
     if let Some(r) = &ep.service_region {
         s.push_str(&format!(" in {r}"));
     }
@@ -849,7 +852,7 @@ pub fn about(ep: &Endpoint) -> String {
 /// The traffic checks of an interface endpoint that need no client
 /// (what the InterfaceEndpoint controller runs for its TrafficAllowed
 /// condition): zones, security groups, network ACLs, VPC DNS, policy.
-pub fn interface_traffic(ep: &Endpoint, f: &EndpointFacts) -> Vec<Check> {
+pub fn interface_traffic(ep: &ObservedEndpoint, f: &EndpointFacts) -> Vec<Check> {
     let source = f.source.as_ref().and_then(|s| s.as_ref().ok());
     vec![
         zones(&f.offer, &f.subnets),
@@ -902,31 +905,6 @@ pub fn traffic_condition(checks: &[Check]) -> Condition {
     condition(TRAFFIC_ALLOWED, ConditionStatus::True, "Allowed", message)
 }
 
-impl From<&ObservedEndpoint> for Endpoint {
-    fn from(o: &ObservedEndpoint) -> Self {
-        Endpoint {
-            id: o.id.clone(),
-            kind: "Interface".into(),
-            vpc_id: o.vpc_id.clone(),
-            service_name: o.service_name.clone(),
-            service_region: o.service_region.clone(),
-            state: o.state.clone(),
-            requester_managed: o.requester_managed,
-            owner_id: o.owner_id.clone(),
-            subnet_ids: o.subnet_ids.iter().cloned().collect(),
-            group_ids: o.security_group_ids.iter().cloned().collect(),
-            route_table_ids: Vec::new(),
-            network_interface_ids: o.network_interface_ids.clone(),
-            private_dns_enabled: o.private_dns_enabled,
-            policy: o.policy.clone(),
-            dns_names: o.dns_entries.iter().map(|(name, _)| name.clone()).collect(),
-            tags: o.tags.clone(),
-            created: None,
-            last_error: o.last_error.clone().map(|m| (String::new(), m)),
-        }
-    }
-}
-
 /// The checks for an endpoint.
 pub fn checks(f: &EndpointFacts) -> Vec<Check> {
     let Some(ep) = &f.endpoint else {
@@ -965,8 +943,8 @@ pub fn checks(f: &EndpointFacts) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doctor::Verdict;
-    use crate::doctor::facts::{Route, Rule, Unread};
+    use crate::plan::checks::Verdict;
+    use crate::plan::facts::{AwsError, Route, Rule};
 
     fn vpc(support: bool, hostnames: bool) -> Vpc {
         Vpc {
@@ -1011,16 +989,16 @@ mod tests {
     fn interface() -> EndpointFacts {
         EndpointFacts {
             region: "us-east-1".into(),
-            endpoint: Some(Endpoint {
+            endpoint: Some(ObservedEndpoint {
                 id: "vpce-1".into(),
-                kind: "Interface".into(),
+                endpoint_type: "Interface".into(),
                 vpc_id: "vpc-1".into(),
                 service_name: "com.amazonaws.us-east-1.ssm".into(),
                 state: "available".into(),
-                subnet_ids: vec!["subnet-a".into()],
-                group_ids: vec!["sg-e".into()],
+                subnet_ids: ["subnet-a".to_string()].into(),
+                security_group_ids: ["sg-e".to_string()].into(),
                 private_dns_enabled: true,
-                dns_names: vec!["vpce-1-abc.ssm.us-east-1.vpce.amazonaws.com".into()],
+                dns_entries: vec![("vpce-1-abc.ssm.us-east-1.vpce.amazonaws.com".into(), None)],
                 ..Default::default()
             }),
             interfaces: Ok(vec![]),
@@ -1029,7 +1007,8 @@ mod tests {
                 zone_names: vec!["us-east-1a".into()],
                 zone_ids: vec!["use1-az1".into()],
                 owner: Some("amazon".into()),
-                acceptance_required: false,
+                acceptance_required: Some(false),
+                gateway: false,
             })),
             subnets: Ok(vec![Subnet {
                 id: "subnet-a".into(),
@@ -1052,11 +1031,11 @@ mod tests {
     fn gateway() -> EndpointFacts {
         let mut f = interface();
         let ep = f.endpoint.as_mut().unwrap();
-        ep.kind = "Gateway".into();
+        ep.endpoint_type = "Gateway".into();
         ep.service_name = "com.amazonaws.us-east-1.s3".into();
         ep.subnet_ids.clear();
-        ep.group_ids.clear();
-        ep.route_table_ids = vec!["rtb-1".into()];
+        ep.security_group_ids.clear();
+        ep.route_table_ids = ["rtb-1".to_string()].into();
         f.subnets = Ok(vec![Subnet { id: "subnet-a".into(), cidr: Some("10.0.1.0/24".into()), ..Default::default() }]);
         f.route_tables = Ok(vec![RouteTable {
             id: "rtb-1".into(),
@@ -1199,7 +1178,9 @@ mod tests {
             f.endpoint.as_mut().unwrap().state = state.into();
             assert_eq!(verdict(&f, "state").0, want, "{state}");
         }
-        f.endpoint.as_mut().unwrap().last_error = Some(("InvalidParameter".into(), "subnet full".into()));
+        let ep = f.endpoint.as_mut().unwrap();
+        ep.last_error_code = Some("InvalidParameter".into());
+        ep.last_error = Some("subnet full".into());
         assert!(verdict(&f, "state").1.evidence[0].contains("subnet full"));
     }
 
@@ -1218,11 +1199,7 @@ mod tests {
         assert!(c.evidence[1].contains("use1-az1"));
         f.offer = Ok(None);
         assert_eq!(verdict(&f, "zones").0, Verdict::Fail);
-        f.offer = Err(Unread {
-            action: "DescribeVpcEndpointServices".into(),
-            code: Some("UnauthorizedOperation".into()),
-            message: "no".into(),
-        });
+        f.offer = Err(AwsError::read_failed("DescribeVpcEndpointServices", Some("UnauthorizedOperation".into()), "no"));
         assert_eq!(verdict(&f, "zones").0, Verdict::CouldNotCheck);
     }
 
