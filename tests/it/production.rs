@@ -346,6 +346,9 @@ async fn a_retry_of_a_mutating_call_does_not_go_out_after_the_lease_is_lost() {
     let clients = aws_clients().await;
     let identity = Identity::role(format!("arn:aws:iam::{account}:role/operator"), None);
     let rc = clients.for_region(&identity, region).await;
+    // The role's credentials first (AssumeRole): the CreateTags attempt
+    // below then goes out at once, well inside the 300 ms, on a busy machine too.
+    rc.ec2.describe_availability_zones().send().await.expect("a read with the role's credentials");
     let tag = aws_sdk_ec2::types::Tag::builder().key("k").value("v").build();
     let call = tokio::spawn(async move {
         let sent = rc.ec2.create_tags().resources("vpce-0123456789abcdef0").tags(tag).send().await;
