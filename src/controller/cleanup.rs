@@ -8,7 +8,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::status::{ObjectStatus, apply_status, block_deletion};
-use super::{Context, Error, Failure, RELEASE_ANNOTATION, Refusal};
+use super::{Context, Error, RELEASE_ANNOTATION, Refusal};
 use crate::api::DeletionPolicy;
 use crate::aws::{AwsError, Identity};
 
@@ -39,7 +39,7 @@ where
 {
     let message = format!("{cause}; {}", release_hint(obj));
     if let Err(k) = block_deletion(api, obj, old, reason, &message).await {
-        return Error::Kube(k);
+        return Error::kube(k);
     }
     ctx.event(obj, EventType::Warning, "DeletionBlocked", message.clone()).await;
     Error::Blocked(message)
@@ -53,7 +53,7 @@ where
     S: ObjectStatus,
 {
     match deletion_blocked(api, obj, old, ctx, &e.reason(), &e.with_fix()).await {
-        Error::Blocked(_) => Error::Aws(e),
+        Error::Blocked(_) => Error::aws(e),
         other => other,
     }
 }
@@ -108,12 +108,12 @@ where
     let recorded_account = old.and_then(ObjectStatus::account);
     match acting_account(ctx, &identity, recorded_account).await {
         Ok(_) => Ok(Some(CleanupTarget { identity, region, policy })),
-        Err(Failure::Refused(refusal)) => {
+        Err(Error::Refused(refusal)) => {
             let cause = format!("cleanup in {region} cannot act: {}", refusal.message);
             Err(deletion_blocked(api, obj, old, ctx, refusal.reason, &cause).await)
         }
-        Err(Failure::Aws(e, _)) => Err(deletion_refused(api, obj, old, ctx, e).await),
-        Err(_) => Err(Error::Waiting("the account of the operator's credentials".into())),
+        Err(Error::Aws(e, _)) => Err(deletion_refused(api, obj, old, ctx, e).await),
+        Err(_) => Err(Error::Waiting("WaitingForAccount", "the account of the operator's credentials".into())),
     }
 }
 
@@ -121,10 +121,10 @@ where
 /// the object's resource when one was: the operator's own credentials may
 /// have moved to another account since, and acting there would create a
 /// second resource (and leave the first behind) or find nothing to delete.
-pub async fn acting_account(ctx: &Context, identity: &Identity, recorded: Option<&str>) -> Result<String, Failure> {
-    let account = ctx.aws.account(identity).await.map_err(Failure::aws)?;
+pub async fn acting_account(ctx: &Context, identity: &Identity, recorded: Option<&str>) -> Result<String, Error> {
+    let account = ctx.aws.account(identity).await.map_err(Error::aws)?;
     match recorded {
-        Some(recorded) if recorded != account => Err(Failure::Refused(Refusal {
+        Some(recorded) if recorded != account => Err(Error::Refused(Refusal {
             reason: "AccountChanged",
             message: format!(
                 "the resource was recorded in AWS account {recorded}, but {} now act in account {account}: give the operator credentials of account {recorded} again (or a roleArn there), or release the object",
@@ -203,5 +203,5 @@ where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     S: ObjectStatus,
 {
-    apply_status(api, obj, old, recorded).await.map(|_| ()).map_err(Error::Kube)
+    apply_status(api, obj, old, recorded).await.map(|_| ()).map_err(Error::kube)
 }

@@ -12,7 +12,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    CleanupTarget, Context, Error, Failure, Reconcile, Settled, cleanup_target, deletion_refused, drive, error_policy,
+    CleanupTarget, Context, Error, Reconcile, Settled, cleanup_target, deletion_refused, drive, error_policy,
     record_target, scopes, watch_config,
 };
 use crate::api::endpoint_connection::ConnectionDecision;
@@ -98,7 +98,7 @@ impl Reconcile for EndpointConnection {
         api: &Api<EndpointConnection>,
         ctx: &Context,
         status: &mut EndpointConnectionStatus,
-    ) -> Result<Settled, Failure> {
+    ) -> Result<Settled, Error> {
         let target = resolve(self, ctx, status).await?;
         refuse_conflicts(self, ctx, &target).await?;
         let aws = ctx.aws.for_region(&target.identity, &target.region).await;
@@ -121,13 +121,13 @@ impl Reconcile for EndpointConnection {
             status.service_region = Some(target.region.clone());
             status.role_arn = target.role_arn.clone();
             status.account = Some(account);
-            record_target(api, self, Some(&before), status).await.map_err(Failure::Kube)?;
+            record_target(api, self, Some(&before), status).await?;
         }
         let moving = matches!(status.state.as_deref(), None | Some("pendingAcceptance" | "pending"));
         let age = ctx.read_age(self, moving);
         let endpoint = &self.spec.vpc_endpoint_id;
         super::log_aws_id(endpoint);
-        let mut connection = aws.connection_to(&target.service_id, endpoint, age).await.map_err(Failure::aws)?;
+        let mut connection = aws.connection_to(&target.service_id, endpoint, age).await.map_err(Error::aws)?;
         let step = decision_step(self.spec.decision, connection.as_ref());
         let action = match step {
             DecisionStep::Accept => Some(ServiceAction::AcceptConnections(vec![endpoint.clone()])),
@@ -144,9 +144,9 @@ impl Reconcile for EndpointConnection {
                 }
             };
             tracing::info!(action = %action, "applying");
-            aws.apply_service_action(&granted, Some(&target.service_id), &action).await.map_err(Failure::aws)?;
+            aws.apply_service_action(&granted, Some(&target.service_id), &action).await.map_err(Error::aws)?;
             ctx.event(self, EventType::Normal, action.aws_action(), action.to_string()).await;
-            let fresh = aws.refresh_connections(&target.service_id).await.map_err(Failure::aws)?;
+            let fresh = aws.refresh_connections(&target.service_id).await.map_err(Error::aws)?;
             connection = fresh.into_iter().find(|c| c.endpoint_id == *endpoint);
         }
         fill_status(status, connection.as_ref());
@@ -165,17 +165,13 @@ impl Reconcile for EndpointConnection {
 /// `serviceRef` (it must exist and have a service), or `serviceId` with the
 /// spec's region and role under the tenancy rules (adopting: acting on a
 /// service no EndpointService of the namespace manages).
-async fn resolve(
-    conn: &EndpointConnection,
-    ctx: &Context,
-    status: &EndpointConnectionStatus,
-) -> Result<Target, Failure> {
+async fn resolve(conn: &EndpointConnection, ctx: &Context, status: &EndpointConnectionStatus) -> Result<Target, Error> {
     let ns = conn.namespace().unwrap_or_default();
     if let Some(id) = &conn.spec.service_id {
         let identity = ctx
             .identity(&ns, conn.spec.role_arn.as_deref(), conn.spec.external_id.as_deref())
-            .map_err(Failure::Refused)?;
-        ctx.may_adopt(&ns, "spec.serviceId").map_err(Failure::Refused)?;
+            .map_err(Error::Refused)?;
+        ctx.may_adopt(&ns, "spec.serviceId").map_err(Error::Refused)?;
         let region = conn
             .spec
             .region
@@ -193,23 +189,23 @@ async fn resolve(
     }
     let name = conn.spec.service_ref.as_ref().map(|r| r.name.clone()).unwrap_or_default();
     let services: Api<EndpointService> = Api::namespaced(ctx.client.clone(), &ns);
-    let svc = services.get_opt(&name).await.map_err(|e| Failure::Kube(Error::Kube(e)))?;
+    let svc = services.get_opt(&name).await?;
     let Some(svc) = svc else {
-        return Err(Failure::Waiting(
+        return Err(Error::Waiting(
             "ServiceNotFound",
             format!("EndpointService {name} does not exist in namespace {ns}: create it or fix spec.serviceRef"),
         ));
     };
     let svc_status = svc.status.clone().unwrap_or_default();
     let (Some(service_id), Some(region)) = (svc_status.service_id.clone(), svc_status.region.clone()) else {
-        return Err(Failure::Waiting(
+        return Err(Error::Waiting(
             "WaitingForService",
             format!("waiting for EndpointService {name} to have an endpoint service in AWS"),
         ));
     };
     // The service's own identity: the one it was created with.
     let identity =
-        ctx.identity(&ns, svc_status.role_arn.as_deref(), svc.spec.external_id.as_deref()).map_err(Failure::Refused)?;
+        ctx.identity(&ns, svc_status.role_arn.as_deref(), svc.spec.external_id.as_deref()).map_err(Error::Refused)?;
     Ok(Target {
         service_id,
         region,
@@ -222,10 +218,10 @@ async fn resolve(
 
 /// Two EndpointConnections deciding the same endpoint of the same service:
 /// both report it, neither acts (no flapping between their decisions).
-async fn refuse_conflicts(conn: &EndpointConnection, ctx: &Context, target: &Target) -> Result<(), Failure> {
+async fn refuse_conflicts(conn: &EndpointConnection, ctx: &Context, target: &Target) -> Result<(), Error> {
     let ns = conn.namespace().unwrap_or_default();
     let api: Api<EndpointConnection> = Api::namespaced(ctx.client.clone(), &ns);
-    let list = api.list(&ListParams::default()).await.map_err(|e| Failure::Kube(Error::Kube(e)))?;
+    let list = api.list(&ListParams::default()).await?;
     let same_service = |other: &EndpointConnection| match (&other.spec.service_ref, &conn.spec.service_ref) {
         (Some(a), Some(b)) => a.name == b.name,
         _ => {
@@ -243,7 +239,7 @@ async fn refuse_conflicts(conn: &EndpointConnection, ctx: &Context, target: &Tar
     if others.is_empty() {
         return Ok(());
     }
-    Err(Failure::Spec(
+    Err(Error::Spec(
         "Conflict",
         vec![SpecProblem::new(
             "spec.vpcEndpointId",
@@ -266,9 +262,9 @@ async fn claim_service(
     aws: &RegionClients,
     owner: &Owner,
     target: &Target,
-) -> Result<Permit, Failure> {
-    let Some(service) = aws.find_service(&target.service_id).await.map_err(Failure::aws)? else {
-        return Err(Failure::Spec(
+) -> Result<Permit, Error> {
+    let Some(service) = aws.find_service(&target.service_id).await.map_err(Error::aws)? else {
+        return Err(Error::Spec(
             "ServiceNotFound",
             vec![SpecProblem::new(
                 "spec.serviceId",
@@ -280,7 +276,7 @@ async fn claim_service(
         ));
     };
     let ns = conn.namespace().unwrap_or_default();
-    let local_owner = local_owner_of(ctx, &ns, &service.tags).await.map_err(|e| Failure::Kube(Error::Kube(e)))?;
+    let local_owner = local_owner_of(ctx, &ns, &service.tags).await?;
     let claim = Claim::Connections { service_id: &target.service_id, local_owner: local_owner.as_deref() };
     super::guard(aws, owner, claim).await
 }

@@ -10,7 +10,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    CleanupTarget, Context, Error, Failure, Found, Reconcile, Refusal, Settled, block_deletion, cleanup_target,
+    CleanupTarget, Context, Error, Found, Reconcile, Refusal, Settled, block_deletion, cleanup_target,
     deletion_blocked, deletion_refused, drive, error_policy, let_go, record_target, scopes,
 };
 use crate::api::conditions::{Condition, ConditionStatus, NOTIFICATIONS_DELIVERABLE, condition};
@@ -61,7 +61,7 @@ impl Reconcile for EndpointService {
         api: &Api<EndpointService>,
         ctx: &Context,
         status: &mut EndpointServiceStatus,
-    ) -> Result<Settled, Failure> {
+    ) -> Result<Settled, Error> {
         status.deletion_policy = Some(effective_policy(self));
         let base = sync(self, api, ctx, status).await?;
         match base.observed.clone() {
@@ -116,20 +116,20 @@ async fn sync(
     api: &Api<EndpointService>,
     ctx: &Context,
     status: &mut EndpointServiceStatus,
-) -> Result<Base, Failure> {
+) -> Result<Base, Error> {
     let owner = owner(svc, ctx);
     let identity = ctx
         .identity(&owner.namespace, svc.spec.role_arn.as_deref(), svc.spec.external_id.as_deref())
-        .map_err(Failure::Refused)?;
+        .map_err(Error::Refused)?;
     if svc.spec.service_id.is_some() {
-        ctx.may_adopt(&owner.namespace, "spec.serviceId").map_err(Failure::Refused)?;
+        ctx.may_adopt(&owner.namespace, "spec.serviceId").map_err(Error::Refused)?;
     }
     let generation = svc.meta().generation.unwrap_or(1);
     // Where the service lives: the spec's region, else the region recorded
     // when it was created (the operator's default may have changed since).
     let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone());
     let mut desired = DesiredService::from_spec(&svc.spec, &owner, generation, &default_region)
-        .map_err(|p| Failure::Spec("InvalidSpec", p))?;
+        .map_err(|p| Error::Spec("InvalidSpec", p))?;
     let account = super::acting_account(ctx, &identity, status.account.as_deref()).await?;
     if status.region.as_deref() != Some(desired.region.as_str())
         || status.role_arn != svc.spec.role_arn
@@ -139,7 +139,7 @@ async fn sync(
         status.region = Some(desired.region.clone());
         status.role_arn = svc.spec.role_arn.clone();
         status.account = Some(account);
-        record_target(api, svc, Some(&before), status).await.map_err(Failure::Kube)?;
+        record_target(api, svc, Some(&before), status).await?;
     }
     let aws = ctx.aws.for_region(&identity, &desired.region).await;
 
@@ -150,13 +150,13 @@ async fn sync(
         super::log_aws_id(&o.id);
     }
     status.adopted = svc.spec.service_id.is_some();
-    let lbs = aws.load_balancers(&desired.load_balancer_arns(), age).await.map_err(|e| Failure::Aws(e, None))?;
+    let lbs = aws.load_balancers(&desired.load_balancer_arns(), age).await.map_err(|e| Error::Aws(e, None))?;
     let lb_problems = check_load_balancers(&desired, &lbs);
     if !lb_problems.is_empty() {
-        return Err(Failure::Spec("LoadBalancerCheckFailed", lb_problems));
+        return Err(Error::Spec("LoadBalancerCheckFailed", lb_problems));
     }
     let principals = match &observed {
-        Some(o) => aws.allowed_principals(&o.id).await.map_err(|e| Failure::Aws(e, None))?,
+        Some(o) => aws.allowed_principals(&o.id).await.map_err(|e| Error::Aws(e, None))?,
         None => BTreeSet::new(),
     };
     let owned = svc.spec.service_id.is_none();
@@ -186,9 +186,9 @@ async fn sync(
                     (ServiceAction::RemoveLoadBalancers(_, removed), Some(id)) => {
                         let connections = aws.service_connections(id).await.unwrap_or_default();
                         let why = load_balancer_removal_blocked(removed, &connections);
-                        Failure::Aws(e, Some(why))
+                        Error::Aws(e, Some(why))
                     }
-                    _ => Failure::Aws(e, None),
+                    _ => Error::Aws(e, None),
                 });
                 break;
             }
@@ -199,11 +199,11 @@ async fn sync(
     }
     let (observed, principals) = match (&service_id, actions.is_empty()) {
         (Some(id), false) => {
-            let o = aws.find_service(id).await.map_err(|e| Failure::Aws(e, None))?;
+            let o = aws.find_service(id).await.map_err(|e| Error::Aws(e, None))?;
             if let Some(fresh) = &o {
                 aws.note_service(fresh).await;
             }
-            (o, aws.allowed_principals(id).await.map_err(|e| Failure::Aws(e, None))?)
+            (o, aws.allowed_principals(id).await.map_err(|e| Error::Aws(e, None))?)
         }
         _ => (observed, principals),
     };
@@ -225,20 +225,20 @@ async fn follow_up(
     status: &mut EndpointServiceStatus,
     base: &Base,
     observed: &ObservedService,
-) -> Result<Settled, Failure> {
+) -> Result<Settled, Error> {
     let aws = &base.aws;
     let owned = svc.spec.service_id.is_none();
     let read_notifications = owned || !base.desired.notifications.is_empty();
     let read = |age: std::time::Duration| async move {
-        let connections = aws.connections_of(&observed.id, age).await.map_err(Failure::aws)?;
+        let connections = aws.connections_of(&observed.id, age).await.map_err(Error::aws)?;
         let notifications = match read_notifications {
-            true => aws.notifications_of(&observed.id, age).await.map_err(Failure::aws)?,
+            true => aws.notifications_of(&observed.id, age).await.map_err(Error::aws)?,
             false => Vec::new(),
         };
-        Ok::<_, Failure>((connections, notifications))
+        Ok::<_, Error>((connections, notifications))
     };
     let (mut connections, mut notifications) = read(base.age).await?;
-    let decided = deciding_objects(svc, ctx, &observed.id).await.map_err(Failure::Kube)?;
+    let decided = deciding_objects(svc, ctx, &observed.id).await?;
     let started = verification_started(status, observed);
     let now = super::status::now();
     let f = FollowUp {
@@ -264,7 +264,7 @@ async fn follow_up(
     };
     for (action, granted) in actions.iter().filter_map(|a| Some((a, permit.as_ref()?))) {
         tracing::info!(action = %action, "applying");
-        aws.apply_service_action(granted, Some(&observed.id), action).await.map_err(Failure::aws)?;
+        aws.apply_service_action(granted, Some(&observed.id), action).await.map_err(Error::aws)?;
         ctx.event(svc, EventType::Normal, action.aws_action(), action.to_string()).await;
         if *action == ServiceAction::StartPrivateDnsVerification
             && let Some(config) = status.private_dns_name_configuration.as_mut()
@@ -275,7 +275,7 @@ async fn follow_up(
     if !actions.is_empty() {
         // What the actions changed, read again (and kept for the others).
         (connections, notifications) = read(std::time::Duration::ZERO).await?;
-        if let Some(fresh) = aws.service(&observed.id, std::time::Duration::ZERO).await.map_err(Failure::aws)? {
+        if let Some(fresh) = aws.service(&observed.id, std::time::Duration::ZERO).await.map_err(Error::aws)? {
             fill_status(status, &fresh, &base.principals);
             observed = fresh;
         }
@@ -399,8 +399,8 @@ async fn observe(
     owner: &Owner,
     desired: &mut DesiredService,
     age: std::time::Duration,
-) -> Result<Option<ObservedService>, Failure> {
-    let aws_err = |e| Failure::Aws(e, None);
+) -> Result<Option<ObservedService>, Error> {
+    let aws_err = |e| Error::Aws(e, None);
     let found = match (&svc.spec.service_id, &status.service_id) {
         (Some(adopt), _) => {
             // Claiming a resource is decided from AWS as it is now, read by
@@ -412,7 +412,7 @@ async fn observe(
                 _ => aws.find_service(adopt).await.map_err(aws_err)?,
             };
             let Some(found) = found else {
-                return Err(Failure::Spec(
+                return Err(Error::Spec(
                     "ServiceNotFound",
                     vec![SpecProblem::new(
                         "spec.serviceId",
@@ -437,7 +437,7 @@ async fn observe(
     if let Some(found) = &found
         && let Ownership::Other(who) = owner.ownership(&found.tags)
     {
-        return Err(Failure::Refused(Refusal {
+        return Err(Error::Refused(Refusal {
             reason: "OwnedByAnotherObject",
             message: format!(
                 "endpoint service {} carries the ownership tags of {who}: the operator never adopts or changes another object's service; adopt a service no object manages, or release it from its object first (deletionPolicy: Retain removes the tags)",
@@ -520,7 +520,7 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
     if !dependents.is_empty() {
         let message = format!("waiting for {} that use this service to be deleted first", dependents.join(", "));
         block_deletion(api, svc, status, "DependentsExist", &message).await?;
-        return Err(Error::Waiting(message));
+        return Err(Error::Waiting("DependentsExist", message));
     }
 
     let read = async {
@@ -557,8 +557,10 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
             aws.forget_service(&existing.id).await;
             Ok(Action::await_change())
         }
-        Ok(Some(_)) => Err(Error::Waiting(format!("endpoint service {} is still listed by AWS", existing.id))),
-        Err(e) if e.is_retryable() => Err(Error::Aws(e)),
+        Ok(Some(_)) => {
+            Err(Error::Waiting("Deleting", format!("endpoint service {} is still listed by AWS", existing.id)))
+        }
+        Err(e) if e.is_retryable() => Err(Error::aws(e)),
         Err(e) => Err(deletion_blocked(api, svc, status, ctx, &e.reason(), &e.with_fix()).await),
     }
 }

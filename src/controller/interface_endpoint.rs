@@ -11,7 +11,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::{
-    CleanupTarget, Context, Error, Failure, Found, Next, Reconcile, Refusal, Settled, block_deletion, cleanup_target,
+    CleanupTarget, Context, Error, Found, Next, Reconcile, Refusal, Settled, block_deletion, cleanup_target,
     deletion_blocked, deletion_refused, drive, error_policy, let_go, record_target, scopes, watch_config,
 };
 use crate::api::conditions::{ConditionStatus, READY, TRAFFIC_ALLOWED, condition};
@@ -79,7 +79,7 @@ impl Reconcile for InterfaceEndpoint {
         api: &Api<InterfaceEndpoint>,
         ctx: &Context,
         status: &mut InterfaceEndpointStatus,
-    ) -> Result<Settled, Failure> {
+    ) -> Result<Settled, Error> {
         status.deletion_policy = Some(effective_policy(self));
         let progress = sync(self, api, ctx, status).await?;
         let Some(o) = &progress.observed else {
@@ -145,13 +145,13 @@ struct Progress {
 async fn resolve_service(
     ep: &InterfaceEndpoint,
     ctx: &Context,
-) -> Result<(ResolvedService, bool, Option<String>), Failure> {
+) -> Result<(ResolvedService, bool, Option<String>), Error> {
     if let Some(name) = &ep.spec.service_name {
         let resolved = ResolvedService { name: name.clone(), region: ep.spec.service_region.clone(), gateway: false };
         return Ok((resolved, !is_aws_service(name), None));
     }
     let Some(reference) = &ep.spec.service_ref else {
-        return Err(Failure::Spec(
+        return Err(Error::Spec(
             "InvalidSpec",
             vec![SpecProblem::new("spec", "set exactly one of serviceName and serviceRef")],
         ));
@@ -159,10 +159,10 @@ async fn resolve_service(
     let ns = ep.namespace().unwrap_or_default();
     let services: Api<EndpointService> = Api::namespaced(ctx.client.clone(), &ns);
     let svc = services.get_opt(&reference.name).await.map_err(|e| {
-        Failure::Waiting("ServiceUnreadable", format!("cannot read EndpointService {}: {e}", reference.name))
+        Error::Waiting("ServiceUnreadable", format!("cannot read EndpointService {}: {e}", reference.name))
     })?;
     let Some(svc) = svc else {
-        return Err(Failure::Waiting(
+        return Err(Error::Waiting(
             "ServiceNotFound",
             format!(
                 "EndpointService {} does not exist in namespace {ns}: create it or fix spec.serviceRef",
@@ -185,7 +185,7 @@ async fn resolve_service(
                 .filter(|c| c.state.as_deref() != Some("verified"))
                 .and_then(|c| c.name.clone()),
         )),
-        (_, state) => Err(Failure::Waiting(
+        (_, state) => Err(Error::Waiting(
             "WaitingForService",
             format!(
                 "waiting for EndpointService {} to be Available (now {}); the endpoint is created once it is",
@@ -201,15 +201,15 @@ async fn sync(
     api: &Api<InterfaceEndpoint>,
     ctx: &Context,
     status: &mut InterfaceEndpointStatus,
-) -> Result<Progress, Failure> {
+) -> Result<Progress, Error> {
     let owner = owner(ep, ctx);
     let identity = ctx
         .identity(&owner.namespace, ep.spec.role_arn.as_deref(), ep.spec.external_id.as_deref())
-        .map_err(Failure::Refused)?;
+        .map_err(Error::Refused)?;
     if ep.spec.vpc_endpoint_id.is_some() {
-        ctx.may_adopt(&owner.namespace, "spec.vpcEndpointId").map_err(Failure::Refused)?;
+        ctx.may_adopt(&owner.namespace, "spec.vpcEndpointId").map_err(Error::Refused)?;
     }
-    ctx.may_use_vpc(&owner.namespace, &ep.spec.vpc_id).map_err(Failure::Refused)?;
+    ctx.may_use_vpc(&owner.namespace, &ep.spec.vpc_id).map_err(Error::Refused)?;
     let (mut service, mut acceptance_may_be_required, unverified_service_dns) = resolve_service(ep, ctx).await?;
     let generation = ep.meta().generation.unwrap_or(1);
     let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone());
@@ -223,7 +223,7 @@ async fn sync(
         status.region = Some(region.clone());
         status.role_arn = ep.spec.role_arn.clone();
         status.account = Some(account);
-        record_target(api, ep, Some(&before), status).await.map_err(Failure::Kube)?;
+        record_target(api, ep, Some(&before), status).await?;
     }
     let aws = ctx.aws.for_region(&identity, &region).await;
     status.adopted = ep.spec.vpc_endpoint_id.is_some();
@@ -243,7 +243,7 @@ async fn sync(
         let details = aws
             .service_offer_seen(&service.name, remote.as_deref(), age)
             .await
-            .map_err(|e| Failure::Aws(e, None))
+            .map_err(|e| Error::Aws(e, None))
             .map_err(|f| with_hint(f, ep, &service, &owner, &region));
         let details = details?.unwrap_or_default();
         service.gateway = service.gateway || details.gateway;
@@ -254,7 +254,7 @@ async fn sync(
         zone_facts = Some(details);
     }
     let mut desired = DesiredEndpoint::from_spec(&ep.spec, &service, &owner, generation, &region)
-        .map_err(|p| Failure::Spec("InvalidSpec", p))?;
+        .map_err(|p| Error::Spec("InvalidSpec", p))?;
     if let Some(gone) = &gone {
         desired.client_token = owner.client_token_replacing(generation, gone);
     }
@@ -265,15 +265,15 @@ async fn sync(
         let problems = replacement_needed(&desired, o);
         if !problems.is_empty() {
             fill_status(status, o);
-            return Err(Failure::Spec("ReplacementRequired", problems));
+            return Err(Error::Spec("ReplacementRequired", problems));
         }
     }
     let needs_dns_check =
         desired.private_dns_enabled == Some(true) && observed.as_ref().is_none_or(|o| !o.private_dns_enabled);
     if needs_dns_check && !observed.as_ref().is_some_and(|o| o.requester_managed) {
-        let (support, hostnames) = aws.vpc_dns_seen(&desired.vpc_id, age).await.map_err(|e| Failure::Aws(e, None))?;
+        let (support, hostnames) = aws.vpc_dns_seen(&desired.vpc_id, age).await.map_err(|e| Error::Aws(e, None))?;
         if let Some(problem) = vpc_dns_problem(&desired, support, hostnames) {
-            return Err(Failure::Spec("VpcDnsDisabled", vec![problem]));
+            return Err(Error::Spec("VpcDnsDisabled", vec![problem]));
         }
     }
     if let (Some(details), Some(subnets)) = (&zone_facts, &desired.subnet_ids)
@@ -281,10 +281,10 @@ async fn sync(
         && !details.zone_ids.is_empty()
     {
         let subnets: Vec<String> = subnets.iter().cloned().collect();
-        let zones = aws.subnets_seen(&subnets, age).await.map_err(|e| Failure::Aws(e, None))?;
+        let zones = aws.subnets_seen(&subnets, age).await.map_err(|e| Error::Aws(e, None))?;
         let problems = subnet_zone_problems(&desired, details, &zones);
         if !problems.is_empty() {
-            return Err(Failure::Spec("SubnetZoneNotServed", problems));
+            return Err(Error::Spec("SubnetZoneNotServed", problems));
         }
     }
 
@@ -301,7 +301,7 @@ async fn sync(
         tracing::info!(action = %action, "applying");
         let created = aws.apply_endpoint_action(granted, endpoint_id.as_deref(), action).await.map_err(|e| {
             let hint = hint(e.code.as_deref(), &desired);
-            Failure::Aws(e, hint)
+            Error::Aws(e, hint)
         })?;
         if let Some(id) = created {
             super::log_aws_id(&id);
@@ -319,10 +319,10 @@ async fn sync(
     let only_created = actions.iter().all(|a| matches!(a, EndpointAction::Create(_)));
     let observed = match (&endpoint_id, actions.is_empty()) {
         (Some(id), false) if only_created => {
-            aws.endpoint(id, ctx.settings.resync).await.map_err(|e| Failure::Aws(e, None))?
+            aws.endpoint(id, ctx.settings.resync).await.map_err(|e| Error::Aws(e, None))?
         }
         (Some(id), false) => {
-            let fresh = aws.find_endpoint(id).await.map_err(|e| Failure::Aws(e, None))?;
+            let fresh = aws.find_endpoint(id).await.map_err(|e| Error::Aws(e, None))?;
             if let Some(o) = &fresh {
                 aws.note_endpoint(o).await;
             }
@@ -432,13 +432,13 @@ async fn report_held_groups(ep: &InterfaceEndpoint, ctx: &Context, aws: &RegionC
 }
 
 /// An AWS failure before creating, with the hint the plan core gives for it.
-fn with_hint(f: Failure, ep: &InterfaceEndpoint, service: &ResolvedService, owner: &Owner, region: &str) -> Failure {
+fn with_hint(f: Error, ep: &InterfaceEndpoint, service: &ResolvedService, owner: &Owner, region: &str) -> Error {
     match f {
-        Failure::Aws(e, None) => {
+        Error::Aws(e, None) => {
             let hint = DesiredEndpoint::from_spec(&ep.spec, service, owner, 1, region)
                 .ok()
                 .and_then(|d| hint(e.code.as_deref(), &d));
-            Failure::Aws(e, hint)
+            Error::Aws(e, hint)
         }
         other => other,
     }
@@ -456,8 +456,8 @@ async fn observe(
     status: &InterfaceEndpointStatus,
     owner: &Owner,
     age: std::time::Duration,
-) -> Result<(Option<ObservedEndpoint>, Option<String>), Failure> {
-    let aws_err = |e| Failure::Aws(e, None);
+) -> Result<(Option<ObservedEndpoint>, Option<String>), Error> {
+    let aws_err = |e| Error::Aws(e, None);
     let (found, gone) = match (&ep.spec.vpc_endpoint_id, &status.vpc_endpoint_id) {
         (Some(adopt), _) => {
             // Claiming a resource is decided from AWS as it is now, read by
@@ -469,7 +469,7 @@ async fn observe(
                 _ => aws.find_endpoint(adopt).await.map_err(aws_err)?,
             };
             let Some(found) = found else {
-                return Err(Failure::Spec(
+                return Err(Error::Spec(
                     "EndpointNotFound",
                     vec![SpecProblem::new(
                         "spec.vpcEndpointId",
@@ -494,7 +494,7 @@ async fn observe(
     if let Some(found) = &found
         && let Ownership::Other(who) = owner.ownership(&found.tags)
     {
-        return Err(Failure::Refused(Refusal {
+        return Err(Error::Refused(Refusal {
             reason: "OwnedByAnotherObject",
             message: format!(
                 "endpoint {} carries the ownership tags of {who}: the operator never adopts or changes another object's endpoint; adopt an endpoint no object manages, or release it from its object first (deletionPolicy: Retain removes the tags)",
@@ -603,13 +603,13 @@ async fn wait_until_gone(
     id: &str,
 ) -> Result<Action, Error> {
     match aws.find_endpoint(id).await {
-        Ok(Some(o)) => Err(Error::Waiting(format!("endpoint {id} is still listed by AWS ({})", o.state))),
+        Ok(Some(o)) => Err(Error::Waiting("Deleting", format!("endpoint {id} is still listed by AWS ({})", o.state))),
         Ok(None) => {
             aws.forget_endpoint(id).await;
             report_held_groups(ep, ctx, aws, id).await;
             Ok(Action::await_change())
         }
-        Err(e) if e.is_retryable() => Err(Error::Aws(e)),
+        Err(e) if e.is_retryable() => Err(Error::aws(e)),
         Err(e) => Err(deletion_blocked(api, ep, ep.status.as_ref(), ctx, &e.reason(), &e.with_fix()).await),
     }
 }

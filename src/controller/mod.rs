@@ -13,7 +13,7 @@ pub mod status;
 pub use cleanup::{
     CleanupTarget, Found, acting_account, cleanup_target, deletion_blocked, deletion_refused, let_go, record_target,
 };
-pub use skeleton::{Failure, Reconcile, Settled, guard, guard_cleanup, log_aws_id, reconcile, reconcile_cached};
+pub use skeleton::{Reconcile, Settled, guard, guard_cleanup, log_aws_id, reconcile, reconcile_cached};
 pub use status::{ObjectStatus, apply_status, block_deletion, write_status};
 
 use std::collections::HashMap;
@@ -25,7 +25,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Resource, ResourceExt};
 
-use crate::aws::{AwsClients, AwsError, Identity, SessionTags};
+use crate::aws::{AwsClients, Identity, SessionTags};
 use crate::config::Settings;
 
 /// Name of the finalizer on every object the operator reconciles.
@@ -40,53 +40,12 @@ pub const RELEASE_ANNOTATION: &str = "privatelink.dev/release";
 /// Longest Event note the API server accepts (events.k8s.io/v1: 1 kB).
 pub const MAX_EVENT_NOTE: usize = 1024;
 
-/// Errors of a reconcile.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A Kubernetes API call failed.
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// An AWS call failed.
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    /// The spec cannot be reconciled as written (reported as a condition).
-    #[error("{0}")]
-    Invalid(String),
-    /// Deletion waits on AWS or on other objects; polled.
-    #[error("deletion waits: {0}")]
-    Waiting(String),
-    /// Deletion cannot proceed until someone acts (DeletionBlocked says
-    /// who); retried with backoff.
-    #[error("deletion blocked: {0}")]
-    Blocked(String),
-    /// The finalizer helper failed.
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-}
+pub use crate::plan::error::{Error, Refusal};
 
-impl Error {
-    /// Poll soon (the wait ends without anyone acting) rather than back off.
-    fn is_waiting(&self) -> bool {
-        match self {
-            Error::Waiting(_) => true,
-            Error::Finalizer(inner) => matches!(
-                inner.as_ref(),
-                kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(_))
-                    | kube::runtime::finalizer::Error::ApplyFailed(Error::Waiting(_))
-            ),
-            _ => false,
-        }
+impl From<kube::Error> for Error {
+    fn from(e: kube::Error) -> Self {
+        Error::kube(e)
     }
-}
-
-/// Why the operator refuses to act for an object: a condition reason and a
-/// message that names the setting or field to change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// Condition reason, e.g. `RoleNotAllowed`.
-    pub reason: &'static str,
-    /// Cause and fix.
-    pub message: String,
 }
 
 /// Key of one object of one kind, for backoff and poll bookkeeping.

@@ -16,81 +16,6 @@ use super::status::{ObjectStatus, write_status};
 use super::{Cached, Context, Error, FINALIZER, Next, Refusal, object_key, reconciled};
 use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED, condition, find, progress};
 use crate::aws::AwsError;
-use crate::plan::{SpecProblem, describe_problems};
-
-/// Why a sync did not reach the desired state.
-#[derive(Debug)]
-pub enum Failure {
-    /// Waiting on something outside this object (another object, AWS's
-    /// owner): polled.
-    Waiting(&'static str, String),
-    /// The spec cannot work as written; nothing to retry until it changes.
-    Spec(&'static str, Vec<SpecProblem>),
-    /// The tenancy rules forbid what the object asks; no AWS call was made.
-    Refused(Refusal),
-    /// An AWS call failed; the second field, when set, says what to do
-    /// better than the generic fix for its error code.
-    Aws(AwsError, Option<String>),
-    /// The Kubernetes API failed.
-    Kube(Error),
-}
-
-impl Failure {
-    /// An AWS failure with no better advice than its code's.
-    pub fn aws(e: AwsError) -> Self {
-        Failure::Aws(e, None)
-    }
-
-    /// The Synced condition, and the Ready condition it implies.
-    fn conditions(&self) -> Vec<Condition> {
-        let synced = match self {
-            Failure::Waiting(_, message) => condition(SYNCED, ConditionStatus::True, "Waiting", message.clone()),
-            Failure::Spec(reason, problems) => {
-                condition(SYNCED, ConditionStatus::False, reason, describe_problems(problems))
-            }
-            Failure::Refused(r) => condition(SYNCED, ConditionStatus::False, r.reason, r.message.clone()),
-            Failure::Aws(e, None) => condition(SYNCED, ConditionStatus::False, &e.reason(), e.with_fix()),
-            Failure::Aws(e, Some(advice)) => {
-                condition(SYNCED, ConditionStatus::False, &e.reason(), format!("{e}. {advice}"))
-            }
-            Failure::Kube(e) => condition(SYNCED, ConditionStatus::False, "KubernetesApiError", e.to_string()),
-        };
-        let ready = match self {
-            Failure::Waiting(reason, message) => condition(READY, ConditionStatus::False, reason, message.clone()),
-            _ => condition(
-                READY,
-                ConditionStatus::False,
-                "NotSynced",
-                format!("AWS does not match the spec: {}", synced.message),
-            ),
-        };
-        vec![synced, ready]
-    }
-
-    /// (reason, message) when the object cannot progress without a change
-    /// from someone (kstatus `Stalled`): its spec, the tenancy rules, or
-    /// AWS refusing the request as written or the credentials lacking a
-    /// permission. Waiting, throttling, network and API server failures
-    /// are progress still to come.
-    fn stalled(&self) -> Option<(String, String)> {
-        use crate::aws::ErrorClass;
-        match self {
-            Failure::Spec(reason, problems) => Some((reason.to_string(), describe_problems(problems))),
-            Failure::Refused(r) => Some((r.reason.to_string(), r.message.clone())),
-            Failure::Aws(e, _) if matches!(e.class, ErrorClass::Refused | ErrorClass::AccessDenied) => {
-                Some((e.reason(), e.with_fix()))
-            }
-            _ => None,
-        }
-    }
-
-    fn next(&self) -> Next {
-        match self {
-            Failure::Waiting(..) => Next::Poll,
-            _ => Next::Resync,
-        }
-    }
-}
 
 /// The ownership guard, as a reconcile asks it ([`crate::aws::guard`]): a
 /// permit for the AWS change `claim` describes, or the refusal as a
@@ -99,11 +24,11 @@ pub async fn guard(
     aws: &crate::aws::RegionClients,
     owner: &crate::plan::tags::Owner,
     claim: crate::aws::guard::Claim<'_>,
-) -> Result<crate::aws::guard::Permit, Failure> {
+) -> Result<crate::aws::guard::Permit, Error> {
     use crate::aws::guard::Denied;
     aws.authorize(owner, claim).await.map_err(|denied| match denied {
-        Denied::Aws(e) => Failure::aws(e),
-        Denied::Refused(reason, message) => Failure::Refused(Refusal {
+        Denied::Aws(e) => Error::aws(e),
+        Denied::Refused(reason, message) => Error::Refused(Refusal {
             reason,
             message: format!("{message}: the operator changes only what is this object's"),
         }),
@@ -176,7 +101,7 @@ pub trait Reconcile:
         api: &Api<Self>,
         ctx: &Context,
         status: &mut Self::Status,
-    ) -> impl Future<Output = Result<Settled, Failure>> + Send;
+    ) -> impl Future<Output = Result<Settled, Error>> + Send;
 
     /// Tear down in the order AWS demands; Ok removes the finalizer.
     fn cleanup(&self, api: &Api<Self>, ctx: &Context) -> impl Future<Output = Result<Action, Error>> + Send;
@@ -194,7 +119,7 @@ pub trait Reconcile:
 /// needs nothing.
 pub async fn reconcile_cached<K: Reconcile>(cached: Arc<Cached<K>>, ctx: Arc<Context>) -> Result<Action, Error> {
     let kind = K::kind(&()).to_string();
-    let ns = cached.namespace().ok_or_else(|| Error::Invalid(format!("{kind} without namespace")))?;
+    let ns = cached.namespace().ok_or_else(|| Error::Kube(format!("{kind} without namespace")))?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
     match api.get_opt(&cached.name_any()).await? {
         Some(obj) => {
@@ -214,7 +139,7 @@ pub async fn reconcile_cached<K: Reconcile>(cached: Arc<Cached<K>>, ctx: Arc<Con
 pub async fn reconcile<K: Reconcile>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     use tracing::Instrument;
     let kind = K::kind(&()).to_string();
-    let ns = obj.namespace().ok_or_else(|| Error::Invalid(format!("{kind} without namespace")))?;
+    let ns = obj.namespace().ok_or_else(|| Error::Kube(format!("{kind} without namespace")))?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
     let span = tracing::info_span!(
         "reconcile",
@@ -234,7 +159,7 @@ pub async fn reconcile<K: Reconcile>(obj: Arc<K>, ctx: Arc<Context>) -> Result<A
                 // Waiting on someone (DeletionBlocked) or on dependents.
                 let blocked = match &done {
                     Ok(_) => None,
-                    Err(e) => Some(matches!(e, Error::Blocked(_) | Error::Waiting(_))),
+                    Err(e) => Some(matches!(e, Error::Blocked(_) | Error::Waiting(..))),
                 };
                 ctx.metrics.deletion_blocked(K::kind(&()).as_ref(), &key, blocked);
                 if done.is_ok() {
@@ -247,7 +172,13 @@ pub async fn reconcile<K: Reconcile>(obj: Arc<K>, ctx: Arc<Context>) -> Result<A
     })
     .instrument(span)
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    .map_err(|e| {
+        use kube::runtime::finalizer::Error as Finalizer;
+        match e {
+            Finalizer::ApplyFailed(e) | Finalizer::CleanupFailed(e) => e,
+            other => Error::kube(other),
+        }
+    });
     metrics.reconciled(&kind, started.elapsed(), result.is_ok());
     result
 }
@@ -271,7 +202,7 @@ async fn apply<K: Reconcile>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
         }
         Err(failure) => (failure.conditions(), failure.next()),
     };
-    let stalled = outcome.as_ref().err().and_then(Failure::stalled);
+    let stalled = outcome.as_ref().err().and_then(Error::stalled);
     let mut fresh = fresh;
     let kstatus = progress(stalled.as_ref().map(|(r, m)| (r.as_str(), m.as_str())), find(&fresh, READY));
     fresh.extend(kstatus);
@@ -285,15 +216,11 @@ async fn apply<K: Reconcile>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
             }
             Ok(reconciled(obj, ctx, next))
         }
-        Err(Failure::Aws(e, advice)) => {
-            let note = match advice {
-                Some(advice) => format!("{e}. {advice}"),
-                None => e.with_fix(),
-            };
-            ctx.event(obj, EventType::Warning, "SyncFailed", note).await;
-            Err(Error::Aws(e))
+        Err(e @ Error::Aws(..)) => {
+            ctx.event(obj, EventType::Warning, "SyncFailed", e.note()).await;
+            Err(e)
         }
-        Err(Failure::Kube(e)) => Err(e),
-        Err(Failure::Spec(..) | Failure::Refused(_) | Failure::Waiting(..)) => Ok(reconciled(obj, ctx, next)),
+        Err(e @ (Error::Kube(_) | Error::Blocked(_))) => Err(e),
+        Err(Error::Spec(..) | Error::Refused(_) | Error::Waiting(..)) => Ok(reconciled(obj, ctx, next)),
     }
 }

@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod connections;
 pub mod endpoint_service;
+pub mod error;
 pub mod facts;
 pub mod interface_endpoint;
 pub mod notifications;
