@@ -278,50 +278,196 @@ impl Default for Tenancy {
     }
 }
 
-/// Settings of the controller (`privatelink-operator run`).
-#[derive(Debug, Clone)]
+/// How `plan` and `doctor` print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// For tools: the same content as JSON.
+    Json,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// Seconds, as a flag gives them (at least 1).
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(Duration::from_secs(n)),
+        _ => Err(format!("{text:?} is not a whole number of seconds, at least 1")),
+    }
+}
+
+/// The settings of `privatelink-operator run`: every flag, its environment
+/// variable (what the chart's values set) and its default, declared once
+/// here. What is known only once the operator runs — the region of the
+/// AWS SDK, the cluster id of kube-system, the tenancy rules of the
+/// ConfigMap — is filled in at start.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
-    /// Region used when a spec names none.
-    pub default_region: String,
-    /// Period of the resync that catches drift made outside the operator.
+    /// Region for objects that name none; defaults to the AWS SDK's region.
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Watch only these namespaces (comma-separated or repeated; default: all).
+    #[arg(long = "namespace", env = "PLO_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Reconcile only objects whose labels match this selector (e.g.
+    /// `privatelink.dev/shard=a`), to split objects between deployments.
+    #[arg(long, env = "PLO_LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
+    /// Seconds between resyncs that catch drift made outside the operator (at least 1).
+    #[arg(long = "resync-seconds", env = "PLO_RESYNC_SECONDS", value_name = "SECONDS", default_value = "300", value_parser = seconds)]
     pub resync: Duration,
-    /// First poll period while AWS is in a transitional state (Pending,
-    /// pendingAcceptance…); it doubles per poll up to `resync`.
+    /// First poll interval, in seconds, while AWS is in a transitional
+    /// state (Pending, pendingAcceptance…); it doubles per poll up to the
+    /// resync (at least 1).
+    #[arg(long = "poll-seconds", env = "PLO_POLL_SECONDS", value_name = "SECONDS", default_value = "10", value_parser = seconds)]
     pub transition_poll: Duration,
     /// First retry delay after a failed reconcile; doubles up to `max_backoff`.
+    #[arg(skip = Duration::from_secs(5))]
     pub base_backoff: Duration,
     /// Longest retry delay after failures.
+    #[arg(skip = Duration::from_secs(300))]
     pub max_backoff: Duration,
-    /// Namespaces to watch; empty watches all.
-    pub namespaces: Vec<String>,
-    /// Only objects whose labels match this selector are reconciled (for
-    /// splitting objects between several operator deployments).
-    pub label_selector: Option<String>,
-    /// Objects reconciled at the same time, per kind.
+    /// Objects of one kind reconciled at the same time (at least 1).
+    #[arg(long, env = "PLO_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
-    /// Which namespaces may use which credentials and adopt.
+    /// Namespaces whose objects may act with the operator's own AWS
+    /// credentials (no spec.roleArn). Patterns match whole `-`-separated
+    /// segments (`team-a-*`); `*` is every namespace (single-tenant).
+    /// Comma-separated or repeated; empty: none.
+    #[arg(
+        long = "operator-credentials-namespaces",
+        env = "PLO_OPERATOR_CREDENTIALS_NAMESPACES",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    pub operator_credentials_namespaces: Vec<String>,
+    /// NAMESPACE=ROLE_ARN pairs: which namespaces may name which roles in
+    /// spec.roleArn. Both sides are patterns of whole segments
+    /// (`team-a=arn:aws:iam::111122223333:role/*`). Comma-separated or repeated.
+    #[arg(long = "allowed-role", env = "PLO_ALLOWED_ROLES", value_delimiter = ',')]
+    pub allowed_roles: Vec<String>,
+    /// Namespaces whose objects may adopt existing AWS resources
+    /// (spec.serviceId, spec.vpcEndpointId). Patterns as above. Default: none.
+    #[arg(long = "adopt-namespaces", env = "PLO_ADOPT_NAMESPACES", value_delimiter = ',')]
+    pub adopt_namespaces: Vec<String>,
+    /// NAMESPACE=VPC_ID pairs: which VPCs each namespace may place
+    /// InterfaceEndpoints in (`team-a-*=vpc-0a1b2c3d4e5f60718`; patterns
+    /// as above). Unset: no limit. Set: a namespace without an entry may
+    /// place none. Comma-separated or repeated.
+    #[arg(long = "allowed-vpcs", env = "PLO_ALLOWED_VPCS", value_delimiter = ',')]
+    pub allowed_vpcs: Vec<String>,
+    /// NAMESPACE/NAME of a ConfigMap holding the tenancy rules (keys
+    /// operatorCredentialsNamespaces, allowedRoles, adoptNamespaces,
+    /// allowedVpcs): they replace the four tenancy flags, and a change to
+    /// the ConfigMap applies without a restart. Every deployment (shard) of
+    /// a cluster should name the same one, so a label never moves an object
+    /// to looser rules.
+    #[arg(long, env = "PLO_TENANCY_CONFIGMAP")]
+    pub tenancy_configmap: Option<String>,
+    /// The tenancy rules in force at start: the four flags', or the
+    /// tenancy ConfigMap's ([`Settings::with_tenancy_flags`]).
+    #[arg(skip)]
     pub tenancy: Tenancy,
     /// This cluster's id, written into the ownership tags of everything the
-    /// operator creates (`privatelink.dev/cluster`): `--cluster-id`, by
-    /// default the UID of the `kube-system` namespace. Empty: no cluster tag.
-    pub cluster_id: String,
+    /// operator creates: two clusters sharing an AWS account never take
+    /// each other's resources, and a cluster rebuilt from Git finds its own
+    /// by (cluster, namespace, name). Default: the UID of the kube-system
+    /// namespace (needs `get` on it); set it to keep the id when the cluster
+    /// is rebuilt.
+    #[arg(long, env = "PLO_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+    /// The operator's own IAM role, assumed once per namespace with session
+    /// tags naming the namespace and cluster (`privatelink.dev/namespace`,
+    /// `privatelink.dev/cluster`): objects that use the operator's
+    /// credentials act through it, and tenant roles (`--allowed-role`) are
+    /// assumed with the same tags. The shipped IAM policy lets a session
+    /// create, change and delete only resources tagged with its own
+    /// namespace and cluster, so IAM holds each namespace to its own
+    /// resources even if the operator's code were wrong. The role must trust
+    /// itself for sts:AssumeRole and sts:TagSession. Unset: untagged
+    /// sessions (the shipped policy then refuses every change).
+    #[arg(long, env = "PLO_SESSION_ROLE")]
+    pub session_role: Option<String>,
+    /// Address of the HTTP endpoints: /healthz, /readyz, /metrics.
+    #[arg(long, env = "PLO_HTTP_ADDRESS", default_value = "0.0.0.0:8080")]
+    pub http_address: std::net::SocketAddr,
+    /// Elect a leader among replicas on a Lease: only the leader reconciles.
+    #[arg(long, env = "PLO_LEADER_ELECT", default_value_t = false)]
+    pub leader_elect: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, env = "PLO_LEADER_ELECTION_LEASE", default_value = "privatelink-operator")]
+    pub leader_election_lease: String,
+    /// Namespace of the leader election Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub leader_election_namespace: String,
+    /// This instance's identity in the election (the pod's name).
+    #[arg(long, env = "POD_NAME")]
+    pub leader_election_identity: Option<String>,
+    /// Seconds a lease stays valid without renewal: the longest a standby
+    /// waits after a leader stops.
+    #[arg(long, env = "PLO_LEADER_ELECTION_LEASE_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
+    pub leader_election_lease_seconds: u64,
+    /// Log format.
+    #[arg(long, env = "PLO_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+    /// Scale of the operator's own token buckets, which follow AWS's
+    /// documented EC2 (and ELB) rates per account, region and action class
+    /// at 95 % of AWS's refill: 1 paces CreateVpcEndpoint, ModifyVpcEndpoint
+    /// and DeleteVpcEndpoints together at 0.285 calls/s after a burst of 4,
+    /// EC2 reads at 19/s. Below 1 leaves more of the account's budget to
+    /// other tools (0.5: half); 0 turns them off (AWS's throttling and the
+    /// SDK's retries remain). Calls wait for their turn before the SDK
+    /// sends them, so no SDK timeout measures the wait.
+    #[arg(long, env = "PLO_AWS_RATE_SCALE", default_value_t = 1.0)]
+    pub aws_rate_scale: f64,
+    /// Read AWS with one Describe per object, as peer tools do, instead of
+    /// one paginated Describe per kind, account and region (for comparison).
+    #[arg(long, env = "PLO_PER_OBJECT_READS", default_value_t = false)]
+    pub per_object_reads: bool,
 }
 
 impl Settings {
-    /// Defaults for production, in `region`.
-    pub fn new(default_region: impl Into<String>) -> Self {
-        Self {
-            default_region: default_region.into(),
-            resync: Duration::from_secs(300),
-            transition_poll: Duration::from_secs(10),
-            base_backoff: Duration::from_secs(5),
-            max_backoff: Duration::from_secs(300),
-            namespaces: Vec::new(),
-            label_selector: None,
-            concurrency: 8,
-            tenancy: Tenancy::default(),
-            cluster_id: String::new(),
-        }
+    /// The defaults of every flag (as `run` with none and no environment
+    /// has them), in `region`: for tests and tools.
+    pub fn new(region: impl Into<String>) -> Self {
+        use clap::{Args, FromArgMatches};
+        let command = Self::augment_args(clap::Command::new("defaults")).mut_args(|a| a.env(None));
+        let mut settings = command
+            .try_get_matches_from(["defaults"])
+            .ok()
+            .and_then(|m| Self::from_arg_matches(&m).ok())
+            .expect("the flags' defaults parse");
+        settings.region = Some(region.into());
+        settings
+    }
+
+    /// These settings with the tenancy rules of their four tenancy flags.
+    pub fn with_tenancy_flags(mut self) -> Result<Self, String> {
+        self.tenancy = Tenancy::parse(
+            &self.operator_credentials_namespaces,
+            &self.allowed_roles,
+            &self.adopt_namespaces,
+            &self.allowed_vpcs,
+        )?;
+        Ok(self)
+    }
+
+    /// The region for objects that name none ("" until known).
+    pub fn default_region(&self) -> &str {
+        self.region.as_deref().unwrap_or_default()
+    }
+
+    /// The cluster id of the ownership tags ("": none).
+    pub fn cluster_id(&self) -> &str {
+        self.cluster_id.as_deref().unwrap_or_default()
     }
 }
 
@@ -425,6 +571,17 @@ mod tests {
         assert!(RoleAllowList::parse(&["no-equals".to_string()]).is_err());
         assert!(RoleAllowList::parse(&["team-a*=arn:aws:iam::111122223333:role/x".to_string()]).is_err());
         assert!(!RoleAllowList::default().allows("any", "arn:aws:iam::111122223333:role/x"));
+    }
+
+    #[test]
+    fn the_defaults_are_the_flags_defaults_without_the_environment() {
+        let s = Settings::new("eu-west-1").with_tenancy_flags().expect("tenancy");
+        assert_eq!(s.default_region(), "eu-west-1");
+        assert_eq!((s.resync, s.transition_poll), (Duration::from_secs(300), Duration::from_secs(10)));
+        assert_eq!((s.base_backoff, s.max_backoff), (Duration::from_secs(5), Duration::from_secs(300)));
+        assert_eq!((s.concurrency, s.leader_election_lease_seconds, s.aws_rate_scale), (8, 15, 1.0));
+        assert_eq!(s.tenancy, Tenancy::default());
+        assert!(s.namespaces.is_empty() && s.cluster_id().is_empty() && !s.leader_elect);
     }
 
     #[test]

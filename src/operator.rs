@@ -2,7 +2,6 @@
 //! CRDs, serve the HTTP endpoints, and run the three controllers — under
 //! leader election when asked.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,41 +14,6 @@ use crate::controller::{self, Context};
 use crate::http::Health;
 use crate::leader::{Election, Role, lead};
 use crate::metrics::Metrics;
-
-/// What `run` needs beyond the controller settings' defaults.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Region for objects that name none (default: the SDK's).
-    pub region: Option<String>,
-    /// Watched namespaces (empty: all).
-    pub namespaces: Vec<String>,
-    /// Label selector of the objects this instance reconciles.
-    pub label_selector: Option<String>,
-    /// Resync period.
-    pub resync: Duration,
-    /// First poll interval.
-    pub poll: Duration,
-    /// Reconciles at once per kind.
-    pub concurrency: u16,
-    /// Tenancy rules.
-    pub tenancy: Tenancy,
-    /// Address of /healthz, /readyz, /metrics.
-    pub http_address: SocketAddr,
-    /// Leader election, when on.
-    pub election: Option<Election>,
-    /// Scale of the client-side EC2 token buckets (1: AWS's rates; 0: off).
-    pub aws_rate_scale: f64,
-    /// One Describe per object instead of shared snapshots (for comparison).
-    pub per_object_reads: bool,
-    /// This cluster's id for the ownership tags (None: the kube-system
-    /// namespace's UID).
-    pub cluster_id: Option<String>,
-    /// The operator's own role, assumed per namespace with session tags.
-    pub session_role: Option<String>,
-    /// NAMESPACE/NAME of the ConfigMap holding the tenancy rules (None: the
-    /// flags').
-    pub tenancy_configmap: Option<String>,
-}
 
 /// Read the tenancy rules from the ConfigMap `namespace`/`name`.
 pub async fn read_tenancy(client: &kube::Client, namespace: &str, name: &str) -> Result<Tenancy, String> {
@@ -116,7 +80,7 @@ fn configmap_ref(text: &str) -> Result<(String, String), String> {
 /// The cluster id: the one given, else the UID of the kube-system
 /// namespace, which lives as long as the cluster does.
 async fn cluster_id(client: &kube::Client, given: Option<String>) -> Result<String, String> {
-    if let Some(id) = given {
+    if let Some(id) = given.filter(|id| !id.trim().is_empty()) {
         return Ok(id);
     }
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
@@ -135,8 +99,76 @@ pub async fn controllers(ctx: Arc<Context>) {
     );
 }
 
-/// Run the operator until a termination signal.
-pub async fn run(options: Options) -> Result<(), String> {
+/// Leader election as the settings ask for it, if at all.
+fn election(settings: &Settings) -> Option<Election> {
+    settings.leader_elect.then(|| Election {
+        lease_name: settings.leader_election_lease.clone(),
+        namespace: settings.leader_election_namespace.clone(),
+        identity: settings
+            .leader_election_identity
+            .clone()
+            .unwrap_or_else(|| format!("privatelink-operator-{}", std::process::id())),
+        duration: Duration::from_secs(settings.leader_election_lease_seconds),
+        grace: Duration::from_secs((settings.leader_election_lease_seconds / 3).max(1)),
+    })
+}
+
+/// `privatelink-operator run`: the settings' tenancy flags checked (exit 2
+/// when they do not parse), logging, then the operator until a
+/// termination signal.
+pub fn main(settings: Settings) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    compact_allocator();
+    crate::telemetry::init(settings.log_format);
+    let settings = match settings.with_tenancy_flags() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// glibc gives each thread that allocates its own heap and returns memory
+/// to the system only from the top of each: with the controllers' many
+/// small allocations freed on other threads, that kept a third of the
+/// operator's resident memory at 10,000 objects. One heap, with large
+/// temporary buffers (AWS responses of 1000 resources) in their own
+/// mappings, keeps resident memory near what is in use. (musl, the
+/// image's libc, has neither behaviour.)
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn compact_allocator() {
+    // SAFETY: mallopt only sets allocator parameters; called once, before
+    // any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn compact_allocator() {}
+
+/// Run the operator until a termination signal, with `settings` whose
+/// tenancy flags are parsed ([`Settings::with_tenancy_flags`]).
+pub async fn run(settings: Settings) -> Result<(), String> {
+    let mut settings = settings;
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API (kubeconfig or in-cluster config): {e}"))?;
@@ -145,51 +177,53 @@ pub async fn run(options: Options) -> Result<(), String> {
     controller::check_crd::<InterfaceEndpoint>(&client).await?;
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
-    let budget = Arc::new(crate::aws::budget::Budget::with_metrics(options.aws_rate_scale, metrics.clone()));
+    let budget = Arc::new(crate::aws::budget::Budget::with_metrics(settings.aws_rate_scale.max(0.0), metrics.clone()));
     let mut aws = AwsClients::with_metrics(AwsClients::loader().load().await, metrics.clone()).with_budget(budget);
-    if options.per_object_reads {
+    if settings.per_object_reads {
         aws = aws.with_per_object_reads();
     }
-    if let Some(role) = &options.session_role {
+    settings.session_role = settings.session_role.filter(|r| !r.trim().is_empty());
+    if let Some(role) = &settings.session_role {
         aws = aws.with_session_role(role.clone());
     }
-    let region = options
-        .region
-        .or_else(|| aws.default_region())
-        .ok_or_else(|| "no AWS region: set --region or AWS_REGION".to_string())?;
-    let mut settings = Settings::new(region);
-    settings.namespaces = options.namespaces;
-    settings.label_selector = options.label_selector;
-    settings.resync = options.resync;
-    settings.transition_poll = options.poll;
-    settings.concurrency = options.concurrency;
-    let tenancy_source = options.tenancy_configmap.as_deref().map(configmap_ref).transpose()?;
-    settings.tenancy = match &tenancy_source {
-        Some((ns, name)) => read_tenancy(&client, ns, name).await?,
-        None => options.tenancy,
-    };
-    settings.cluster_id = cluster_id(&client, options.cluster_id).await?;
+    settings.region = Some(
+        settings
+            .region
+            .clone()
+            .filter(|r| !r.is_empty())
+            .or_else(|| aws.default_region())
+            .ok_or_else(|| "no AWS region: set --region or AWS_REGION".to_string())?,
+    );
+    settings.namespaces.retain(|n| !n.is_empty());
+    settings.label_selector = settings.label_selector.filter(|l| !l.is_empty());
+    let tenancy_source =
+        settings.tenancy_configmap.as_deref().filter(|c| !c.trim().is_empty()).map(configmap_ref).transpose()?;
+    if let Some((ns, name)) = &tenancy_source {
+        settings.tenancy = read_tenancy(&client, ns, name).await?;
+    }
+    settings.cluster_id = Some(cluster_id(&client, settings.cluster_id.clone()).await?);
+    let election = election(&settings);
     tracing::info!(
-        region = %settings.default_region,
+        region = %settings.default_region(),
         namespaces = ?settings.namespaces,
         label_selector = ?settings.label_selector,
         operator_credentials = %settings.tenancy.operator_credentials,
         adopters = %settings.tenancy.adopters,
-        cluster_id = %settings.cluster_id,
-        session_role = ?options.session_role,
-        leader_election = options.election.is_some(),
+        cluster_id = %settings.cluster_id(),
+        session_role = ?settings.session_role,
+        leader_election = election.is_some(),
         "starting"
     );
-    let (bound, server) = crate::http::serve(options.http_address, health.clone(), metrics.clone())
+    let (bound, server) = crate::http::serve(settings.http_address, health.clone(), metrics.clone())
         .await
-        .map_err(|e| format!("cannot serve HTTP on {}: {e}", options.http_address))?;
+        .map_err(|e| format!("cannot serve HTTP on {}: {e}", settings.http_address))?;
     tracing::info!(address = %bound, "serving /healthz, /readyz and /metrics");
     let server = tokio::spawn(server);
     let gate = aws.gate().clone();
     let ctx = Arc::new(Context::with_metrics(client.clone(), aws, settings, metrics.clone(), health.clone()));
     let tenancy_watch =
         tenancy_source.map(|(ns, name)| tokio::spawn(watch_tenancy(client.clone(), ns, name, ctx.clone())));
-    let outcome = match options.election {
+    let outcome = match election {
         None => {
             controllers(ctx).await;
             Ok(())

@@ -2,14 +2,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line.
-    Json,
-    /// Human-readable.
-    Pretty,
-}
+pub use crate::config::LogFormat;
 
 /// Install the global subscriber; `RUST_LOG` overrides the default `info`.
 pub fn init(format: LogFormat) {

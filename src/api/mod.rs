@@ -32,6 +32,20 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![EndpointService::crd(), EndpointConnection::crd(), InterfaceEndpoint::crd()]
 }
 
+/// `privatelink-operator crds`: print the CRDs.
+pub fn print_crds() -> std::process::ExitCode {
+    match crds_yaml() {
+        Ok(yaml) => {
+            print!("{yaml}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot render CRDs: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The CRDs as one multi-document YAML stream (what `crds/` holds).
 pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
     let mut out = String::new();

@@ -52,6 +52,7 @@ impl ObservedState for EmptyAccount {
     }
 }
 
+pub mod command;
 #[cfg(feature = "aws")]
 mod live;
 #[cfg(test)]
@@ -365,7 +366,7 @@ fn plan_one(
                 notifications: &notifications,
                 decided: &decided,
                 verification_started: None,
-                now: jiff::Timestamp::now(),
+                now: crate::plan::clock::Clock::now(&crate::plan::clock::SystemClock),
                 owned,
             };
             lines.extend(plan_follow_up(&desired, &service, &follow).iter().map(|a| format!("{prefix}{a}")));

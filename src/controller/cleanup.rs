@@ -38,7 +38,7 @@ where
     S: ObjectStatus,
 {
     let message = format!("{cause}; {}", release_hint(obj));
-    if let Err(k) = block_deletion(api, obj, old, reason, &message).await {
+    if let Err(k) = block_deletion(api, obj, old, reason, &message, ctx.clock.now()).await {
         return Error::kube(k);
     }
     ctx.event(obj, EventType::Warning, "DeletionBlocked", message.clone()).await;

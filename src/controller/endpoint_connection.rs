@@ -70,7 +70,7 @@ struct Target {
 
 fn owner(conn: &EndpointConnection, ctx: &Context) -> Owner {
     Owner {
-        cluster: ctx.settings.cluster_id.clone(),
+        cluster: ctx.settings.cluster_id().to_string(),
         namespace: conn.namespace().unwrap_or_default(),
         name: conn.name_any(),
         uid: conn.uid().unwrap_or_default(),
@@ -177,7 +177,7 @@ async fn resolve(conn: &EndpointConnection, ctx: &Context, status: &EndpointConn
             .region
             .clone()
             .or_else(|| status.service_region.clone())
-            .unwrap_or_else(|| ctx.settings.default_region.clone());
+            .unwrap_or_else(|| ctx.settings.default_region().to_string());
         return Ok(Target {
             service_id: id.clone(),
             region,

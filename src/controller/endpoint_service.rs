@@ -80,7 +80,7 @@ impl Reconcile for EndpointService {
 
 fn owner(svc: &EndpointService, ctx: &Context) -> Owner {
     Owner {
-        cluster: ctx.settings.cluster_id.clone(),
+        cluster: ctx.settings.cluster_id().to_string(),
         namespace: svc.namespace().unwrap_or_default(),
         name: svc.name_any(),
         uid: svc.uid().unwrap_or_default(),
@@ -127,7 +127,7 @@ async fn sync(
     let generation = svc.meta().generation.unwrap_or(1);
     // Where the service lives: the spec's region, else the region recorded
     // when it was created (the operator's default may have changed since).
-    let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone());
+    let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region().to_string());
     let mut desired = DesiredService::from_spec(&svc.spec, &owner, generation, &default_region)
         .map_err(|p| Error::Spec("InvalidSpec", p))?;
     let account = super::acting_account(ctx, &identity, status.account.as_deref()).await?;
@@ -240,7 +240,7 @@ async fn follow_up(
     let (mut connections, mut notifications) = read(base.age).await?;
     let decided = deciding_objects(svc, ctx, &observed.id).await?;
     let started = verification_started(status, observed);
-    let now = super::status::now();
+    let now = ctx.clock.now();
     let f = FollowUp {
         connections: &connections,
         notifications: &notifications,
@@ -488,7 +488,7 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
         Some(s) if s.region.is_some() => s.region.clone().map(|r| (r, s.role_arn.clone())),
         // Written before regions were recorded: the spec still names them.
         Some(s) if s.service_id.is_some() => Some((
-            svc.spec.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone()),
+            svc.spec.region.clone().unwrap_or_else(|| ctx.settings.default_region().to_string()),
             svc.spec.role_arn.clone(),
         )),
         _ => None,
@@ -519,7 +519,7 @@ async fn cleanup(svc: &EndpointService, api: &Api<EndpointService>, ctx: &Contex
     let dependents = in_cluster_dependents(svc, ctx, &existing).await?;
     if !dependents.is_empty() {
         let message = format!("waiting for {} that use this service to be deleted first", dependents.join(", "));
-        block_deletion(api, svc, status, "DependentsExist", &message).await?;
+        block_deletion(api, svc, status, "DependentsExist", &message, ctx.clock.now()).await?;
         return Err(Error::Waiting("DependentsExist", message));
     }
 

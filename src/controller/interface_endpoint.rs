@@ -108,7 +108,7 @@ impl Reconcile for InterfaceEndpoint {
 
 fn owner(ep: &InterfaceEndpoint, ctx: &Context) -> Owner {
     Owner {
-        cluster: ctx.settings.cluster_id.clone(),
+        cluster: ctx.settings.cluster_id().to_string(),
         namespace: ep.namespace().unwrap_or_default(),
         name: ep.name_any(),
         uid: ep.uid().unwrap_or_default(),
@@ -212,7 +212,7 @@ async fn sync(
     ctx.may_use_vpc(&owner.namespace, &ep.spec.vpc_id).map_err(Error::Refused)?;
     let (mut service, mut acceptance_may_be_required, unverified_service_dns) = resolve_service(ep, ctx).await?;
     let generation = ep.meta().generation.unwrap_or(1);
-    let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone());
+    let default_region = status.region.clone().unwrap_or_else(|| ctx.settings.default_region().to_string());
     let region = ep.spec.region.clone().unwrap_or(default_region);
     let account = super::acting_account(ctx, &identity, status.account.as_deref()).await?;
     if status.region.as_deref() != Some(region.as_str())
@@ -535,7 +535,7 @@ async fn cleanup(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Con
         Some(s) if s.region.is_some() => s.region.clone().map(|r| (r, s.role_arn.clone())),
         // Written before regions were recorded: the spec still names them.
         Some(s) if s.vpc_endpoint_id.is_some() => Some((
-            ep.spec.region.clone().unwrap_or_else(|| ctx.settings.default_region.clone()),
+            ep.spec.region.clone().unwrap_or_else(|| ctx.settings.default_region().to_string()),
             ep.spec.role_arn.clone(),
         )),
         _ => None,
@@ -572,7 +572,7 @@ async fn cleanup(ep: &InterfaceEndpoint, api: &Api<InterfaceEndpoint>, ctx: &Con
             let message = format!(
                 "{why}. The operator does not delete requester-managed endpoints; the object is removed and the endpoint left in AWS"
             );
-            block_deletion(api, ep, status, "RequesterManaged", &message).await?;
+            block_deletion(api, ep, status, "RequesterManaged", &message, ctx.clock.now()).await?;
             ctx.event(ep, EventType::Warning, "RequesterManaged", message).await;
             Ok(Action::await_change())
         }

@@ -65,6 +65,8 @@ pub struct Context {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What /readyz reports.
     pub health: Arc<crate::http::Health>,
+    /// The time, as decisions read it.
+    pub clock: Arc<dyn crate::plan::clock::Clock>,
     /// The tenancy rules in force: the settings' at start, replaced when the
     /// tenancy ConfigMap changes ([`crate::operator::watch_tenancy`]).
     tenancy: std::sync::RwLock<Arc<crate::config::Tenancy>>,
@@ -84,7 +86,7 @@ pub struct Context {
 /// 10,000 objects a copy per object would be megabytes.
 struct Diagnosis {
     fingerprint: u64,
-    at: std::time::Instant,
+    at: jiff::Timestamp,
 }
 
 /// A hash of `value`, to compare what a decision was made for.
@@ -120,6 +122,7 @@ impl Context {
             recorder,
             metrics,
             health,
+            clock: Arc::new(crate::plan::clock::SystemClock),
             tenancy,
             failures: Mutex::default(),
             polls: Mutex::default(),
@@ -127,6 +130,12 @@ impl Context {
             looks: Mutex::default(),
             references: Mutex::default(),
         }
+    }
+
+    /// This context reading the time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn crate::plan::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Report when a controller's cache (`name`) is synced, for /readyz.
@@ -193,7 +202,8 @@ impl Context {
         if !self.aws.tags_sessions() {
             return Ok(identity);
         }
-        Ok(identity.tagged(SessionTags { cluster: self.settings.cluster_id.clone(), namespace: namespace.to_string() }))
+        Ok(identity
+            .tagged(SessionTags { cluster: self.settings.cluster_id().to_string(), namespace: namespace.to_string() }))
     }
 
     /// Whether objects in `namespace` may adopt existing AWS resources
@@ -320,13 +330,14 @@ impl Context {
     pub(crate) fn diagnosed(&self, key: &str, inputs: impl std::hash::Hash, max_age: std::time::Duration) -> bool {
         let print = fingerprint(inputs);
         let Ok(m) = self.diagnoses.lock() else { return false };
-        m.get(key).is_some_and(|d| d.fingerprint == print && d.at.elapsed() < max_age)
+        let now = self.clock.now();
+        m.get(key).is_some_and(|d| d.fingerprint == print && now.duration_since(d.at).unsigned_abs() < max_age)
     }
 
     /// Note that a diagnosis was made for `inputs` now.
     pub(crate) fn remember_diagnosis(&self, key: String, inputs: impl std::hash::Hash) {
         if let Ok(mut m) = self.diagnoses.lock() {
-            m.insert(key, Diagnosis { fingerprint: fingerprint(inputs), at: std::time::Instant::now() });
+            m.insert(key, Diagnosis { fingerprint: fingerprint(inputs), at: self.clock.now() });
         }
     }
 
@@ -594,6 +605,15 @@ mod tests {
         assert!(!ctx.diagnosed("k", (2, "available"), Duration::from_secs(60)), "other inputs");
         assert!(!ctx.diagnosed("other", (1, "available"), Duration::from_secs(60)));
         assert!(!ctx.diagnosed("k", (1, "available"), Duration::ZERO), "too old");
+        // The age is the context's clock's.
+        let clock =
+            Arc::new(crate::plan::clock::FixedClock::at(jiff::Timestamp::from_second(1_800_000_000).expect("t")));
+        let ctx = context().with_clock(clock.clone());
+        ctx.remember_diagnosis("k".into(), 1);
+        clock.advance(Duration::from_secs(59));
+        assert!(ctx.diagnosed("k", 1, Duration::from_secs(60)));
+        clock.advance(Duration::from_secs(1));
+        assert!(!ctx.diagnosed("k", 1, Duration::from_secs(60)), "made again once it is as old as allowed");
     }
 
     #[test]

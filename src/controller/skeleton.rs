@@ -207,7 +207,7 @@ async fn apply<K: Reconcile>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
     let kstatus = progress(stalled.as_ref().map(|(r, m)| (r.as_str(), m.as_str())), find(&fresh, READY));
     fresh.extend(kstatus);
     let ready = fresh.iter().find(|c| c.type_ == READY).map(|c| c.status.clone());
-    write_status(api, obj, old.as_ref(), status, fresh).await?;
+    write_status(api, obj, old.as_ref(), status, fresh, ctx.clock.now()).await?;
     ctx.metrics.object_ready(K::kind(&()).as_ref(), &object_key(obj), ready.as_deref());
     match outcome {
         Ok(settled) => {

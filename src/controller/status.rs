@@ -12,12 +12,6 @@ use crate::api::conditions::{
 };
 use crate::api::{EndpointConnectionStatus, EndpointServiceStatus, InterfaceEndpointStatus};
 
-/// The current time, to the second, as conditions record it.
-pub fn now() -> jiff::Timestamp {
-    let now = jiff::Timestamp::now();
-    now.round(jiff::Unit::Second).unwrap_or(now)
-}
-
 /// A status with conditions and an observed generation: what every kind's
 /// status shares.
 pub trait ObjectStatus: Serialize + Clone + Default + Send + Sync {
@@ -74,7 +68,7 @@ where
 }
 
 /// Write a reconcile's outcome: `fresh` conditions merged into the previous
-/// ones (DeletionBlocked dropped, since the object is not being deleted),
+/// ones (a condition whose status changes takes `now` as its transition) (DeletionBlocked dropped, since the object is not being deleted),
 /// the observed generation, and only if anything changed.
 pub async fn write_status<K, S>(
     api: &Api<K>,
@@ -82,6 +76,7 @@ pub async fn write_status<K, S>(
     old: Option<&S>,
     mut status: S,
     fresh: Vec<Condition>,
+    now: jiff::Timestamp,
 ) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -89,7 +84,7 @@ where
 {
     let generation = obj.meta().generation;
     let previous = old.map(|s| s.conditions()).unwrap_or_default();
-    status.set_conditions(without(merge_conditions(previous, fresh, generation, now()), DELETION_BLOCKED));
+    status.set_conditions(without(merge_conditions(previous, fresh, generation, now), DELETION_BLOCKED));
     status.set_observed_generation(generation);
     apply_status(api, obj, old, &status).await.map(|_| ())
 }
@@ -101,6 +96,7 @@ pub async fn block_deletion<K, S>(
     old: Option<&S>,
     reason: &str,
     message: &str,
+    now: jiff::Timestamp,
 ) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -110,6 +106,6 @@ where
     let previous = old.map(|s| s.conditions()).unwrap_or_default();
     let mut fresh = vec![condition(DELETION_BLOCKED, ConditionStatus::True, reason, message)];
     fresh.extend(progress(Some((reason, message)), None));
-    status.set_conditions(merge_conditions(previous, fresh, obj.meta().generation, now()));
+    status.set_conditions(merge_conditions(previous, fresh, obj.meta().generation, now));
     apply_status(api, obj, old, &status).await.map(|_| ())
 }

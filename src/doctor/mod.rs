@@ -8,6 +8,8 @@
 //! too); this module puts them together into a [`Report`].
 
 #[cfg(feature = "aws")]
+pub mod command;
+#[cfg(feature = "aws")]
 pub mod object;
 
 use std::fmt::Write as _;

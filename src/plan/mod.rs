@@ -4,6 +4,7 @@
 //! cover them without any server.
 
 pub mod checks;
+pub mod clock;
 pub mod connections;
 pub mod endpoint_service;
 pub mod error;

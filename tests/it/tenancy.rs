@@ -435,7 +435,7 @@ async fn deletion_uses_the_region_recorded_at_creation() {
     let id = status.vpc_endpoint_id.expect("endpoint id");
 
     // The operator now runs with another default region; deletion still happens where the endpoint is.
-    env.restart_with(|s| s.default_region = "il-central-1".into()).await;
+    env.restart_with(|s| s.region = Some("il-central-1".into())).await;
     env.start_interface_endpoints();
     api.delete("regional", &DeleteParams::default()).await.expect("delete");
     wait_gone(&api, "regional", TIMEOUT).await;

@@ -88,7 +88,7 @@ pub fn settings(region: &str) -> Settings {
     s.base_backoff = Duration::from_millis(200);
     s.max_backoff = Duration::from_secs(2);
     s.resync = Duration::from_secs(60);
-    s.cluster_id = TEST_CLUSTER.to_string();
+    s.cluster_id = Some(TEST_CLUSTER.to_string());
     s
 }
 
