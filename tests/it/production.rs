@@ -315,7 +315,10 @@ async fn client_side_buckets_keep_calls_within_aws_throttling() {
         crate::support::sim_control("DELETE", &format!("/_sim/faults?account={account}"), None).await;
         (ok, took)
     };
-    let (ok, took) = burst(paced.clone(), Some(std::sync::Arc::new(Budget::new(scale)))).await;
+    // The buckets at 80 % of the simulator's (time-scaled) refill, not 95 %:
+    // at ten times AWS's rate, 100 ms of arrival jitter on a busy machine
+    // is a whole token of the production margin.
+    let (ok, took) = burst(paced.clone(), Some(std::sync::Arc::new(Budget::new(scale * 0.8)))).await;
     assert_eq!((ok, throttled_in(paced).await), (10, 0), "paced, not throttled");
     // Burst 4, then 6 more at 0.3 × 10 per second: about two seconds.
     assert!(took >= Duration::from_millis(1800), "paced at the refill rate: {took:?}");
