@@ -9,6 +9,7 @@ pub mod calls;
 pub mod dns;
 pub mod endpoint_service;
 pub mod error;
+pub mod execute;
 pub mod facts;
 pub mod gate;
 pub mod guard;
@@ -17,6 +18,7 @@ pub mod load_balancers;
 pub mod notifications;
 mod observed;
 pub mod observer;
+mod reads;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -9,11 +9,14 @@ pub mod endpoint_service;
 pub mod interface_endpoint;
 pub mod skeleton;
 pub mod status;
+pub mod world;
 
 pub use cleanup::{
     CleanupTarget, Found, acting_account, cleanup_target, deletion_blocked, deletion_refused, let_go, record_target,
 };
-pub use skeleton::{Reconcile, Settled, guard, guard_cleanup, log_aws_id, reconcile, reconcile_cached};
+pub use skeleton::{
+    Reconcile, Settled, guard, guard_cleanup, log_aws_id, owner_of, reconcile, reconcile_cached, run_stages,
+};
 pub use status::{ObjectStatus, apply_status, block_deletion, write_status};
 
 use std::collections::HashMap;

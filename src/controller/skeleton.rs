@@ -13,8 +13,8 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::status::{ObjectStatus, write_status};
-use super::{Cached, Context, Error, FINALIZER, Next, Refusal, object_key, reconciled};
-use crate::api::conditions::{Condition, ConditionStatus, READY, SYNCED, condition, find, progress};
+use super::{Cached, Context, Error, FINALIZER, Refusal, object_key, reconciled};
+use crate::api::conditions::{ConditionStatus, READY, SYNCED, condition, find, progress};
 use crate::aws::AwsError;
 
 /// The ownership guard, as a reconcile asks it ([`crate::aws::guard`]): a
@@ -56,24 +56,7 @@ pub async fn guard_cleanup<K: Resource<DynamicType = ()>>(
     }
 }
 
-/// What a successful sync reports beyond the status fields.
-pub struct Settled {
-    /// Ready and the kind's own conditions (Synced=True is added).
-    pub conditions: Vec<Condition>,
-    /// The message of Synced=True (e.g. a requester-managed note).
-    pub synced: Option<(&'static str, String)>,
-    /// When to look again.
-    pub next: Next,
-    /// Warning Events to publish (reason, note).
-    pub warnings: Vec<(&'static str, String)>,
-}
-
-impl Settled {
-    /// Settled with these conditions, looking again as `next` says.
-    pub fn new(conditions: Vec<Condition>, next: Next) -> Self {
-        Self { conditions, synced: None, next, warnings: Vec::new() }
-    }
-}
+pub use crate::plan::stages::Settled;
 
 /// The steps a kind fills in; [`reconcile`] runs them in the same order for
 /// every kind.
@@ -223,4 +206,122 @@ async fn apply<K: Reconcile>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Act
         Err(e @ (Error::Kube(_) | Error::Blocked(_))) => Err(e),
         Err(Error::Spec(..) | Error::Refused(_) | Error::Waiting(..)) => Ok(reconciled(obj, ctx, next)),
     }
+}
+
+/// How many times one reconcile carries out a plan before it reports: a
+/// creation, what follows it (notifications, private DNS), and what that
+/// asks for still; the rest waits for the next look.
+const MAX_PASSES: usize = 3;
+
+/// The owner identity of an object, as its ownership tags carry it.
+pub fn owner_of<K: Resource<DynamicType = ()>>(obj: &K, ctx: &Context) -> crate::plan::tags::Owner {
+    crate::plan::tags::Owner {
+        cluster: ctx.settings.cluster_id().to_string(),
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        uid: obj.uid().unwrap_or_default(),
+    }
+}
+
+/// Run a kind's stages ([`crate::plan::stages`]) for one look at `obj`:
+/// dereference, the tenancy rules and the acting account, observe, the
+/// target recorded in status for cleanup, then validate and plan; the
+/// actions, when there are any, carried out under the ownership guard's
+/// permit with an Event each, and AWS observed again for what they changed,
+/// up to [`MAX_PASSES`] times; the status from what was observed last.
+pub async fn run_stages<K>(
+    obj: &K,
+    api: &Api<K>,
+    ctx: &Context,
+    status: &mut <K as Reconcile>::Status,
+) -> Result<Settled, Error>
+where
+    K: Reconcile + crate::plan::stages::Stages<Status = <K as Reconcile>::Status>,
+    <K as crate::plan::stages::Stages>::Action: crate::aws::execute::Execute,
+{
+    use crate::aws::execute::Execute;
+    use crate::plan::stages::{PlannedAction, Scope, Stages};
+    obj.prepare(status);
+    let ns = obj.namespace().unwrap_or_default();
+    let world = super::world::Cluster::new(ctx, obj);
+    let (refs, target) = obj.dereference(&world, status, ctx.settings.default_region()).await?;
+    let identity =
+        ctx.identity(&ns, target.role_arn.as_deref(), target.external_id.as_deref()).map_err(Error::Refused)?;
+    if let Some(field) = target.adopting {
+        ctx.may_adopt(&ns, field).map_err(Error::Refused)?;
+    }
+    if let Some(vpc) = &target.vpc_id {
+        ctx.may_use_vpc(&ns, vpc).map_err(Error::Refused)?;
+    }
+    let account = super::acting_account(ctx, &identity, status.account()).await?;
+    let aws = ctx.aws.for_region(&identity, &target.region).await;
+    let world = world.acting(identity, aws.clone());
+    let scope = Scope {
+        owner: owner_of(obj, ctx),
+        generation: obj.meta().generation.unwrap_or(1),
+        region: target.region.clone(),
+        age: ctx.read_age(obj, K::moving(status)),
+        now: ctx.clock.now(),
+    };
+    let mut observed = obj.observe(&refs, status, &scope, aws.as_ref(), &world, None, &[]).await?;
+    if let Some(claim) = obj.claim_first(&observed) {
+        guard(&aws, &scope.owner, claim).await?;
+    }
+    let before = status.clone();
+    if obj.record(&target, &account, &observed, status) {
+        super::record_target(api, obj, Some(&before), status).await?;
+    }
+    let mut last: Vec<<K as Stages>::Action> = Vec::new();
+    for pass in 1..=MAX_PASSES + 1 {
+        if let Some(id) = K::resource_id(&observed) {
+            log_aws_id(id);
+        }
+        let desired = match obj.validate(&refs, &observed, &scope) {
+            Ok(desired) => desired,
+            Err(e) => {
+                obj.fill(&observed, None, status);
+                return Err(e);
+            }
+        };
+        obj.fill(&observed, Some(&desired), status);
+        let actions = obj.plan(&desired, &observed, &scope);
+        // Nothing to do, the same plan again (AWS did not take the last
+        // one), or enough for one look: report.
+        if actions.is_empty() || actions == last || pass > MAX_PASSES {
+            return obj.conclude(&refs, &observed, &desired, &scope, status);
+        }
+        let mut permit = guard(&aws, &scope.owner, obj.claim(&observed)).await?;
+        let mut resource = K::resource_id(&observed).map(str::to_string);
+        let mut failed = None;
+        for action in &actions {
+            tracing::info!(action = %action, "applying");
+            match action.execute(&aws, &permit, resource.as_deref()).await {
+                Ok(Some(id)) => {
+                    log_aws_id(&id);
+                    tracing::info!("created");
+                    K::created(status, &id);
+                    permit = permit.created(&id);
+                    resource = Some(id);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let advice = obj.advise(action, &e, &desired, &observed);
+                    failed = Some(Error::Aws(e, advice));
+                    break;
+                }
+            }
+            obj.carried_out(action, status, &scope);
+            if action.announced() {
+                ctx.event(obj, EventType::Normal, action.aws_action(), action.to_string()).await;
+            }
+        }
+        // What the actions changed, read back.
+        observed = obj.observe(&refs, status, &scope, aws.as_ref(), &world, Some(observed), &actions).await?;
+        if let Some(failure) = failed {
+            obj.fill(&observed, Some(&desired), status);
+            return Err(failure);
+        }
+        last = actions;
+    }
+    unreachable!("the loop reports at the latest after MAX_PASSES")
 }

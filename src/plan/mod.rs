@@ -11,6 +11,8 @@ pub mod error;
 pub mod facts;
 pub mod interface_endpoint;
 pub mod notifications;
+pub mod reads;
+pub mod stages;
 pub mod tags;
 
 use std::collections::BTreeSet;

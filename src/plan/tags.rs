@@ -208,6 +208,33 @@ pub fn describe_set(tags: &BTreeMap<String, String>) -> String {
     tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }
 
+/// What an object asks to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim<'a> {
+    /// Create the owner's endpoint service: none may exist for it yet.
+    CreateService,
+    /// Create the owner's VPC endpoint: none may exist for it yet.
+    CreateEndpoint,
+    /// Change, tag or delete the endpoint or service `id`: the owner's, or
+    /// one no object manages that the spec adopts by this id.
+    Change {
+        /// `vpce-…` or `vpce-svc-…`.
+        id: &'a str,
+        /// The spec names `id` to adopt it (and the namespace may adopt).
+        adopting: bool,
+    },
+    /// Accept or reject connections of the service `service_id`: one no
+    /// object manages, or one the EndpointService of the owner's namespace
+    /// whose uid is `local_owner` owns.
+    Connections {
+        /// `vpce-svc-…`.
+        service_id: &'a str,
+        /// The uid of the EndpointService of this namespace the service's
+        /// tags name, if one exists.
+        local_owner: Option<&'a str>,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! InterfaceEndpoint: desired state from the spec (and the service it
 //! names), observed state from AWS, and the ordered actions between them.
 
+pub mod stages;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
