@@ -253,9 +253,6 @@ where
     if let Some(vpc) = &target.vpc_id {
         ctx.may_use_vpc(&ns, vpc).map_err(Error::Refused)?;
     }
-    let account = super::acting_account(ctx, &identity, status.account()).await?;
-    let aws = ctx.aws.for_region(&identity, &target.region).await;
-    let world = world.acting(identity, aws.clone());
     let scope = Scope {
         owner: owner_of(obj, ctx),
         generation: obj.meta().generation.unwrap_or(1),
@@ -263,6 +260,10 @@ where
         age: ctx.read_age(obj, K::moving(status)),
         now: ctx.clock.now(),
     };
+    obj.check(&refs, &scope)?;
+    let account = super::acting_account(ctx, &identity, status.account()).await?;
+    let aws = ctx.aws.for_region(&identity, &target.region).await;
+    let world = world.acting(identity, aws.clone());
     let mut observed = obj.observe(&refs, status, &scope, aws.as_ref(), &world, None, &[]).await?;
     if let Some(claim) = obj.claim_first(&observed) {
         guard(&aws, &scope.owner, claim).await?;

@@ -124,6 +124,11 @@ pub trait Stages: Sized + Send + Sync {
         default_region: &str,
     ) -> impl Future<Output = Result<(Self::Refs, Target), Error>> + Send;
 
+    /// Stage 3, the part the spec alone decides: refused before any AWS read.
+    fn check(&self, _refs: &Self::Refs, _scope: &Scope) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Stage 2: AWS as the target identity sees it. `after` are the actions
     /// the previous pass carried out (empty on the first): what they
     /// changed is read again, the rest of `previous` kept.

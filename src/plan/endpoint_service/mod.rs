@@ -1,6 +1,8 @@
 //! EndpointService: desired state from the spec, observed state from AWS,
 //! and the ordered actions that make AWS match.
 
+pub mod stages;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
