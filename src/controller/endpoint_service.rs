@@ -10,7 +10,7 @@ use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
 
 use super::{
-    CleanupTarget, Context, Error, Found, Reconcile, Settled, block_deletion, cleanup_target, deletion_blocked,
+    CleanupTarget, Context, Error, Found, Reconcile, block_deletion, cleanup_target, deletion_blocked,
     deletion_refused, drive, error_policy, let_go, scopes,
 };
 use crate::api::{EndpointConnection, EndpointService, EndpointServiceStatus, InterfaceEndpoint};
@@ -36,19 +36,8 @@ pub async fn reconcile(svc: Arc<EndpointService>, ctx: Arc<Context>) -> Result<A
 }
 
 impl Reconcile for EndpointService {
-    type Status = EndpointServiceStatus;
-
     fn status(&self) -> Option<&EndpointServiceStatus> {
         self.status.as_ref()
-    }
-
-    async fn sync(
-        &self,
-        api: &Api<EndpointService>,
-        ctx: &Context,
-        status: &mut EndpointServiceStatus,
-    ) -> Result<Settled, Error> {
-        super::run_stages(self, api, ctx, status).await
     }
 
     async fn cleanup(&self, api: &Api<EndpointService>, ctx: &Context) -> Result<Action, Error> {

@@ -11,7 +11,7 @@ use kube::runtime::controller::{self, Action};
 use kube::runtime::events::EventType;
 
 use super::{
-    CleanupTarget, Context, Error, Found, Reconcile, Settled, block_deletion, cleanup_target, deletion_blocked,
+    CleanupTarget, Context, Error, Found, Reconcile, block_deletion, cleanup_target, deletion_blocked,
     deletion_refused, drive, error_policy, let_go, scopes, watch_config,
 };
 use crate::api::{EndpointService, InterfaceEndpoint, InterfaceEndpointStatus};
@@ -56,23 +56,12 @@ fn service_reference(name: &str) -> String {
 }
 
 impl Reconcile for InterfaceEndpoint {
-    type Status = InterfaceEndpointStatus;
-
     fn reference(&self) -> Option<String> {
         self.spec.service_ref.as_ref().map(|r| service_reference(&r.name))
     }
 
     fn status(&self) -> Option<&InterfaceEndpointStatus> {
         self.status.as_ref()
-    }
-
-    async fn sync(
-        &self,
-        api: &Api<InterfaceEndpoint>,
-        ctx: &Context,
-        status: &mut InterfaceEndpointStatus,
-    ) -> Result<Settled, Error> {
-        super::run_stages(self, api, ctx, status).await
     }
 
     async fn cleanup(&self, api: &Api<InterfaceEndpoint>, ctx: &Context) -> Result<Action, Error> {

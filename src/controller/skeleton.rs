@@ -58,10 +58,11 @@ pub async fn guard_cleanup<K: Resource<DynamicType = ()>>(
 
 pub use crate::plan::stages::Settled;
 
-/// The steps a kind fills in; [`reconcile`] runs them in the same order for
-/// every kind.
+/// What a kind adds to its stages for `run`: where its status is, its
+/// cleanup, and what it refers to; [`reconcile`] runs every kind alike.
 pub trait Reconcile:
-    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    crate::plan::stages::Stages<Status: ObjectStatus, Action: crate::aws::execute::Execute>
+    + Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
     + Clone
     + serde::de::DeserializeOwned
     + serde::Serialize
@@ -70,21 +71,8 @@ pub trait Reconcile:
     + Sync
     + 'static
 {
-    /// The kind's status.
-    type Status: ObjectStatus;
-
     /// The object's status, if any.
-    fn status(&self) -> Option<&Self::Status>;
-
-    /// Identity → observe → validate → plan → apply, filling `status` as it
-    /// learns; `api` is for recording, before the first AWS change, where
-    /// the resource lives.
-    fn sync(
-        &self,
-        api: &Api<Self>,
-        ctx: &Context,
-        status: &mut Self::Status,
-    ) -> impl Future<Output = Result<Settled, Error>> + Send;
+    fn status(&self) -> Option<&<Self as crate::plan::stages::Stages>::Status>;
 
     /// Tear down in the order AWS demands; Ok removes the finalizer.
     fn cleanup(&self, api: &Api<Self>, ctx: &Context) -> impl Future<Output = Result<Action, Error>> + Send;
@@ -175,7 +163,7 @@ pub fn log_aws_id(id: &str) {
 async fn apply<K: Reconcile>(obj: &K, api: &Api<K>, ctx: &Context) -> Result<Action, Error> {
     let old = obj.status().cloned();
     let mut status = old.clone().unwrap_or_default();
-    let outcome = obj.sync(api, ctx, &mut status).await;
+    let outcome = run_stages(obj, api, ctx, &mut status).await;
     let (fresh, next) = match &outcome {
         Ok(settled) => {
             let (reason, message) = settled.synced.clone().unwrap_or(("Synced", "AWS matches the spec".to_string()));
@@ -233,11 +221,10 @@ pub async fn run_stages<K>(
     obj: &K,
     api: &Api<K>,
     ctx: &Context,
-    status: &mut <K as Reconcile>::Status,
+    status: &mut <K as crate::plan::stages::Stages>::Status,
 ) -> Result<Settled, Error>
 where
-    K: Reconcile + crate::plan::stages::Stages<Status = <K as Reconcile>::Status>,
-    <K as crate::plan::stages::Stages>::Action: crate::aws::execute::Execute,
+    K: Reconcile,
 {
     use crate::aws::execute::Execute;
     use crate::plan::stages::{PlannedAction, Scope, Stages};
@@ -265,9 +252,10 @@ where
     let aws = ctx.aws.for_region(&identity, &target.region).await;
     let world = world.acting(identity, aws.clone());
     let mut observed = obj.observe(&refs, status, &scope, aws.as_ref(), &world, None, &[]).await?;
-    if let Some(claim) = obj.claim_first(&observed) {
-        guard(&aws, &scope.owner, claim).await?;
-    }
+    let mut granted = match obj.claim_first(&observed) {
+        Some(claim) => Some(guard(&aws, &scope.owner, claim).await?),
+        None => None,
+    };
     let before = status.clone();
     if obj.record(&target, &account, &observed, status) {
         super::record_target(api, obj, Some(&before), status).await?;
@@ -291,7 +279,10 @@ where
         if actions.is_empty() || actions == last || pass > MAX_PASSES {
             return obj.conclude(&refs, &observed, &desired, &scope, status);
         }
-        let mut permit = guard(&aws, &scope.owner, obj.claim(&observed)).await?;
+        let mut permit = match granted.take() {
+            Some(permit) => permit,
+            None => guard(&aws, &scope.owner, obj.claim(&observed)).await?,
+        };
         let mut resource = K::resource_id(&observed).map(str::to_string);
         let mut failed = None;
         for action in &actions {

@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod clock;
 pub mod connections;
+pub mod endpoint_connection;
 pub mod endpoint_service;
 pub mod error;
 pub mod facts;

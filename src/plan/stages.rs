@@ -145,7 +145,8 @@ pub trait Stages: Sized + Send + Sync {
     ) -> impl Future<Output = Result<Self::Observed, Error>> + Send;
 
     /// A claim the ownership guard must grant before anything is recorded
-    /// (an EndpointConnection deciding a service named by id).
+    /// (an EndpointConnection deciding a service named by id); its permit
+    /// serves the first pass's actions.
     fn claim_first<'a>(&'a self, _observed: &'a Self::Observed) -> Option<Claim<'a>> {
         None
     }
