@@ -5,6 +5,7 @@ use std::future::Future;
 
 use super::RegionClients;
 use super::guard::Permit;
+use crate::plan::endpoint_connection::Decision;
 use crate::plan::endpoint_service::ServiceAction;
 use crate::plan::facts::AwsError;
 use crate::plan::interface_endpoint::EndpointAction;
@@ -39,5 +40,16 @@ impl Execute for ServiceAction {
         resource: Option<&str>,
     ) -> Result<Option<String>, AwsError> {
         aws.apply_service_action(permit, resource, self).await
+    }
+}
+
+impl Execute for Decision {
+    async fn execute(
+        &self,
+        aws: &RegionClients,
+        permit: &Permit,
+        resource: Option<&str>,
+    ) -> Result<Option<String>, AwsError> {
+        aws.apply_service_action(permit, resource, &self.service_action()).await
     }
 }

@@ -5,10 +5,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[cfg(feature = "aws")]
-use super::LiveAccount;
-use super::{EmptyAccount, plan_manifests};
+use super::plan_offline;
 use crate::config::Output;
+use crate::plan::clock::{Clock, SystemClock};
 
 /// The arguments of `plan`.
 #[derive(clap::Args)]
@@ -50,6 +49,7 @@ pub fn main(args: Args) -> ExitCode {
             }
         }
     }
+    let now = SystemClock.now();
     #[cfg(feature = "aws")]
     let report = if args.live {
         let runtime = match tokio::runtime::Runtime::new() {
@@ -59,22 +59,22 @@ pub fn main(args: Args) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let account = runtime.block_on(async {
+        runtime.block_on(async {
             let aws = crate::aws::AwsClients::from_env().await;
-            LiveAccount::read(&all, &aws, &args.region).await
-        });
-        match account {
-            Ok(account) => plan_manifests(&all, &account, &args.region),
-            Err(e) => {
-                eprintln!("error: cannot read live AWS state: {}", e.with_fix());
-                return ExitCode::from(error_code);
-            }
-        }
+            super::plan_manifests(&all, &super::Live::new(&aws), &args.region, now).await
+        })
     } else {
-        plan_manifests(&all, &EmptyAccount, &args.region)
+        plan_offline(&all, &args.region, now)
     };
     #[cfg(not(feature = "aws"))]
-    let report = plan_manifests(&all, &EmptyAccount, &args.region);
+    let report = plan_offline(&all, &args.region, now);
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: cannot read live AWS state: {}", e.with_fix());
+            return ExitCode::from(error_code);
+        }
+    };
     match args.output {
         Output::Text => print!("{}", report.text),
         Output::Json => println!("{:#}", report.to_json()),

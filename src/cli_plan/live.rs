@@ -1,127 +1,81 @@
-//! A read-only snapshot of live AWS for `plan --live`.
+//! `plan --live`: AWS read through the operator's own clients, with its
+//! own credentials (read-only: Describe calls only).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
-use serde_json::Value;
+use super::Accounts;
+use crate::aws::{AwsClients, Identity, RegionClients};
+use crate::plan::facts::AwsError;
+use crate::plan::tags::{OWNER_CLUSTER, OWNER_NAME, OWNER_NAMESPACE, OWNER_UID};
 
-use super::ObservedState;
-use crate::manifests::Manifest;
+/// A resource's tags.
+type Tags = BTreeMap<String, String>;
 
-use crate::plan::endpoint_service::DesiredService;
-use crate::plan::facts::{ObservedConnection, ObservedEndpoint, ObservedNotification, ObservedService};
-use crate::plan::interface_endpoint::DesiredEndpoint;
-
-/// A read-only snapshot of live AWS: for each EndpointService manifest, the
-/// service it adopts (spec.serviceId) or the one the operator created for
-/// it (found by its namespace/name ownership tags), with its principals.
-#[derive(Default)]
-pub struct LiveAccount {
-    services: Vec<(ObservedService, BTreeSet<String>)>,
-    endpoints: Vec<ObservedEndpoint>,
-    connections: std::collections::BTreeMap<String, Vec<ObservedConnection>>,
-    notifications: std::collections::BTreeMap<String, Vec<ObservedNotification>>,
+/// Live AWS, as the operator's own credentials see it.
+pub struct Live<'a> {
+    aws: &'a AwsClients,
+    /// The tags of every service or endpoint of a (kind, region), once listed.
+    listed: Mutex<HashMap<(String, String), Vec<Tags>>>,
 }
 
-impl LiveAccount {
-    /// Read what the manifests refer to. Only Describe calls are made.
-    pub async fn read(
-        manifests: &[Manifest],
-        aws: &crate::aws::AwsClients,
-        default_region: &str,
-    ) -> Result<Self, crate::aws::AwsError> {
-        let regions_of = |kind: &str| -> BTreeSet<String> {
-            manifests
-                .iter()
-                .filter(|m| m.kind() == kind)
-                .map(|m| m.value.pointer("/spec/region").and_then(Value::as_str).unwrap_or(default_region).to_string())
-                .collect()
+impl<'a> Live<'a> {
+    /// Live AWS through `aws`.
+    pub fn new(aws: &'a AwsClients) -> Self {
+        Self { aws, listed: Mutex::default() }
+    }
+
+    async fn clients(&self, region: &str) -> std::sync::Arc<RegionClients> {
+        self.aws.for_region(&Identity::operator(), region).await
+    }
+
+    /// The tags of every resource of `kind` in `region` (listed once).
+    async fn tags_of(&self, kind: &str, region: &str) -> Result<Vec<Tags>, AwsError> {
+        let key = (kind.to_string(), region.to_string());
+        if let Some(found) = self.listed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+            return Ok(found.clone());
+        }
+        let aws = self.clients(region).await;
+        let tags: Vec<_> = match kind {
+            "EndpointService" => {
+                aws.describe_services(&[]).await?.into_iter().filter(|s| !s.is_gone()).map(|s| s.tags).collect()
+            }
+            "InterfaceEndpoint" => aws.list_endpoints().await?.into_iter().map(|e| e.tags).collect(),
+            _ => Vec::new(),
         };
-        let mut live = Self::default();
-        for region in regions_of("InterfaceEndpoint") {
-            let clients = aws.for_region(&crate::aws::Identity::operator(), &region).await;
-            live.endpoints.extend(clients.list_endpoints().await?);
-        }
-        // Only services a manifest can match need their permissions read:
-        // adopted by spec.serviceId, or tagged with a manifest's namespace/name.
-        use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE};
-        let services = manifests.iter().filter(|m| m.kind() == "EndpointService");
-        let adopted: BTreeSet<&str> =
-            services.clone().filter_map(|m| m.value.pointer("/spec/serviceId")?.as_str()).collect();
-        let owners: BTreeSet<String> = services.map(Manifest::object_ref).collect();
-        let referenced = |s: &ObservedService| {
-            adopted.contains(s.id.as_str())
-                || matches!((s.tags.get(OWNER_NAMESPACE), s.tags.get(OWNER_NAME)), (Some(ns), Some(name)) if owners.contains(&format!("{ns}/{name}")))
-        };
-        for region in regions_of("EndpointService") {
-            let clients = aws.for_region(&crate::aws::Identity::operator(), &region).await;
-            for service in clients.describe_services(&[]).await? {
-                if service.is_gone() || !referenced(&service) {
-                    continue;
-                }
-                let principals = clients.allowed_principals(&service.id).await?;
-                live.connections.insert(service.id.clone(), clients.service_connections(&service.id).await?);
-                live.notifications.insert(service.id.clone(), clients.notifications(&service.id).await?);
-                live.services.push((service, principals));
-            }
-        }
-        // Services EndpointConnections name by id: their connections.
-        for m in manifests.iter().filter(|m| m.kind() == "EndpointConnection") {
-            let Some(id) = m.value.pointer("/spec/serviceId").and_then(Value::as_str) else { continue };
-            let region = m.value.pointer("/spec/region").and_then(Value::as_str).unwrap_or(default_region);
-            if live.connections.contains_key(id) {
-                continue;
-            }
-            let clients = aws.for_region(&crate::aws::Identity::operator(), region).await;
-            match clients.service_connections(id).await {
-                Ok(found) => {
-                    live.connections.insert(id.to_string(), found);
-                }
-                Err(e) if e.class == crate::aws::ErrorClass::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(live)
+        self.listed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, tags.clone());
+        Ok(tags)
     }
 }
 
-impl ObservedState for LiveAccount {
-    fn connections(&self, service_id: &str) -> Vec<ObservedConnection> {
-        self.connections.get(service_id).cloned().unwrap_or_default()
+impl Accounts for Live<'_> {
+    type Reads = RegionClients;
+
+    async fn region(&self, region: &str) -> RegionClients {
+        (*self.clients(region).await).clone()
     }
 
-    fn notifications(&self, service_id: &str) -> Vec<ObservedNotification> {
-        self.notifications.get(service_id).cloned().unwrap_or_default()
-    }
-
-    fn endpoint_service(
+    async fn owner(
         &self,
-        desired: &DesiredService,
-        service_id: Option<&str>,
-    ) -> Option<(ObservedService, BTreeSet<String>)> {
-        self.services
-            .iter()
-            .find(|(o, _)| match service_id {
-                Some(id) => o.id == id,
-                None => owned_by(&desired.tags, &o.tags),
-            })
-            .cloned()
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        adopt: Option<&str>,
+        region: &str,
+    ) -> Result<Option<(String, String)>, AwsError> {
+        let aws = self.clients(region).await;
+        let tags = match (kind, adopt) {
+            ("EndpointService", Some(id)) => aws.find_service(id).await?.map(|s| s.tags).into_iter().collect(),
+            ("InterfaceEndpoint", Some(id)) => aws.find_endpoint(id).await?.map(|e| e.tags).into_iter().collect(),
+            (_, None) => self.tags_of(kind, region).await?,
+            _ => Vec::new(),
+        };
+        let object = |t: &&Tags| {
+            t.get(OWNER_NAMESPACE).map(String::as_str) == Some(namespace)
+                && t.get(OWNER_NAME).map(String::as_str) == Some(name)
+        };
+        Ok(tags.iter().find(object).map(|t| {
+            (t.get(OWNER_CLUSTER).cloned().unwrap_or_default(), t.get(OWNER_UID).cloned().unwrap_or_default())
+        }))
     }
-
-    fn interface_endpoint(&self, desired: &DesiredEndpoint, endpoint_id: Option<&str>) -> Option<ObservedEndpoint> {
-        self.endpoints
-            .iter()
-            .find(|o| match endpoint_id {
-                Some(id) => o.id == id,
-                None => owned_by(&desired.tags, &o.tags),
-            })
-            .cloned()
-    }
-}
-
-fn owned_by(
-    desired_tags: &std::collections::BTreeMap<String, String>,
-    tags: &std::collections::BTreeMap<String, String>,
-) -> bool {
-    use crate::plan::tags::{OWNER_NAME, OWNER_NAMESPACE};
-    [OWNER_NAMESPACE, OWNER_NAME].iter().all(|k| desired_tags.get(*k).is_some_and(|v| tags.get(*k) == Some(v)))
 }

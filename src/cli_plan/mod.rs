@@ -1,56 +1,31 @@
 //! `privatelink-operator plan`: validate manifests and print the AWS changes
-//! they would cause, computed by the same plan core the controller runs.
+//! they would cause. Each object runs its kind's stages
+//! ([`crate::plan::stages`]) exactly as `run` does — dereference, observe,
+//! validate, plan — over the manifests it was given (the objects they refer
+//! to, with the status `run` would give them) and an empty account, or with
+//! `--live` AWS read through the operator's own clients; so it reports what
+//! `run` would do, with the same diagnostics, and counts changes from the
+//! actions' own categories.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::future::Future;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::api::endpoint_connection::ConnectionDecision;
-use crate::api::{EndpointConnection, EndpointService, InterfaceEndpoint};
+use crate::api::endpoint_service::PrivateDnsNameConfiguration;
+use crate::api::{EndpointConnection, EndpointService, EndpointServiceStatus, InterfaceEndpoint};
 use crate::manifests::{Invalid, Manifest, check_schema};
-use crate::plan::connections::{DecisionStep, decision_step};
-use crate::plan::endpoint_service::{DesiredService, FollowUp, ServiceAction, exposure_warnings, plan, plan_follow_up};
-use crate::plan::interface_endpoint::{
-    DesiredEndpoint, EndpointAction, ResolvedService, is_aws_service, plan as plan_endpoint, replacement_needed,
-    requester_managed_note,
+use crate::plan::describe_problems;
+use crate::plan::error::Error;
+use crate::plan::facts::{
+    AwsError, ObservedConnection, ObservedEndpoint, ObservedLoadBalancer, ObservedNotification, ObservedService,
+    ServiceOffer, Subnet,
 };
-
-use crate::plan::facts::{ObservedConnection, ObservedEndpoint, ObservedNotification, ObservedService};
+use crate::plan::reads::{AwsReads, Nothing, World};
+use crate::plan::stages::{Category, PlannedAction, Scope, Stages};
 use crate::plan::tags::Owner;
-
-/// What AWS looks like to the plan: empty, or read from a live account.
-pub trait ObservedState {
-    /// The service an EndpointService adopts or owns, and its allowed principals.
-    fn endpoint_service(
-        &self,
-        desired: &DesiredService,
-        service_id: Option<&str>,
-    ) -> Option<(ObservedService, BTreeSet<String>)>;
-    /// The endpoint an InterfaceEndpoint adopts or owns.
-    fn interface_endpoint(&self, desired: &DesiredEndpoint, endpoint_id: Option<&str>) -> Option<ObservedEndpoint>;
-    /// The connections to a service read.
-    fn connections(&self, _service_id: &str) -> Vec<ObservedConnection> {
-        Vec::new()
-    }
-    /// The connection notifications of a service read.
-    fn notifications(&self, _service_id: &str) -> Vec<ObservedNotification> {
-        Vec::new()
-    }
-}
-
-/// An account with nothing in it: every object plans a create.
-pub struct EmptyAccount;
-
-impl ObservedState for EmptyAccount {
-    fn endpoint_service(&self, _: &DesiredService, _: Option<&str>) -> Option<(ObservedService, BTreeSet<String>)> {
-        None
-    }
-
-    fn interface_endpoint(&self, _: &DesiredEndpoint, _: Option<&str>) -> Option<ObservedEndpoint> {
-        None
-    }
-}
 
 pub mod command;
 #[cfg(feature = "aws")]
@@ -58,18 +33,178 @@ mod live;
 #[cfg(test)]
 mod properties;
 #[cfg(feature = "aws")]
-pub use live::LiveAccount;
+pub use live::Live;
 
-/// What a planned change does to AWS, for the summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    /// Creates a resource.
-    Create,
-    /// Changes an existing one (settings, permissions, tags, decisions).
-    Change,
-    /// Deletes one.
-    Delete,
+/// Where `plan` reads AWS: an empty account, or live AWS.
+pub trait Accounts: Sync {
+    /// What it reads one region with.
+    type Reads: AwsReads + Send;
+    /// The reads of `region`.
+    fn region(&self, region: &str) -> impl Future<Output = Self::Reads> + Send;
+    /// The cluster id and uid in the ownership tags of the resource that an
+    /// object of `kind` named `namespace/name` manages in `region` (the
+    /// one `adopt` names, else the one its tags name), when there is one:
+    /// the manifests carry no uid, and the resources the cluster's object
+    /// manages carry its.
+    fn owner(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        adopt: Option<&str>,
+        region: &str,
+    ) -> impl Future<Output = Result<Option<(String, String)>, AwsError>> + Send;
+}
+
+/// An account with nothing in it: every object plans a create.
+pub struct Offline;
+
+impl Accounts for Offline {
+    type Reads = Nothing;
+
+    async fn region(&self, region: &str) -> Nothing {
+        Nothing { region: region.to_string() }
+    }
+
+    async fn owner(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: &str,
+    ) -> Result<Option<(String, String)>, AwsError> {
+        Ok(None)
+    }
+}
+
+/// Reads that know the ids and names the plan gives what does not exist
+/// yet (`<service name of EndpointService api>`): AWS has nothing by them.
+struct Predicting<A>(A);
+
+/// True for an id or name the plan made up for something not created yet.
+fn predicted(id: &str) -> bool {
+    id.starts_with('<')
+}
+
+impl<A: AwsReads> AwsReads for Predicting<A> {
+    fn region(&self) -> &str {
+        self.0.region()
+    }
+
+    async fn service(&self, id: &str, age: Duration) -> Result<Option<ObservedService>, AwsError> {
+        if predicted(id) { Ok(None) } else { self.0.service(id, age).await }
+    }
+
+    async fn find_service(&self, id: &str) -> Result<Option<ObservedService>, AwsError> {
+        if predicted(id) { Ok(None) } else { self.0.find_service(id).await }
+    }
+
+    async fn owned_service(&self, owner: &Owner, age: Duration) -> Result<Option<ObservedService>, AwsError> {
+        self.0.owned_service(owner, age).await
+    }
+
+    async fn find_owned_service(&self, owner: &Owner) -> Result<Option<ObservedService>, AwsError> {
+        self.0.find_owned_service(owner).await
+    }
+
+    async fn allowed_principals(&self, id: &str) -> Result<std::collections::BTreeSet<String>, AwsError> {
+        self.0.allowed_principals(id).await
+    }
+
+    async fn load_balancers(
+        &self,
+        arns: &[String],
+        age: Duration,
+    ) -> Result<Option<Vec<ObservedLoadBalancer>>, AwsError> {
+        self.0.load_balancers(arns, age).await
+    }
+
+    async fn zone_count(&self) -> Option<usize> {
+        self.0.zone_count().await
+    }
+
+    async fn connections_of(&self, service_id: &str, age: Duration) -> Result<Vec<ObservedConnection>, AwsError> {
+        if predicted(service_id) { Ok(Vec::new()) } else { self.0.connections_of(service_id, age).await }
+    }
+
+    async fn connection_to(
+        &self,
+        service_id: &str,
+        endpoint_id: &str,
+        age: Duration,
+    ) -> Result<Option<ObservedConnection>, AwsError> {
+        if predicted(service_id) { Ok(None) } else { self.0.connection_to(service_id, endpoint_id, age).await }
+    }
+
+    async fn notifications_of(&self, service_id: &str, age: Duration) -> Result<Vec<ObservedNotification>, AwsError> {
+        if predicted(service_id) { Ok(Vec::new()) } else { self.0.notifications_of(service_id, age).await }
+    }
+
+    async fn endpoint(&self, id: &str, age: Duration) -> Result<Option<ObservedEndpoint>, AwsError> {
+        self.0.endpoint(id, age).await
+    }
+
+    async fn find_endpoint(&self, id: &str) -> Result<Option<ObservedEndpoint>, AwsError> {
+        self.0.find_endpoint(id).await
+    }
+
+    async fn owned_endpoint(&self, owner: &Owner, age: Duration) -> Result<Option<ObservedEndpoint>, AwsError> {
+        self.0.owned_endpoint(owner, age).await
+    }
+
+    async fn find_owned_endpoint(&self, owner: &Owner) -> Result<Option<ObservedEndpoint>, AwsError> {
+        self.0.find_owned_endpoint(owner).await
+    }
+
+    async fn service_offer(
+        &self,
+        name: &str,
+        region: Option<&str>,
+        age: Duration,
+    ) -> Result<Option<Option<ServiceOffer>>, AwsError> {
+        if predicted(name) { Ok(None) } else { self.0.service_offer(name, region, age).await }
+    }
+
+    async fn vpc_dns(&self, vpc_id: &str, age: Duration) -> Result<Option<(bool, bool)>, AwsError> {
+        self.0.vpc_dns(vpc_id, age).await
+    }
+
+    async fn subnets(&self, ids: &[String], age: Duration) -> Result<Option<Vec<Subnet>>, AwsError> {
+        self.0.subnets(ids, age).await
+    }
+}
+
+/// The manifests as the world around an object of `namespace`: the
+/// EndpointServices among them with the status `run` would give them, the
+/// EndpointConnections among them.
+struct Manifests<'a> {
+    namespace: String,
+    services: &'a BTreeMap<(String, String), EndpointService>,
+    connections: &'a [EndpointConnection],
+}
+
+impl World for Manifests<'_> {
+    async fn endpoint_service(&self, name: &str) -> Result<Option<EndpointService>, Error> {
+        Ok(self.services.get(&(self.namespace.clone(), name.to_string())).cloned())
+    }
+
+    async fn endpoint_connections(&self) -> Result<Vec<EndpointConnection>, Error> {
+        Ok(self
+            .connections
+            .iter()
+            .filter(|c| c.metadata.namespace.as_deref() == Some(self.namespace.as_str()))
+            .cloned()
+            .collect())
+    }
+
+    async fn topic_policy(&self, _: &str) -> Option<Result<Option<String>, AwsError>> {
+        None
+    }
+
+    async fn traffic_allowed(&self, _: &ObservedEndpoint, _: bool) -> Option<crate::api::conditions::Condition> {
+        None
+    }
 }
 
 /// One AWS change a plan would make.
@@ -81,6 +216,10 @@ pub struct Change {
     pub detail: String,
     /// Create, change or delete.
     pub category: Category,
+    /// True for a change that waits for what comes first (the service
+    /// created, the endpoint asking to connect): `then …` in the text.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub later: bool,
 }
 
 /// The plan of one object.
@@ -217,64 +356,226 @@ fn is_ours(manifest: &Manifest) -> bool {
     }
 }
 
-/// Sort one plan line into a change, a note or a warning.
-fn classify(line: &str, plan: &mut ObjectPlan) {
-    if let Some(warning) = line.strip_prefix("warning: ") {
-        plan.warnings.push(warning.to_string());
-        return;
-    }
-    let action_text = line.strip_prefix("then ").unwrap_or(line);
-    let action = action_text.split_whitespace().next().unwrap_or_default();
-    let is_action = action.chars().next().is_some_and(|c| c.is_ascii_uppercase());
-    if !is_action {
-        plan.notes.push(line.to_string());
-        return;
-    }
-    let category = if action == "CreateTags" {
-        Category::Change
-    } else if action.starts_with("Create") {
-        Category::Create
-    } else if action.starts_with("Delete") {
-        Category::Delete
-    } else {
-        Category::Change
-    };
-    plan.changes.push(Change { action: action.to_string(), detail: line.to_string(), category });
+/// What planning one object found: its plan, or the problems that make it
+/// invalid.
+enum Planned {
+    /// The object's plan.
+    Plan(ObjectPlan),
+    /// Problems with the spec (field, reason).
+    Invalid(Vec<(String, String)>),
 }
 
-/// Plan every manifest against `observed`; `default_region` stands in for
-/// the operator's region.
-pub fn plan_manifests(manifests: &[Manifest], observed: &dyn ObservedState, default_region: &str) -> PlanReport {
+/// Run one object's stages as `run` would, short of carrying anything out.
+async fn plan_object<K, C>(
+    obj: &K,
+    world: &Manifests<'_>,
+    accounts: &C,
+    default_region: &str,
+    now: jiff::Timestamp,
+    status: &mut K::Status,
+) -> Result<Planned, AwsError>
+where
+    K: Stages + kube::Resource<DynamicType = ()>,
+    C: Accounts,
+{
+    let meta = obj.meta();
+    let (namespace, name) = (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
+    let kind = K::kind(&()).to_string();
+    let mut plan =
+        ObjectPlan { kind: kind.clone(), namespace: namespace.clone(), name: name.clone(), ..Default::default() };
+    let outcome = async {
+        obj.prepare(status);
+        let (refs, target) = obj.dereference(world, status, default_region).await?;
+        let adopt = target.adopting.as_ref().map(|(_, id)| id.clone());
+        let (cluster, uid) = accounts
+            .owner(&kind, &namespace, &name, adopt.as_deref(), &target.region)
+            .await?
+            .unwrap_or_else(|| (String::new(), "<uid>".to_string()));
+        let owner = Owner { cluster, namespace: namespace.clone(), name: name.clone(), uid };
+        if let Some((_, id)) = &target.adopting {
+            plan.notes.push(format!(
+                "note: adopting {id} needs namespace {namespace} in the operator's --adopt-namespaces setting"
+            ));
+        }
+        let scope = Scope { owner, generation: 1, region: target.region.clone(), age: Duration::ZERO, now };
+        obj.check(&refs, &scope)?;
+        let aws = Predicting(accounts.region(&target.region).await);
+        let observed = obj.observe(&refs, status, &scope, &aws, world, None, &[]).await?;
+        plan.notes.splice(0..0, obj.notes(&observed));
+        let desired = obj.validate(&refs, &observed, &scope)?;
+        obj.fill(&observed, Some(&desired), status);
+        let now_actions = obj.plan(&desired, &observed, &scope);
+        let later = obj.eventually(&desired, &observed, &scope);
+        let change = |detail: String, action: &K::Action, later: bool| Change {
+            action: action.aws_action().to_string(),
+            detail,
+            category: action.category(),
+            later,
+        };
+        plan.changes.extend(now_actions.iter().map(|a| change(a.to_string(), a, false)));
+        plan.changes.extend(later.iter().map(|a| change(a.describe_later(), a, true)));
+        plan.warnings = obj.warnings(&desired, &observed);
+        if plan.changes.is_empty()
+            && let Ok(settled) = obj.conclude(&refs, &observed, &desired, &scope, status)
+            && let Some(note) = conditions_note(&settled.conditions)
+        {
+            plan.notes.push(note);
+        }
+        Ok::<(), Error>(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => Ok(Planned::Plan(plan)),
+        // What the spec adopts is not in the account read: `run` would say
+        // so in a condition (an empty account holds nothing to adopt).
+        Err(Error::Spec(reason, problems)) if reason.ends_with("NotFound") => {
+            plan.notes.push(format!("the operator would report {reason}: {}", describe_problems(&problems)));
+            Ok(Planned::Plan(plan))
+        }
+        Err(Error::Spec(_, problems)) => {
+            Ok(Planned::Invalid(problems.into_iter().map(|p| (p.field, p.message)).collect()))
+        }
+        Err(Error::Aws(e, _)) => Err(e),
+        Err(other) => {
+            plan.notes.push(format!("waiting: {other}"));
+            Ok(Planned::Plan(plan))
+        }
+    }
+}
+
+/// The status `run` would give an EndpointService once it holds the plan's
+/// outcome: the service AWS holds, or one created (known after apply).
+fn predicted_status(
+    svc: &EndpointService,
+    mut status: EndpointServiceStatus,
+    default_region: &str,
+) -> EndpointServiceStatus {
+    let name = svc.metadata.name.clone().unwrap_or_default();
+    status.region =
+        status.region.or_else(|| Some(svc.spec.region.clone().unwrap_or_else(|| default_region.to_string())));
+    status.role_arn = svc.spec.role_arn.clone();
+    if status.service_id.is_none() {
+        status.service_id = Some(format!("<service of EndpointService {name}>"));
+        status.service_name = Some(format!("<service name of EndpointService {name}>"));
+        status.acceptance_required = Some(svc.spec.acceptance_required.unwrap_or(true));
+        status.private_dns_name_configuration =
+            svc.spec.private_dns_name.as_ref().map(|n| PrivateDnsNameConfiguration {
+                name: Some(n.clone()),
+                state: Some("pendingVerification".into()),
+                ..Default::default()
+            });
+    }
+    status.service_state = Some("Available".into());
+    status
+}
+
+/// One manifest of ours, typed.
+enum Object {
+    Service(Box<EndpointService>),
+    Connection(Box<EndpointConnection>),
+    Endpoint(Box<InterfaceEndpoint>),
+}
+
+/// The manifest as one of the three kinds, or why it is none.
+fn typed(manifest: &Manifest) -> Result<Object, Vec<(String, String)>> {
+    let typed = |e: serde_json::Error| vec![("spec".to_string(), e.to_string())];
+    let mut value = manifest.value.clone();
+    // A manifest without a namespace goes into the default one, as kubectl applies it.
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut)
+        && !meta.contains_key("namespace")
+    {
+        let ns = manifest.object_ref().split('/').next().unwrap_or("default").to_string();
+        meta.insert("namespace".into(), Value::String(ns));
+    }
+    match manifest.kind() {
+        "EndpointService" => serde_json::from_value(value).map(|o| Object::Service(Box::new(o))).map_err(typed),
+        "EndpointConnection" => serde_json::from_value(value).map(|o| Object::Connection(Box::new(o))).map_err(typed),
+        "InterfaceEndpoint" => serde_json::from_value(value).map(|o| Object::Endpoint(Box::new(o))).map_err(typed),
+        other => Err(vec![("kind".to_string(), format!("unknown kind {other:?}"))]),
+    }
+}
+
+/// Plan every manifest against `accounts`; `default_region` stands in for
+/// the operator's region. EndpointServices are planned first: the status
+/// each would have is what the objects that refer to it see.
+pub async fn plan_manifests<C: Accounts>(
+    manifests: &[Manifest],
+    accounts: &C,
+    default_region: &str,
+    now: jiff::Timestamp,
+) -> Result<PlanReport, AwsError> {
     let mut report = PlanReport::default();
-    for manifest in manifests {
+    let mut objects: Vec<(usize, Object)> = Vec::new();
+    let mut outcomes: BTreeMap<usize, Result<ObjectPlan, Invalid>> = BTreeMap::new();
+    for (i, manifest) in manifests.iter().enumerate() {
         if !is_ours(manifest) {
             report.skipped += 1;
             continue;
         }
         if let Err(invalid) = check_schema(manifest) {
-            report.invalid.push(invalid);
+            outcomes.insert(i, Err(invalid));
             continue;
         }
-        let header = format!("{} {}", manifest.kind(), manifest.object_ref());
-        match plan_one(manifest, manifests, observed, default_region) {
-            Ok(lines) => {
-                let _ = writeln!(report.text, "{header}");
-                if lines.is_empty() {
+        match typed(manifest) {
+            Ok(object) => objects.push((i, object)),
+            Err(problems) => {
+                let object = format!("{} {}", manifest.kind(), manifest.object_ref());
+                outcomes.insert(i, Err(Invalid { location: manifest.location(), object, problems }));
+            }
+        }
+    }
+    let connections: Vec<EndpointConnection> = objects
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Object::Connection(c) => Some((**c).clone()),
+            _ => None,
+        })
+        .collect();
+    let mut services: BTreeMap<(String, String), EndpointService> = BTreeMap::new();
+    let world_of =
+        |namespace: &str, services| Manifests { namespace: namespace.to_string(), services, connections: &connections };
+    let empty = BTreeMap::new();
+    for (i, object) in &objects {
+        let Object::Service(svc) = object else { continue };
+        let ns = svc.metadata.namespace.clone().unwrap_or_default();
+        let mut status = EndpointServiceStatus::default();
+        let planned =
+            plan_object(svc.as_ref(), &world_of(&ns, &empty), accounts, default_region, now, &mut status).await?;
+        let mut predicted = (**svc).clone();
+        predicted.status = Some(predicted_status(svc, status, default_region));
+        services.insert((ns, svc.metadata.name.clone().unwrap_or_default()), predicted);
+        outcomes.insert(*i, outcome(&manifests[*i], planned));
+    }
+    for (i, object) in &objects {
+        let planned = match object {
+            Object::Service(_) => continue,
+            Object::Connection(c) => {
+                let world = world_of(c.metadata.namespace.as_deref().unwrap_or_default(), &services);
+                plan_object(c.as_ref(), &world, accounts, default_region, now, &mut Default::default()).await?
+            }
+            Object::Endpoint(e) => {
+                let world = world_of(e.metadata.namespace.as_deref().unwrap_or_default(), &services);
+                plan_object(e.as_ref(), &world, accounts, default_region, now, &mut Default::default()).await?
+            }
+        };
+        outcomes.insert(*i, outcome(&manifests[*i], planned));
+    }
+    for (_, outcome) in outcomes {
+        match outcome {
+            Ok(plan) => {
+                let _ = writeln!(report.text, "{} {}/{}", plan.kind, plan.namespace, plan.name);
+                for line in plan.notes.iter().chain(plan.changes.iter().map(|c| &c.detail)) {
+                    let _ = writeln!(report.text, "  {line}");
+                }
+                if plan.changes.is_empty() {
                     let _ = writeln!(report.text, "  in sync: no AWS changes");
                 }
-                let (namespace, name) = manifest
-                    .object_ref()
-                    .split_once('/')
-                    .map(|(n, m)| (n.to_string(), m.to_string()))
-                    .unwrap_or_default();
-                let mut plan = ObjectPlan { kind: manifest.kind().to_string(), namespace, name, ..Default::default() };
-                for line in lines {
-                    let _ = writeln!(report.text, "  {line}");
-                    classify(&line, &mut plan);
+                for warning in &plan.warnings {
+                    let _ = writeln!(report.text, "  warning: {warning}");
                 }
                 report.objects.push(plan);
             }
-            Err(problems) => report.invalid.push(Invalid { location: manifest.location(), object: header, problems }),
+            Err(invalid) => report.invalid.push(invalid),
         }
     }
     let (total, by_kind, calls) = report.summary();
@@ -285,213 +586,48 @@ pub fn plan_manifests(manifests: &[Manifest], observed: &dyn ObservedState, defa
     for (kind, counts) in by_kind {
         let _ = writeln!(report.text, "  {kind}: {counts}");
     }
-    report
+    Ok(report)
 }
 
-type Problems = Vec<(String, String)>;
-
-/// EndpointConnections among the manifests that decide connections of the
-/// EndpointService `owner` names (endpoint → object name).
-fn deciding_manifests(all: &[Manifest], owner: &Owner, service_id: &str) -> std::collections::BTreeMap<String, String> {
-    all.iter()
-        .filter(|m| m.kind() == "EndpointConnection" && m.object_ref().starts_with(&format!("{}/", owner.namespace)))
-        .filter_map(|m| serde_json::from_value::<EndpointConnection>(m.value.clone()).ok())
-        .filter(|c| {
-            c.spec.service_ref.as_ref().is_some_and(|r| r.name == owner.name)
-                || (!service_id.is_empty() && c.spec.service_id.as_deref() == Some(service_id))
-        })
-        .map(|c| (c.spec.vpc_endpoint_id.clone(), c.metadata.name.clone().unwrap_or_default()))
-        .collect()
+/// The plan, or the manifest's problems.
+fn outcome(manifest: &Manifest, planned: Planned) -> Result<ObjectPlan, Invalid> {
+    match planned {
+        Planned::Plan(plan) => Ok(plan),
+        Planned::Invalid(problems) => Err(Invalid {
+            location: manifest.location(),
+            object: format!("{} {}", manifest.kind(), manifest.object_ref()),
+            problems,
+        }),
+    }
 }
 
-fn manifests_in_namespace<'a>(all: &'a [Manifest], namespace: &str, kind: &str, name: &str) -> Option<&'a Manifest> {
-    all.iter().find(|m| m.kind() == kind && m.object_ref() == format!("{namespace}/{name}"))
-}
-
-fn plan_one(
-    manifest: &Manifest,
-    all: &[Manifest],
-    observed: &dyn ObservedState,
+/// Plan against an empty account, without AWS or a cluster (an empty
+/// account answers every read, so the error never comes).
+pub fn plan_offline(
+    manifests: &[Manifest],
     default_region: &str,
-) -> Result<Vec<String>, Problems> {
-    let typed = |e: serde_json::Error| vec![("spec".to_string(), e.to_string())];
-    let owner = Owner {
-        cluster: String::new(),
-        namespace: manifest.object_ref().split('/').next().unwrap_or("default").to_string(),
-        name: manifest.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
-        uid: "<uid>".to_string(),
-    };
-    match manifest.kind() {
-        "EndpointService" => {
-            let svc: EndpointService = serde_json::from_value(manifest.value.clone()).map_err(typed)?;
-            let desired = DesiredService::from_spec(&svc.spec, &owner, 1, default_region)
-                .map_err(|p| p.into_iter().map(|p| (p.field, p.message)).collect::<Vec<_>>())?;
-            let found = observed.endpoint_service(&desired, svc.spec.service_id.as_deref());
-            if let (Some(id), None) = (&svc.spec.service_id, &found) {
-                return Ok(vec![format!(
-                    "adopt {id}: not found in the account read; the operator would report ServiceNotFound"
-                )]);
-            }
-            let owned = svc.spec.service_id.is_none();
-            let (obs, principals) = found.map(|(o, p)| (Some(o), p)).unwrap_or_default();
-            let mut desired = desired;
-            if let Some(o) = &obs {
-                // The UID tag of a live resource is the real object's; keep it.
-                if let Some(uid) = o.tags.get(crate::plan::tags::OWNER_UID) {
-                    desired.tags.insert(crate::plan::tags::OWNER_UID.to_string(), uid.clone());
-                }
-            }
-            let mut lines: Vec<String> =
-                plan(&desired, obs.as_ref(), &principals, owned).iter().map(ServiceAction::to_string).collect();
-            if let Some(o) = &obs {
-                lines.insert(0, format!("found {} ({})", o.id, o.state.as_deref().unwrap_or("unknown state")));
-            }
-            // What follows once the service exists: the same decisions `run` makes.
-            let (service, prefix) = match &obs {
-                Some(o) => (o.clone(), ""),
-                None => (
-                    ObservedService {
-                        private_dns_name: desired.private_dns_name.clone().flatten(),
-                        private_dns_state: Some("pendingVerification".into()),
-                        ..Default::default()
-                    },
-                    "then ",
-                ),
-            };
-            let connections = observed.connections(&service.id);
-            let notifications = observed.notifications(&service.id);
-            let decided = deciding_manifests(all, &owner, &service.id);
-            let follow = FollowUp {
-                connections: &connections,
-                notifications: &notifications,
-                decided: &decided,
-                verification_started: None,
-                now: crate::plan::clock::Clock::now(&crate::plan::clock::SystemClock),
-                owned,
-            };
-            lines.extend(plan_follow_up(&desired, &service, &follow).iter().map(|a| format!("{prefix}{a}")));
-            let acceptance = desired.acceptance_required.unwrap_or(service.acceptance_required);
-            let allowed = desired.allowed_principals.clone().unwrap_or(principals);
-            for (_, warning) in exposure_warnings(&allowed, acceptance, &[], 0) {
-                lines.push(format!("warning: {warning}"));
-            }
-            if let Some(id) = &svc.spec.service_id {
-                lines.push(format!(
-                    "note: adopting {id} needs namespace {} in the operator's --adopt-namespaces setting",
-                    owner.namespace
-                ));
-            }
-            Ok(lines)
+    now: jiff::Timestamp,
+) -> Result<PlanReport, AwsError> {
+    ready(plan_manifests(manifests, &Offline, default_region, now))
+}
+
+/// The note a plan without changes shows when the object would still not
+/// be Ready (AWS cannot carry the spec out, regions wait…).
+fn conditions_note(conditions: &[crate::api::conditions::Condition]) -> Option<String> {
+    use crate::api::conditions::READY;
+    let ready = conditions.iter().find(|c| c.type_ == READY)?;
+    (ready.status != "True").then(|| format!("note: {}: {}", ready.reason, ready.message))
+}
+
+/// The value of a future that never waits (what reads of an empty account
+/// and of the manifests are).
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
         }
-        "EndpointConnection" => {
-            let conn: EndpointConnection = serde_json::from_value(manifest.value.clone()).map_err(typed)?;
-            let endpoint = &conn.spec.vpc_endpoint_id;
-            // The service: named by id, or the live service of the EndpointService referenced.
-            let service_id = conn.spec.service_id.clone().or_else(|| {
-                let r = conn.spec.service_ref.as_ref()?;
-                let m = manifests_in_namespace(all, &owner.namespace, "EndpointService", &r.name)?;
-                let svc: EndpointService = serde_json::from_value(m.value.clone()).ok()?;
-                let svc_owner = Owner { name: r.name.clone(), ..owner.clone() };
-                let desired = DesiredService::from_spec(&svc.spec, &svc_owner, 1, default_region).ok()?;
-                observed.endpoint_service(&desired, svc.spec.service_id.as_deref()).map(|(o, _)| o.id)
-            });
-            let label = conn
-                .spec
-                .service_id
-                .clone()
-                .or_else(|| {
-                    conn.spec.service_ref.as_ref().map(|r| format!("the service of EndpointService {}", r.name))
-                })
-                .unwrap_or_default();
-            let connection = service_id
-                .as_deref()
-                .and_then(|id| observed.connections(id).into_iter().find(|c| c.endpoint_id == *endpoint));
-            let line = match decision_step(conn.spec.decision, connection.as_ref()) {
-                DecisionStep::Waiting => {
-                    let action = match conn.spec.decision {
-                        ConnectionDecision::Accept => "AcceptVpcEndpointConnections",
-                        ConnectionDecision::Reject => "RejectVpcEndpointConnections",
-                    };
-                    format!("{action} service={label} endpoint={endpoint} (once the request is seen)")
-                }
-                DecisionStep::Accept => format!("AcceptVpcEndpointConnections service={label} endpoints=[{endpoint}]"),
-                DecisionStep::Reject => format!("RejectVpcEndpointConnections service={label} endpoints=[{endpoint}]"),
-                DecisionStep::Done => return Ok(Vec::new()),
-                DecisionStep::Impossible(why) => return Err(vec![("spec.decision".into(), why)]),
-            };
-            Ok(vec![line])
-        }
-        "InterfaceEndpoint" => {
-            let ep: InterfaceEndpoint = serde_json::from_value(manifest.value.clone()).map_err(typed)?;
-            let mut notes = Vec::new();
-            let (service, acceptance) = match (&ep.spec.service_name, &ep.spec.service_ref) {
-                (Some(name), _) => (
-                    ResolvedService { name: name.clone(), region: ep.spec.service_region.clone(), gateway: false },
-                    !is_aws_service(name),
-                ),
-                (None, Some(r)) => {
-                    let referenced = manifests_in_namespace(all, &owner.namespace, "EndpointService", &r.name)
-                        .and_then(|m| serde_json::from_value::<EndpointService>(m.value.clone()).ok());
-                    if referenced.is_none() {
-                        notes.push(format!(
-                            "note: EndpointService {} is not among these manifests; the endpoint waits until it exists and is Available",
-                            r.name
-                        ));
-                    }
-                    let region = referenced
-                        .as_ref()
-                        .map(|s| s.spec.region.clone().unwrap_or_else(|| default_region.to_string()));
-                    let gateway = referenced.as_ref().is_some_and(|s| s.spec.gateway_load_balancer_arns.is_some());
-                    let acceptance = referenced.as_ref().is_none_or(|s| s.spec.acceptance_required.unwrap_or(true));
-                    (
-                        ResolvedService {
-                            name: format!("<service name of EndpointService {}>", r.name),
-                            region,
-                            gateway,
-                        },
-                        acceptance,
-                    )
-                }
-                (None, None) => {
-                    return Err(vec![("spec".into(), "set exactly one of serviceName and serviceRef".into())]);
-                }
-            };
-            let desired = DesiredEndpoint::from_spec(&ep.spec, &service, &owner, 1, default_region)
-                .map_err(|p| p.into_iter().map(|p| (p.field, p.message)).collect::<Vec<_>>())?;
-            let found = observed.interface_endpoint(&desired, ep.spec.vpc_endpoint_id.as_deref());
-            if let (Some(id), None) = (&ep.spec.vpc_endpoint_id, &found) {
-                return Ok(vec![format!(
-                    "adopt {id}: not found in the account read; the operator would report EndpointNotFound"
-                )]);
-            }
-            let mut desired = desired;
-            if let Some(uid) = found.as_ref().and_then(|o| o.tags.get(crate::plan::tags::OWNER_UID)) {
-                desired.tags.insert(crate::plan::tags::OWNER_UID.to_string(), uid.clone());
-            }
-            if let Some(o) = &found {
-                // The same checks `run` makes before it changes anything.
-                let problems = replacement_needed(&desired, o);
-                if !problems.is_empty() {
-                    return Err(problems.into_iter().map(|p| (p.field, p.message)).collect());
-                }
-            }
-            let owned = ep.spec.vpc_endpoint_id.is_none();
-            let mut lines: Vec<String> = found.iter().map(|o| format!("found {} ({})", o.id, o.state)).collect();
-            if let Some(note) = found.as_ref().and_then(requester_managed_note) {
-                lines.push(format!("note: {note}"));
-            }
-            if let Some(id) = &ep.spec.vpc_endpoint_id {
-                lines.push(format!(
-                    "note: adopting {id} needs namespace {} in the operator's --adopt-namespaces setting",
-                    owner.namespace
-                ));
-            }
-            lines.extend(
-                plan_endpoint(&desired, found.as_ref(), acceptance, owned).iter().map(EndpointAction::to_string),
-            );
-            lines.extend(notes);
-            Ok(lines)
-        }
-        other => Err(vec![("kind".to_string(), format!("unknown kind {other:?}"))]),
+        std::thread::yield_now();
     }
 }

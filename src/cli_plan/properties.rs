@@ -366,7 +366,7 @@ proptest! {
     #[test]
     fn no_text_makes_the_reader_or_plan_panic(text in any::<String>()) {
         if let Ok(manifests) = crate::manifests::parse(&text, Path::new("fuzz.yaml")) {
-            let _ = crate::cli_plan::plan_manifests(&manifests, &crate::cli_plan::EmptyAccount, "us-east-1");
+            let _ = crate::cli_plan::plan_offline(&manifests, "us-east-1", jiff::Timestamp::UNIX_EPOCH);
         }
     }
 
@@ -380,7 +380,7 @@ proptest! {
             text.push_str(&format!("{}{key}: {value}\n", "  ".repeat(indent)));
         }
         if let Ok(manifests) = crate::manifests::parse(&text, Path::new("fuzz.yaml")) {
-            let _ = crate::cli_plan::plan_manifests(&manifests, &crate::cli_plan::EmptyAccount, "us-east-1");
+            let _ = crate::cli_plan::plan_offline(&manifests, "us-east-1", jiff::Timestamp::UNIX_EPOCH);
         }
     }
 
@@ -394,7 +394,7 @@ proptest! {
             "metadata": {"name": "x", "namespace": "team-a"}, "spec": fields});
         let text = serde_yaml::to_string(&doc).expect("yaml");
         let manifests = crate::manifests::parse(&text, Path::new("fuzz.yaml")).expect("our own YAML reads back");
-        let _ = crate::cli_plan::plan_manifests(&manifests, &crate::cli_plan::EmptyAccount, "us-east-1");
+        let _ = crate::cli_plan::plan_offline(&manifests, "us-east-1", jiff::Timestamp::UNIX_EPOCH);
     }
 }
 

@@ -234,7 +234,7 @@ where
     let (refs, target) = obj.dereference(&world, status, ctx.settings.default_region()).await?;
     let identity =
         ctx.identity(&ns, target.role_arn.as_deref(), target.external_id.as_deref()).map_err(Error::Refused)?;
-    if let Some(field) = target.adopting {
+    if let Some((field, _)) = &target.adopting {
         ctx.may_adopt(&ns, field).map_err(Error::Refused)?;
     }
     if let Some(vpc) = &target.vpc_id {

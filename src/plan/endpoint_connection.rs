@@ -11,11 +11,58 @@ use super::endpoint_service::ServiceAction;
 use super::error::Error;
 use super::facts::ObservedConnection;
 use super::reads::{AwsReads, World};
-use super::stages::{Scope, Settled, Stages, Target};
+use super::stages::{Category, PlannedAction, Scope, Settled, Stages, Target};
 use super::tags::{Claim, OWNER_NAME, OWNER_NAMESPACE};
 use super::{Next, SpecProblem};
 use crate::api::endpoint_connection::ConnectionDecision;
 use crate::api::{EndpointConnection, EndpointConnectionStatus};
+
+/// The decision carried out on one endpoint's connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Accept or reject.
+    pub decision: ConnectionDecision,
+    /// The service, as the spec names it (its id, or the service of an
+    /// EndpointService).
+    pub service: String,
+    /// The consumer's endpoint.
+    pub endpoint: String,
+}
+
+impl Decision {
+    /// The service action that carries it out.
+    pub fn service_action(&self) -> ServiceAction {
+        let endpoints = vec![self.endpoint.clone()];
+        match self.decision {
+            ConnectionDecision::Accept => ServiceAction::AcceptConnections(endpoints),
+            ConnectionDecision::Reject => ServiceAction::RejectConnections(endpoints),
+        }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} service={} endpoints=[{}]", self.aws_action(), self.service, self.endpoint)
+    }
+}
+
+impl PlannedAction for Decision {
+    fn aws_action(&self) -> &'static str {
+        self.service_action().aws_action()
+    }
+
+    fn category(&self) -> Category {
+        Category::Change
+    }
+
+    fn announced(&self) -> bool {
+        true
+    }
+
+    fn describe_later(&self) -> String {
+        format!("{} service={} endpoint={} (once the request is seen)", self.aws_action(), self.service, self.endpoint)
+    }
+}
 
 /// The service a decision applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +74,8 @@ pub struct ServiceTarget {
     pub local_owner: Option<String>,
     /// How the spec names it, for messages.
     pub label: String,
+    /// How a plan names it in its actions.
+    pub named: String,
 }
 
 /// The connection AWS reports, and who owns the service.
@@ -39,6 +88,19 @@ pub struct ConnectionObserved {
     pub local_owner: Option<String>,
     /// The endpoint's connection, once it asked to connect.
     pub connection: Option<ObservedConnection>,
+    /// How a plan names the service.
+    pub named: String,
+}
+
+impl EndpointConnection {
+    /// The spec's decision, on its endpoint of the observed service.
+    fn decision(&self, observed: &ConnectionObserved) -> Decision {
+        Decision {
+            decision: self.spec.decision,
+            service: observed.named.clone(),
+            endpoint: self.spec.vpc_endpoint_id.clone(),
+        }
+    }
 }
 
 impl Stages for EndpointConnection {
@@ -46,7 +108,7 @@ impl Stages for EndpointConnection {
     type Refs = ServiceTarget;
     type Observed = ConnectionObserved;
     type Desired = ConnectionDecision;
-    type Action = ServiceAction;
+    type Action = Decision;
 
     fn moving(status: &Self::Status) -> bool {
         matches!(status.state.as_deref(), None | Some("pendingAcceptance" | "pending"))
@@ -71,10 +133,16 @@ impl Stages for EndpointConnection {
                     role_arn: self.spec.role_arn.clone(),
                     external_id: self.spec.external_id.clone(),
                     region,
-                    adopting: Some("spec.serviceId"),
+                    adopting: Some(("spec.serviceId", id.clone())),
                     vpc_id: None,
                 };
-                (ServiceTarget { service_id: id.clone(), local_owner: None, label: format!("service {id}") }, target)
+                let refs = ServiceTarget {
+                    service_id: id.clone(),
+                    local_owner: None,
+                    label: format!("service {id}"),
+                    named: id.clone(),
+                };
+                (refs, target)
             }
             None => {
                 let name = self.spec.service_ref.as_ref().map(|r| r.name.clone()).unwrap_or_default();
@@ -106,6 +174,7 @@ impl Stages for EndpointConnection {
                     service_id,
                     local_owner: svc.metadata.uid.clone(),
                     label: format!("EndpointService {name}"),
+                    named: format!("the service of EndpointService {name}"),
                 };
                 (refs, target)
             }
@@ -155,7 +224,12 @@ impl Stages for EndpointConnection {
                 .find(|c| c.endpoint_id == *endpoint),
             [] => aws.connection_to(&refs.service_id, endpoint, scope.age).await?,
         };
-        Ok(ConnectionObserved { service_id: refs.service_id.clone(), local_owner, connection })
+        Ok(ConnectionObserved {
+            service_id: refs.service_id.clone(),
+            local_owner,
+            connection,
+            named: refs.named.clone(),
+        })
     }
 
     fn claim_first<'a>(&'a self, observed: &'a Self::Observed) -> Option<Claim<'a>> {
@@ -179,10 +253,15 @@ impl Stages for EndpointConnection {
     }
 
     fn plan(&self, decision: &Self::Desired, observed: &Self::Observed, _: &Scope) -> Vec<Self::Action> {
-        let endpoint = vec![self.spec.vpc_endpoint_id.clone()];
         match decision_step(*decision, observed.connection.as_ref()) {
-            DecisionStep::Accept => vec![ServiceAction::AcceptConnections(endpoint)],
-            DecisionStep::Reject => vec![ServiceAction::RejectConnections(endpoint)],
+            DecisionStep::Accept | DecisionStep::Reject => vec![self.decision(observed)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn eventually(&self, decision: &Self::Desired, observed: &Self::Observed, _: &Scope) -> Vec<Self::Action> {
+        match decision_step(*decision, observed.connection.as_ref()) {
+            DecisionStep::Waiting => vec![self.decision(observed)],
             _ => Vec::new(),
         }
     }

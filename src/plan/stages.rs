@@ -32,8 +32,9 @@ pub struct Target {
     pub external_id: Option<String>,
     /// Region of the resource.
     pub region: String,
-    /// The spec field that names an existing resource to adopt, when one does.
-    pub adopting: Option<&'static str>,
+    /// The spec field that names an existing resource to adopt, and the
+    /// id it names, when one does.
+    pub adopting: Option<(&'static str, String)>,
     /// The VPC the resource is placed in, when the kind places one.
     pub vpc_id: Option<String>,
 }
@@ -73,6 +74,10 @@ pub trait PlannedAction: std::fmt::Display + std::fmt::Debug + Clone + PartialEq
     fn category(&self) -> Category;
     /// True when it is announced by an Event (tag changes are not).
     fn announced(&self) -> bool;
+    /// How a plan shows it when it waits for what comes first.
+    fn describe_later(&self) -> String {
+        format!("then {self}")
+    }
 }
 
 /// What a successful pass reports beyond the status fields.
@@ -183,6 +188,24 @@ pub trait Stages: Sized + Send + Sync {
         _observed: &Self::Observed,
     ) -> Option<String> {
         None
+    }
+
+    /// What the plan holds once what it waits for has happened (the
+    /// service exists, the endpoint asked to connect): what `plan` shows
+    /// after the actions of now; `run` plans them when it comes to them.
+    fn eventually(&self, _desired: &Self::Desired, _observed: &Self::Observed, _scope: &Scope) -> Vec<Self::Action> {
+        Vec::new()
+    }
+
+    /// What `plan` notes about what AWS holds (what it found, what AWS
+    /// will not let the operator change).
+    fn notes(&self, _observed: &Self::Observed) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// What `plan` warns of once AWS holds the desired state.
+    fn warnings(&self, _desired: &Self::Desired, _observed: &Self::Observed) -> Vec<String> {
+        Vec::new()
     }
 
     /// Stage 5: the status fields from what AWS holds (also after a failure).

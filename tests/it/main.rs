@@ -21,6 +21,7 @@ mod interface_endpoint;
 mod kstatus;
 mod kube_api;
 mod plan_cli;
+mod plan_vs_run;
 mod production;
 mod rates;
 mod rebuild;

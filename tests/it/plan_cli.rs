@@ -78,17 +78,23 @@ fn missing_path_is_a_clear_error() {
     assert!(stderr.contains("cannot read no/such/dir"), "{stderr}");
 }
 
-/// `plan --live -f manifest` against the simulator.
-fn plan_live_output(manifest: &std::path::Path, region: &str) -> std::process::Output {
+/// `plan --live -f manifest ARGS` against the simulator.
+pub fn plan_live_output_with(manifest: &std::path::Path, region: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_privatelink-operator"))
         .args(["plan", "--live", "-f"])
         .arg(manifest)
+        .args(args)
         .env("AWS_ENDPOINT_URL", crate::support::aws_endpoint())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", region)
         .output()
         .expect("binary runs")
+}
+
+/// `plan --live -f manifest` against the simulator.
+fn plan_live_output(manifest: &std::path::Path, region: &str) -> std::process::Output {
+    plan_live_output_with(manifest, region, &[])
 }
 
 /// `plan --live -f manifest` against the simulator; returns stdout of a successful run.

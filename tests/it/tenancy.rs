@@ -544,13 +544,17 @@ async fn out_of_band_deletion_is_followed_by_exactly_one_new_resource() {
     // the same ClientToken, which AWS answers with the same resource.
     let log = sim_control("GET", &format!("/_sim/calls?account={DEFAULT_ACCOUNT}&region={region}"), None).await;
     let events = env.events("team-b").await;
-    for action in ["CreateVpcEndpoint", "CreateVpcEndpointServiceConfiguration"] {
+    // This object's creations (its tokens start with its uid): other tests
+    // create in the same account and region.
+    let (ep_uid, svc_uid) = (ep.uid().unwrap(), s.uid().unwrap());
+    for (action, uid) in [("CreateVpcEndpoint", &ep_uid), ("CreateVpcEndpointServiceConfiguration", &svc_uid)] {
         let tokens: BTreeSet<&str> = log["calls"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|c| c["action"] == action)
             .map(|c| c["clientToken"].as_str().unwrap_or_else(|| panic!("{action} without a ClientToken: {c}")))
+            .filter(|token| token.starts_with(uid.as_str()))
             .collect();
         assert_eq!(tokens.len(), 2, "{action}: one create, one re-create: {tokens:?}\nevents: {events:#?}");
     }

@@ -160,7 +160,7 @@ impl Stages for EndpointService {
             role_arn: self.spec.role_arn.clone(),
             external_id: self.spec.external_id.clone(),
             region,
-            adopting: self.spec.service_id.as_ref().map(|_| "spec.serviceId"),
+            adopting: self.spec.service_id.clone().map(|id| ("spec.serviceId", id)),
             vpc_id: None,
         };
         Ok((world.endpoint_connections().await?, target))
@@ -301,6 +301,45 @@ impl Stages for EndpointService {
             owned: self.owned(),
         };
         plan_follow_up(desired, service, &follow)
+    }
+
+    fn eventually(&self, desired: &Self::Desired, observed: &Self::Observed, scope: &Scope) -> Vec<Self::Action> {
+        if plan(desired, observed.service.as_ref(), &observed.principals, self.owned()).is_empty() {
+            return Vec::new();
+        }
+        // What follows once the service is as the spec says: on the
+        // service AWS holds, or the one it will create.
+        let service = observed.service.clone().unwrap_or_else(|| ObservedService {
+            private_dns_name: desired.private_dns_name.clone().flatten(),
+            private_dns_state: Some("pendingVerification".into()),
+            ..Default::default()
+        });
+        let follow = FollowUp {
+            connections: &observed.connections,
+            notifications: &observed.notifications,
+            decided: &observed.decided,
+            verification_started: observed.verification_started,
+            now: scope.now,
+            owned: self.owned(),
+        };
+        plan_follow_up(desired, &service, &follow)
+    }
+
+    fn notes(&self, observed: &Self::Observed) -> Vec<String> {
+        let found = observed.service.as_ref();
+        found
+            .map(|o| format!("found {} ({})", o.id, o.state.as_deref().unwrap_or("unknown state")))
+            .into_iter()
+            .collect()
+    }
+
+    fn warnings(&self, desired: &Self::Desired, observed: &Self::Observed) -> Vec<String> {
+        let acceptance = desired
+            .acceptance_required
+            .unwrap_or_else(|| observed.service.as_ref().is_some_and(|s| s.acceptance_required));
+        let allowed = desired.allowed_principals.clone().unwrap_or_else(|| observed.principals.clone());
+        let (load_balancers, zones) = observed.exposure.clone().unwrap_or_default();
+        exposure_warnings(&allowed, acceptance, &load_balancers, zones).into_iter().map(|(_, w)| w).collect()
     }
 
     fn claim<'a>(&'a self, observed: &'a Self::Observed) -> Claim<'a> {

@@ -73,11 +73,6 @@ impl ObservedService {
         matches!(self.state.as_deref(), Some("Deleted") | Some("Deleting"))
     }
 
-    /// True when consumers can connect.
-    pub fn is_available(&self) -> bool {
-        self.state.as_deref() == Some("Available")
-    }
-
     /// The load balancers of `kind` fronting the service.
     pub fn load_balancers(&self, kind: LoadBalancerKind) -> &BTreeSet<String> {
         match kind {

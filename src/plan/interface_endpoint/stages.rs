@@ -126,7 +126,7 @@ impl Stages for InterfaceEndpoint {
             role_arn: self.spec.role_arn.clone(),
             external_id: self.spec.external_id.clone(),
             region,
-            adopting: self.spec.vpc_endpoint_id.as_ref().map(|_| "spec.vpcEndpointId"),
+            adopting: self.spec.vpc_endpoint_id.clone().map(|id| ("spec.vpcEndpointId", id)),
             vpc_id: Some(self.spec.vpc_id.clone()),
         };
         Ok((resolve_service(self, world).await, target))
@@ -300,6 +300,13 @@ impl Stages for InterfaceEndpoint {
         _: &Self::Observed,
     ) -> Option<String> {
         hint(error.code.as_deref(), desired)
+    }
+
+    fn notes(&self, observed: &Self::Observed) -> Vec<String> {
+        let Some(o) = &observed.endpoint else { return Vec::new() };
+        let mut notes = vec![format!("found {} ({})", o.id, o.state)];
+        notes.extend(requester_managed_note(o).map(|note| format!("note: {note}")));
+        notes
     }
 
     fn fill(&self, observed: &Self::Observed, desired: Option<&Self::Desired>, status: &mut Self::Status) {
